@@ -1,0 +1,449 @@
+/**
+ * The GPU runtime: one device, its limits, a buffer pool, a pipeline cache, and one command
+ * stream that batches every dispatch and copy until something needs the results.
+ * It knows nothing about tensors or neural networks.
+ *
+ * Ordering rule: every write to a buffer is recorded into the command stream (dispatches,
+ * copies from staging buffers), never issued early through `queue.writeBuffer`, so a buffer
+ * the pool hands out again is only overwritten after the commands that read it before.
+ * The one exception is uniform data, which lives in arena chunks no other command uses.
+ */
+import { BufferPool, STORAGE_USAGE } from './buffer-pool.ts';
+import { GpuDeviceLostError, GpuOutOfMemoryError, GpuValidationError } from './errors.ts';
+import { BufferUsage, MapMode, ShaderStage } from './constants.ts';
+import { parseBindings, type BindingDecl } from './wgsl-bindings.ts';
+
+/** Reads the text of `shaders/<name>.wgsl`. Node reads the file; the browser bundles it. */
+export type ShaderLoader = (name: string) => string;
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for software adapters (SwiftShader, WARP): correct but slow. */
+  isFallbackAdapter: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export type Workgroups = readonly [number, number?, number?];
+export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+export interface Pipeline {
+  readonly pipeline: GPUComputePipeline;
+  readonly bindings: ReadonlyMap<string, BindingDecl>;
+  readonly layout: GPUBindGroupLayout;
+  readonly label: string;
+}
+
+const UNIFORM_ALIGN = 256;
+const ARENA_CHUNK = 64 * 1024;
+
+/** Limits we ask for at the adapter's own values rather than WebGPU's defaults. */
+const WANTED_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
+
+export interface GpuOptions {
+  powerPreference?: GPUPowerPreference;
+}
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly limits: GPUSupportedLimits;
+  readonly features: ReadonlySet<string>;
+  /** Counts for benchmarks and tests (submits per step, for instance). */
+  readonly stats = { submits: 0, dispatches: 0, pipelines: 0, readbacks: 0 };
+
+  private pipelines = new Map<string, Pipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private arenaChunks: { buffer: GPUBuffer; data: Uint8Array<ArrayBuffer>; used: number }[] = [];
+  private freeArenaChunks: GPUBuffer[] = [];
+  private stagingToDestroy: GPUBuffer[] = [];
+  private pendingScopes: Promise<GPUError | null>[] = [];
+  private uncaptured: GPUError | null = null;
+  private lostInfo: GPUDeviceLostInfo | null = null;
+  private dummies = new Map<number, GPUBuffer>();
+  private destroyed = false;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterReport,
+    private loadShader: ShaderLoader,
+  ) {
+    this.pool = new BufferPool(device);
+    this.limits = device.limits;
+    this.features = new Set(device.features as unknown as Iterable<string>);
+    device.lost.then((info) => {
+      this.lostInfo = info;
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      this.uncaptured ??= (ev as GPUUncapturedErrorEvent).error;
+    });
+    this.openScopes();
+  }
+
+  /** Asks `gpu` for an adapter (a hardware one first) and a device with the adapter's limits. */
+  static async create(gpu: GPU, loadShader: ShaderLoader, options: GpuOptions = {}): Promise<Gpu> {
+    const adapter =
+      (await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' })) ??
+      (await gpu.requestAdapter());
+    if (!adapter) {
+      throw new Error(
+        'No WebGPU adapter is available. In a browser, use a recent Chrome or Edge (or enable WebGPU); ' +
+          'in Node on a machine without a GPU, install Debian\'s chromium package for its SwiftShader driver.',
+      );
+    }
+    const requiredLimits: Record<string, number> = {};
+    for (const name of WANTED_LIMITS) {
+      const value = (adapter.limits as unknown as Record<string, number>)[name];
+      if (typeof value === 'number') requiredLimits[name] = value;
+    }
+    const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    return new Gpu(device, describeAdapter(adapter, device), loadShader);
+  }
+
+  // ---- buffers -------------------------------------------------------------------------
+
+  /** A pooled storage buffer of at least `bytes` bytes; its contents are undefined. */
+  buffer(bytes: number, label?: string): GPUBuffer {
+    this.checkAlive();
+    const max = this.limits.maxStorageBufferBindingSize;
+    if (bytes > max) {
+      throw new GpuOutOfMemoryError(
+        `a tensor of ${(bytes / 2 ** 20).toFixed(1)} MiB exceeds this adapter's largest storage binding ` +
+          `(${(max / 2 ** 20).toFixed(0)} MiB)`,
+      );
+    }
+    return this.pool.acquire(bytes, STORAGE_USAGE, label);
+  }
+
+  release(buffer: GPUBuffer): void {
+    if (this.destroyed) return;
+    this.pool.release(buffer);
+  }
+
+  /** Records a copy of `data` into `target` (at `offset` bytes), ordered with other commands. */
+  write(target: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    this.checkAlive();
+    const bytes = data.byteLength;
+    if (bytes === 0) return;
+    const padded = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({
+      size: padded,
+      usage: BufferUsage.COPY_SRC | BufferUsage.MAP_WRITE,
+      mappedAtCreation: true,
+    });
+    new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+    staging.unmap();
+    this.stagingToDestroy.push(staging);
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(staging, 0, target, offset, padded);
+  }
+
+  /** A new pooled buffer holding `data`. */
+  upload(data: ArrayBufferView, label?: string): GPUBuffer {
+    const buffer = this.buffer(Math.max(4, data.byteLength), label);
+    this.write(buffer, data);
+    return buffer;
+  }
+
+  /** Records a buffer-to-buffer copy. */
+  copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
+    this.checkAlive();
+    if (bytes === 0) return;
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Records a fill with zeros. */
+  zero(buffer: GPUBuffer, bytes: number = buffer.size, offset = 0): void {
+    this.checkAlive();
+    if (bytes === 0) return;
+    this.endPass();
+    this.commandEncoder().clearBuffer(buffer, offset, Math.ceil(bytes / 4) * 4);
+  }
+
+  /**
+   * Reads `bytes` bytes of `buffer` back to the CPU. The copy is recorded now (so the buffer
+   * may be released right after this call); the promise settles when the GPU is done.
+   */
+  async read(buffer: GPUBuffer, bytes: number = buffer.size, offset = 0): Promise<ArrayBuffer> {
+    this.checkAlive();
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.device.createBuffer({
+      size,
+      usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+    });
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
+    this.stats.readbacks++;
+    this.flush();
+    try {
+      await staging.mapAsync(MapMode.READ);
+    } catch (err) {
+      staging.destroy();
+      await this.throwIfFailed();
+      throw err;
+    }
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    await this.throwIfFailed();
+    return out;
+  }
+
+  async readFloat32(buffer: GPUBuffer, count: number, offsetElements = 0): Promise<Float32Array> {
+    return new Float32Array(await this.read(buffer, count * 4, offsetElements * 4));
+  }
+
+  // ---- pipelines and dispatch -----------------------------------------------------------
+
+  /**
+   * The compute pipeline for `entry` in `shaders/<shader>.wgsl`, specialised by `override`
+   * constants. Its bind group layout is explicit and lists every binding the file declares,
+   * so all entry points of one file share a layout and bind by name.
+   */
+  pipeline(shader: string, entry: string, constants: Record<string, number | boolean> = {}): Pipeline {
+    this.checkAlive();
+    const keys = Object.keys(constants).sort();
+    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}`;
+    const cached = this.pipelines.get(key);
+    if (cached) return cached;
+    const code = this.loadShader(shader);
+    const bindings = parseBindings(code);
+    const layout = this.device.createBindGroupLayout({
+      label: shader,
+      entries: [...bindings.values()].map((b) => ({
+        binding: b.binding,
+        visibility: ShaderStage.COMPUTE,
+        buffer: { type: b.type },
+      })),
+    });
+    const module = this.device.createShaderModule({ code, label: shader });
+    const numeric: Record<string, number> = {};
+    for (const k of keys) numeric[k] = Number(constants[k]);
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry, constants: numeric },
+    });
+    const made: Pipeline = { pipeline, bindings, layout, label: key };
+    this.pipelines.set(key, made);
+    this.stats.pipelines++;
+    return made;
+  }
+
+  /**
+   * Records one dispatch. `buffers` binds storage buffers by their WGSL names; a binding the
+   * entry point does not use may be left out (a small placeholder is bound). `params` fills
+   * the file's `var<uniform> params`.
+   */
+  dispatch(
+    p: Pipeline,
+    buffers: Record<string, BufferBinding>,
+    params: ArrayBufferView | null,
+    workgroups: Workgroups,
+  ): void {
+    this.checkAlive();
+    const [x, y = 1, z = 1] = workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxDim || y > maxDim || z > maxDim) {
+      throw new Error(`${p.label}: dispatch ${x}x${y}x${z} exceeds ${maxDim} workgroups per dimension`);
+    }
+    const entries: GPUBindGroupEntry[] = [];
+    for (const [name, decl] of p.bindings) {
+      if (decl.type === 'uniform') {
+        if (!params) throw new Error(`${p.label}: the shader declares uniform '${name}' but no params were given`);
+        entries.push({ binding: decl.binding, resource: this.uniform(params) });
+        continue;
+      }
+      const given = buffers[name];
+      if (given === undefined) {
+        entries.push({ binding: decl.binding, resource: { buffer: this.dummy(decl.binding) } });
+      } else if (isBuffer(given)) {
+        entries.push({ binding: decl.binding, resource: { buffer: given } });
+      } else {
+        entries.push({ binding: decl.binding, resource: given });
+      }
+    }
+    for (const name of Object.keys(buffers)) {
+      if (!p.bindings.has(name)) throw new Error(`${p.label}: no binding named '${name}' in the shader`);
+    }
+    const bindGroup = this.device.createBindGroup({ layout: p.layout, entries });
+    const pass = this.computePass();
+    pass.setPipeline(p.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.stats.dispatches++;
+  }
+
+  /**
+   * Splits `groups` workgroups into a grid that fits the per-dimension limit. Shaders recover
+   * the linear index as `wid.x + wid.y * nwg.x` and skip ids past the real count.
+   */
+  grid(groups: number): [number, number] {
+    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    if (groups <= maxDim) return [Math.max(groups, 0), 1];
+    const y = Math.ceil(groups / maxDim);
+    return [Math.ceil(groups / y), y];
+  }
+
+  // ---- submission ----------------------------------------------------------------------
+
+  /** Submits everything recorded so far (one queue submit). */
+  flush(): void {
+    if (this.destroyed) return;
+    if (!this.encoder) return;
+    this.endPass();
+    for (const chunk of this.arenaChunks) {
+      this.device.queue.writeBuffer(chunk.buffer, 0, chunk.data, 0, chunk.used);
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.stats.submits++;
+    this.encoder = null;
+    // Arena chunks and staging buffers may be reused or destroyed now: later writes to them
+    // are ordered after this submit on the queue.
+    for (const chunk of this.arenaChunks) this.freeArenaChunks.push(chunk.buffer);
+    this.arenaChunks = [];
+    for (const b of this.stagingToDestroy) b.destroy();
+    this.stagingToDestroy = [];
+    this.closeScopes();
+    this.openScopes();
+  }
+
+  /** Submits and waits until the GPU has finished everything, then reports any error. */
+  async sync(): Promise<void> {
+    this.checkAlive();
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.throwIfFailed();
+  }
+
+  /** Throws the first error the device reported since the last check, if any. */
+  async throwIfFailed(): Promise<void> {
+    if (this.lostInfo) throw new GpuDeviceLostError(this.lostInfo.reason, this.lostInfo.message);
+    const scopes = this.pendingScopes;
+    this.pendingScopes = [];
+    const errors = await Promise.all(scopes);
+    const error = errors.find((e) => e) ?? this.uncaptured;
+    this.uncaptured = null;
+    this.checkAlive();
+    if (!error) return;
+    if (error.constructor.name === 'GPUOutOfMemoryError') throw new GpuOutOfMemoryError(error.message);
+    throw new GpuValidationError(error.message);
+  }
+
+  get isLost(): boolean {
+    return this.lostInfo !== null;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.pool.trim();
+    this.device.destroy();
+  }
+
+  // ---- internals -----------------------------------------------------------------------
+
+  private checkAlive(): void {
+    if (this.lostInfo) throw new GpuDeviceLostError(this.lostInfo.reason, this.lostInfo.message);
+    if (this.destroyed) throw new GpuDeviceLostError('destroyed', 'this Gpu was destroyed');
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    this.pass ??= this.commandEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private uniform(params: ArrayBufferView): GPUBufferBinding {
+    const bytes = params.byteLength;
+    let chunk = this.arenaChunks[this.arenaChunks.length - 1];
+    if (!chunk || chunk.used + bytes > ARENA_CHUNK) {
+      const buffer =
+        this.freeArenaChunks.pop() ??
+        this.device.createBuffer({
+          size: ARENA_CHUNK,
+          usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST,
+          label: 'uniform-arena',
+        });
+      chunk = { buffer, data: new Uint8Array(ARENA_CHUNK), used: 0 };
+      this.arenaChunks.push(chunk);
+    }
+    const offset = chunk.used;
+    chunk.data.set(new Uint8Array(params.buffer, params.byteOffset, bytes), offset);
+    chunk.used = Math.ceil((offset + bytes) / UNIFORM_ALIGN) * UNIFORM_ALIGN;
+    return { buffer: chunk.buffer, offset, size: bytes };
+  }
+
+  /** A placeholder for a storage binding an entry point does not use (one per slot). */
+  private dummy(binding: number): GPUBuffer {
+    let b = this.dummies.get(binding);
+    if (!b) {
+      b = this.device.createBuffer({ size: 256, usage: BufferUsage.STORAGE, label: `unused-${binding}` });
+      this.dummies.set(binding, b);
+    }
+    return b;
+  }
+
+  private openScopes(): void {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+  }
+
+  private closeScopes(): void {
+    this.pendingScopes.push(this.device.popErrorScope(), this.device.popErrorScope());
+  }
+}
+
+function describeAdapter(adapter: GPUAdapter, device: GPUDevice): AdapterReport {
+  const info = adapter.info ?? ({} as GPUAdapterInfo);
+  const limits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    limits[name] = (device.limits as unknown as Record<string, number>)[name] ?? 0;
+  }
+  const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`;
+  const flagged =
+    (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+    (info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  return {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+    // Dawn in Node does not always set the flag; SwiftShader and llvmpipe are software all the same.
+    isFallbackAdapter: flagged === true || /swiftshader|llvmpipe|lavapipe|warp|software/i.test(text),
+    features: [...(device.features as unknown as Iterable<string>)].sort(),
+    limits,
+  };
+}
+
+function isBuffer(b: BufferBinding): b is GPUBuffer {
+  return typeof (b as GPUBuffer).mapAsync === 'function';
+}

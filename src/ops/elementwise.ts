@@ -1,0 +1,144 @@
+/**
+ * Elementwise ops (shaders/elementwise.wgsl) and the scalar sum (shaders/reduce.wgsl).
+ * Inputs of a binary op have the same size; feature maps must share their layout.
+ */
+import type { Context } from '../tensor/context.ts';
+import type { SiteLayout } from '../tensor/layout.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { params } from './params.ts';
+
+const WG = 256;
+
+function run(
+  entry: string,
+  n: number,
+  ctx: Context,
+  bufs: { a?: GPUBuffer; b?: GPUBuffer; y: GPUBuffer },
+  alpha = 0,
+): void {
+  const gpu = ctx.gpu;
+  const p = gpu.pipeline('elementwise', entry);
+  gpu.dispatch(p, bufs, params().u32(n).f32(alpha).build(), gpu.grid(Math.ceil(n / WG)));
+}
+
+function sameShape(op: string, a: Tensor, b: Tensor): void {
+  if (a.size !== b.size) throw new Error(`${op}: sizes differ, [${a.shape}] vs [${b.shape}]`);
+  if (a.layout && b.layout && !a.layout.equals(b.layout)) {
+    throw new Error(`${op}: feature maps have different site layouts`);
+  }
+}
+
+/** Output of a unary/binary op on `x`: same shape and layout; requires grad if any input does. */
+function like(x: Tensor, ...others: Tensor[]): Tensor {
+  const y = x.ctx.empty(x.shape, x.layout);
+  y.requiresGrad = x.ctx.gradEnabled && [x, ...others].some((t) => t.requiresGrad);
+  return y;
+}
+
+function add(a: Tensor, b: Tensor): Tensor {
+  sameShape('add', a, b);
+  const y = like(a, b);
+  run('add', a.size, a.ctx, { a: a.buffer, b: b.buffer, y: y.buffer });
+  if (y.requiresGrad) a.ctx.tape.record('add', [a, b] as const, y, (gy) => [gy, gy]);
+  return y;
+}
+
+function mul(a: Tensor, b: Tensor): Tensor {
+  sameShape('mul', a, b);
+  const y = like(a, b);
+  run('mul', a.size, a.ctx, { a: a.buffer, b: b.buffer, y: y.buffer });
+  if (y.requiresGrad) {
+    a.ctx.tape.record('mul', [a, b] as const, y, (gy) => [
+      a.requiresGrad ? mul(gy, b) : null,
+      b.requiresGrad ? mul(gy, a) : null,
+    ]);
+  }
+  return y;
+}
+
+function scale(x: Tensor, alpha: number): Tensor {
+  const y = like(x);
+  run('scale', x.size, x.ctx, { a: x.buffer, y: y.buffer }, alpha);
+  if (y.requiresGrad) x.ctx.tape.record('scale', [x] as const, y, (gy) => [scale(gy, alpha)]);
+  return y;
+}
+
+/** dst += alpha * src, in place; not recorded (gradient accumulation, optimizer updates). */
+function accumulate(dst: Tensor, src: Tensor, alpha = 1): void {
+  sameShape('accumulate', dst, src);
+  run('axpy', dst.size, dst.ctx, { a: src.buffer, y: dst.buffer }, alpha);
+}
+
+function fill(shape: readonly number[], value: number, ctx: Context, layout: SiteLayout | null = null): Tensor {
+  const y = ctx.empty(shape, layout);
+  run('fill', y.size, ctx, { y: y.buffer }, value);
+  return y;
+}
+
+type Activation = 'relu' | 'relu6' | 'gelu';
+
+function activation(kind: Activation, x: Tensor): Tensor {
+  const y = like(x);
+  run(kind, x.size, x.ctx, { a: x.buffer, y: y.buffer });
+  if (y.requiresGrad) {
+    x.ctx.tape.record(kind, [x] as const, y, (gy) => {
+      const gx = x.ctx.empty(x.shape, x.layout);
+      run(`${kind}_backward`, x.size, x.ctx, { a: x.buffer, b: gy.buffer, y: gx.buffer });
+      return [gx];
+    });
+  }
+  return y;
+}
+
+/** Sum of all elements (or of their squares) into a [1] tensor, by repeated partial sums. */
+function reduce(x: Tensor, squares: boolean): Tensor {
+  const ctx = x.ctx;
+  const gpu = ctx.gpu;
+  const CHUNK = 2048;
+  let src = x.buffer;
+  let n = x.size;
+  let first = true;
+  for (;;) {
+    const groups = Math.max(1, Math.ceil(n / CHUNK));
+    const out = ctx.empty([groups]);
+    const p = gpu.pipeline('reduce', 'reduce_sum', { SQUARE: first && squares });
+    gpu.dispatch(p, { x: src, y: out.buffer }, params().u32(n).build(), gpu.grid(groups));
+    first = false;
+    src = out.buffer;
+    n = groups;
+    if (groups === 1) return out;
+  }
+}
+
+function sum(x: Tensor): Tensor {
+  const total = reduce(x, false);
+  const y = x.ctx.empty([1]);
+  x.ctx.gpu.copy(total.buffer, y.buffer, 4);
+  y.requiresGrad = x.ctx.gradEnabled && x.requiresGrad;
+  if (y.requiresGrad) {
+    x.ctx.tape.record('sum', [x] as const, y, (gy) => {
+      const gx = x.ctx.empty(x.shape, x.layout);
+      run('broadcast_scalar', x.size, x.ctx, { a: gy.buffer, y: gx.buffer }, 1);
+      return [gx];
+    });
+  }
+  return y;
+}
+
+/** Sum of squares into a [1] tensor; not recorded (norms for the optimizer and metrics). */
+function sumOfSquares(x: Tensor): Tensor {
+  return reduce(x, true);
+}
+
+export const elementwise = {
+  add,
+  mul,
+  scale,
+  accumulate,
+  fill,
+  relu: (x: Tensor) => activation('relu', x),
+  relu6: (x: Tensor) => activation('relu6', x),
+  gelu: (x: Tensor) => activation('gelu', x),
+  sum,
+  sumOfSquares,
+};

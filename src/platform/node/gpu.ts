@@ -1,0 +1,50 @@
+/**
+ * A Gpu for Node, on Dawn (the `webgpu` package). On a machine without a GPU, Vulkan has no
+ * hardware driver; Debian's chromium package ships SwiftShader's Vulkan driver, which we add
+ * to the loader's search (VK_ADD_DRIVER_FILES keeps hardware drivers visible, so a real GPU
+ * still wins when there is one). Nothing for the user to set.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Gpu, type GpuOptions } from '../../gpu/gpu.ts';
+
+export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+const shaderDir = fileURLToPath(new URL('../../../shaders/', import.meta.url));
+
+export function loadShaderFile(name: string): string {
+  return readFileSync(`${shaderDir}${name}.wgsl`, 'utf8');
+}
+
+let dawn: GPU | null = null;
+
+async function nodeGpu(): Promise<GPU> {
+  if (dawn) return dawn;
+  const env = process.env;
+  const chosen = env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES;
+  if (!chosen && !env.VK_ADD_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
+    env.VK_ADD_DRIVER_FILES = SWIFTSHADER_ICD;
+  }
+  // Mesa's drivers print noise about XDG_RUNTIME_DIR when it is unset (headless servers).
+  env.XDG_RUNTIME_DIR ??= '/tmp';
+  const webgpu = await import('webgpu');
+  Object.assign(globalThis, webgpu.globals);
+  dawn = webgpu.create([]);
+  return dawn;
+}
+
+/** Creates a Gpu in Node. Throws with install advice when no adapter can be found. */
+export async function createNodeGpu(options: GpuOptions = {}): Promise<Gpu> {
+  const gpu = await nodeGpu();
+  try {
+    return await Gpu.create(gpu, loadShaderFile, options);
+  } catch (err) {
+    if (!existsSync(SWIFTSHADER_ICD)) {
+      throw new Error(
+        `${(err as Error).message}\nNo Vulkan driver was found. Without a GPU, install SwiftShader with ` +
+          '`apt-get install chromium` (Debian), or run `bash tools/setup-test-env.sh`.',
+      );
+    }
+    throw err;
+  }
+}

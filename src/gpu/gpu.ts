@@ -63,7 +63,7 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
   /** Counts for benchmarks and tests (submits per step, for instance). */
-  readonly stats = { submits: 0, dispatches: 0, pipelines: 0, readbacks: 0 };
+  readonly stats = { submits: 0, dispatches: 0, workgroups: 0, pipelines: 0, readbacks: 0 };
 
   private pipelines = new Map<string, Pipeline>();
   private encoder: GPUCommandEncoder | null = null;
@@ -289,6 +289,7 @@ export class Gpu {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+    this.stats.workgroups += x * y * z;
   }
 
   /**

@@ -5,6 +5,7 @@
 import type { Context } from '../tensor/context.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { markGrad } from './common.ts';
 import { params } from './params.ts';
 
 const WG = 256;
@@ -30,9 +31,7 @@ function sameShape(op: string, a: Tensor, b: Tensor): void {
 
 /** Output of a unary/binary op on `x`: same shape and layout; requires grad if any input does. */
 function like(x: Tensor, ...others: Tensor[]): Tensor {
-  const y = x.ctx.empty(x.shape, x.layout);
-  y.requiresGrad = x.ctx.gradEnabled && [x, ...others].some((t) => t.requiresGrad);
-  return y;
+  return markGrad(x.ctx.empty(x.shape, x.layout), x, ...others);
 }
 
 function add(a: Tensor, b: Tensor): Tensor {
@@ -114,8 +113,7 @@ function sum(x: Tensor): Tensor {
   const total = reduce(x, false);
   const y = x.ctx.empty([1]);
   x.ctx.gpu.copy(total.buffer, y.buffer, 4);
-  y.requiresGrad = x.ctx.gradEnabled && x.requiresGrad;
-  if (y.requiresGrad) {
+  if (markGrad(y, x).requiresGrad) {
     x.ctx.tape.record('sum', [x] as const, y, (gy) => {
       const gx = x.ctx.empty(x.shape, x.layout);
       run('broadcast_scalar', x.size, x.ctx, { a: gy.buffer, y: gx.buffer }, 1);

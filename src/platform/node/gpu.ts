@@ -1,10 +1,12 @@
 /**
  * A Gpu for Node, on Dawn (the `webgpu` package). On a machine without a GPU, Vulkan has no
- * hardware driver; Debian's chromium package ships SwiftShader's Vulkan driver, which we add
- * to the loader's search (VK_ADD_DRIVER_FILES keeps hardware drivers visible, so a real GPU
- * still wins when there is one). Nothing for the user to set.
+ * hardware driver; Debian's chromium package ships SwiftShader's Vulkan driver. Where the
+ * machine has GPU device nodes we add SwiftShader to the loader's search (VK_ADD_DRIVER_FILES
+ * keeps the hardware drivers, and the hardware adapter wins); where it has none we point the
+ * loader at SwiftShader alone, which also keeps Mesa's CPU driver (rejected by Dawn) quiet.
+ * Nothing for the user to set; an explicit VK_ICD_FILENAMES / VK_DRIVER_FILES is respected.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Gpu, type GpuOptions } from '../../gpu/gpu.ts';
 
@@ -18,12 +20,22 @@ export function loadShaderFile(name: string): string {
 
 let dawn: GPU | null = null;
 
+function hasGpuDeviceNodes(): boolean {
+  if (existsSync('/dev/nvidia0') || existsSync('/dev/dxg')) return true;
+  try {
+    return readdirSync('/dev/dri').some((n) => n.startsWith('renderD'));
+  } catch {
+    return false;
+  }
+}
+
 async function nodeGpu(): Promise<GPU> {
   if (dawn) return dawn;
   const env = process.env;
   const chosen = env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES;
   if (!chosen && !env.VK_ADD_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
-    env.VK_ADD_DRIVER_FILES = SWIFTSHADER_ICD;
+    if (hasGpuDeviceNodes()) env.VK_ADD_DRIVER_FILES = SWIFTSHADER_ICD;
+    else env.VK_DRIVER_FILES = SWIFTSHADER_ICD;
   }
   // Mesa's drivers print noise about XDG_RUNTIME_DIR when it is unset (headless servers).
   env.XDG_RUNTIME_DIR ??= '/tmp';

@@ -1,0 +1,80 @@
+/**
+ * Benchmark plumbing shared by the suites: timing, records, the printed table.
+ * Benchmarks are commands, never tests.
+ *
+ * Timing: each sample records `inner` back-to-back runs of the workload, submits, and waits
+ * for the GPU (`onSubmittedWorkDone`); the sample is wall time / inner. The figure is the
+ * median of the samples after warm-up. Submission overhead is amortised over `inner`.
+ */
+import type { Gpu } from '../src/gpu/gpu.ts';
+import type { Context } from '../src/tensor/context.ts';
+
+export interface BenchRecord {
+  suite: string;
+  name: string;
+  impl: string;
+  shape: string;
+  ms: number;
+  gflops: number | null;
+  bytes: number | null;
+}
+
+export interface TimingOptions {
+  warmup?: number;
+  samples?: number;
+  /** Aim for samples of at least this many ms by repeating the workload. */
+  minSampleMs?: number;
+}
+
+/** Median ms of one run of `work` (recorded inside a tidy scope so buffers recycle). */
+export async function timeGpu(ctx: Context, work: () => void, opts: TimingOptions = {}): Promise<number> {
+  const { warmup = 1, samples = 5, minSampleMs = 50 } = opts;
+  const gpu = ctx.gpu;
+  const once = async (inner: number) => {
+    await gpu.sync();
+    const t0 = performance.now();
+    for (let i = 0; i < inner; i++) ctx.tidy(() => void work());
+    await gpu.sync();
+    return (performance.now() - t0) / inner;
+  };
+  for (let i = 0; i < warmup; i++) await once(1);
+  const probe = await once(1);
+  const inner = Math.max(1, Math.min(64, Math.ceil(minSampleMs / Math.max(probe, 1e-3))));
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) times.push(await once(inner));
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+export function record(
+  suite: string,
+  name: string,
+  impl: string,
+  shape: string,
+  ms: number,
+  flops: number | null,
+  bytes: number | null = null,
+): BenchRecord {
+  return { suite, name, impl, shape, ms, gflops: flops === null ? null : flops / (ms * 1e6), bytes };
+}
+
+export function formatTable(records: readonly BenchRecord[]): string {
+  const head = ['suite', 'name', 'impl', 'shape', 'ms', 'GFLOP/s'];
+  const rows = records.map((r) => [
+    r.suite,
+    r.name,
+    r.impl,
+    r.shape,
+    r.ms.toFixed(3),
+    r.gflops === null ? '-' : r.gflops.toFixed(2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function adapterLine(gpu: Gpu): string {
+  const a = gpu.adapter;
+  const name = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(unnamed)';
+  return `adapter: ${name}${a.isFallbackAdapter ? ' (software fallback: shapes scaled down)' : ''}`;
+}

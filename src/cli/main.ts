@@ -1,0 +1,39 @@
+/** The `webspark` command line: dispatches to one module per command. */
+import { parseArgs, type Args } from './args.ts';
+
+interface Command {
+  summary: string;
+  run(args: Args): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  info: {
+    summary: 'show the WebGPU adapter, its limits and features',
+    run: async (args) => (await import('./info.ts')).info(args),
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
+  return `usage: webspark <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`webspark: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(parseArgs(rest));
+  } catch (err) {
+    process.stderr.write(`webspark ${name}: ${(err as Error).message}\n`);
+    if (process.env.WEBSPARK_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}

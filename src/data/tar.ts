@@ -96,7 +96,7 @@ export async function* readTar(stream: ByteStream, shard: string): AsyncGenerato
     try {
       bytes = await reader.read(n);
     } catch (err) {
-      throw err instanceof ShardError ? err : new ShardError(shard, `${(err as Error).message} at byte ${reader.position}`);
+      throw err instanceof ShardError ? err : new ShardError(shard, (err as Error).message);
     }
     if (bytes.length < n) throw new ShardError(shard, `truncated in ${what} at byte ${reader.position}`);
     return bytes;
@@ -106,7 +106,7 @@ export async function* readTar(stream: ByteStream, shard: string): AsyncGenerato
     try {
       got = await reader.skip(n);
     } catch (err) {
-      throw new ShardError(shard, `${(err as Error).message} at byte ${reader.position}`);
+      throw err instanceof ShardError ? err : new ShardError(shard, (err as Error).message);
     }
     if (got < n) throw new ShardError(shard, `truncated in ${what} at byte ${reader.position}`);
   };

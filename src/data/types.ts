@@ -6,6 +6,11 @@ export interface Sample {
   key: string;
   /** The shard it came from (its name). */
   shard: string;
+  /**
+   * Its position in the shard, in the shard's own unit: the sample's ordinal in a tar, the
+   * row in a parquet file, the file's ordinal in a folder shard. Increases along the shard.
+   */
+  index: number;
   /** Encoded image bytes (JPEG, PNG, WebP...). */
   image: Uint8Array;
   /** The image's extension, lower case (`jpg`, `png`, `webp`). */
@@ -46,13 +51,13 @@ export function noteError(metrics: DataMetrics, message: string): void {
 }
 
 /**
- * A shard: a unit the epoch's order shuffles. `samples(skip)` streams its samples in a fixed
- * order, starting after the first `skip` of them; it throws a `ShardError` naming the shard
+ * A shard: a unit the epoch's order shuffles. `samples(start)` streams its samples in a fixed
+ * order, beginning with the first whose `index` is at least `start`; it throws a `ShardError` naming the shard
  * if the shard cannot be read to its end (the samples before have been yielded).
  */
 export interface Shard {
   readonly name: string;
-  samples(skip: number, metrics: DataMetrics): AsyncIterable<Sample>;
+  samples(start: number, metrics: DataMetrics): AsyncIterable<Sample>;
 }
 
 /** Extensions read as images (by both decoders). */

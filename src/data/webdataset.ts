@@ -18,7 +18,7 @@ export function splitKey(path: string): { key: string; ext: string } | null {
 const text = new TextDecoder();
 
 /** Builds a sample from one key's members; null when none of them is an image. */
-function toSample(key: string, shard: string, files: Map<string, Uint8Array>): Sample | null {
+function toSample(key: string, shard: string, index: number, files: Map<string, Uint8Array>): Sample | null {
   let image: Uint8Array | null = null;
   let format = '';
   let label = -1;
@@ -36,7 +36,7 @@ function toSample(key: string, shard: string, files: Map<string, Uint8Array>): S
       json = text.decode(data);
     }
   }
-  return image ? { key, shard, image, format, label, json } : null;
+  return image ? { key, shard, index, image, format, label, json } : null;
 }
 
 /**
@@ -48,7 +48,7 @@ function toSample(key: string, shard: string, files: Map<string, Uint8Array>): S
 export async function* webDatasetSamples(
   stream: ByteStream,
   shard: string,
-  skip: number,
+  start: number,
   metrics: DataMetrics,
 ): AsyncGenerator<Sample> {
   let key: string | null = null;
@@ -56,8 +56,9 @@ export async function* webDatasetSamples(
   let index = 0;
   const finish = (): Sample | null => {
     if (key === null) return null;
-    const sample = toSample(key, shard, files);
-    if (!sample) metrics.ignoredEntries += files.size;
+    const sample = toSample(key, shard, index, files);
+    if (sample) index++;
+    else metrics.ignoredEntries += files.size;
     key = null;
     files = new Map();
     return sample;
@@ -70,13 +71,13 @@ export async function* webDatasetSamples(
     }
     if (split.key !== key) {
       const done = finish();
-      if (done && index++ >= skip) yield done;
+      if (done && done.index >= start) yield done;
       key = split.key;
     }
     files.set(split.ext, entry.data);
   }
   const done = finish();
-  if (done && index++ >= skip) yield done;
+  if (done && done.index >= start) yield done;
 }
 
 /** A `.tar` or `.tar.gz` shard read from a chunk stream that `open()` starts afresh each time. */
@@ -87,9 +88,9 @@ export class TarShard implements Shard {
     private gzipped = /\.(tar\.gz|tgz)$/i.test(name),
   ) {}
 
-  samples(skip: number, metrics: DataMetrics): AsyncIterable<Sample> {
+  samples(start: number, metrics: DataMetrics): AsyncIterable<Sample> {
     const raw = this.open(metrics);
-    return webDatasetSamples(this.gzipped ? gunzip(raw) : raw, this.name, skip, metrics);
+    return webDatasetSamples(this.gzipped ? gunzip(raw) : raw, this.name, start, metrics);
   }
 }
 

@@ -1,0 +1,69 @@
+// Per-channel and per-image scaling of feature maps: ConvNeXt's layer scale (gamma) and
+// stochastic depth (drop path).
+//
+// Shapes: x [rows, C] (feature-map rows, channels last), gamma [C], factor [B] (one multiplier
+// per image: keep[b] / (1 - prob)).
+//
+// Entry points:
+//   channel_scale          y[r, c] = x[r, c] * gamma[c]. Also its dx (x = gy). One thread per
+//                          element; dispatch ceil(n / 256) workgroups of 256 (2-D split).
+//   channel_scale_partial  first pass of dgamma: partial[chunk, c] = sum over the chunk's rows
+//                          of gy[r, c] * x[r, c]. One thread per (chunk, channel); all threads
+//                          of a workgroup walk the same rows, adjacent threads read adjacent
+//                          channels. Dispatch: x = ceil(C / 64), y = chunks; chunks.wgsl adds
+//                          the chunks.
+//   drop_path              y[r, c] = x[r, c] * factor[image(r)], image = grid index / (H*W)
+//                          with the grid index sites[r] (SPARSE) or r (dense). Also its dx.
+//                          One thread per element; dispatch as channel_scale.
+
+struct Params {
+  n: u32,           // elements (channel_scale, drop_path) or rows (channel_scale_partial)
+  C: u32,
+  chunk_rows: u32,  // channel_scale_partial: rows per chunk
+  plane: u32,       // drop_path: sites per image (H*W)
+}
+
+override SPARSE: bool = false;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> factor: array<f32>;
+@group(0) @binding(4) var<storage, read> gy: array<f32>;
+@group(0) @binding(5) var<storage, read> sites: array<u32>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn channel_scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid.x;
+  if (i >= params.n) { return; }
+  y[i] = x[i] * gamma[i % params.C];
+}
+
+// Writes partial[chunk * C + c] into y.
+@compute @workgroup_size(64)
+fn channel_scale_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wid.x * 64u + lid.x;
+  if (c >= params.C) { return; }
+  let chunk = wid.y;
+  let first = chunk * params.chunk_rows;
+  let last = min(first + params.chunk_rows, params.n);
+  var acc = 0.0;
+  for (var r = first; r < last; r++) {
+    let i = r * params.C + c;
+    acc += gy[i] * x[i];
+  }
+  y[chunk * params.C + c] = acc;
+}
+
+@compute @workgroup_size(256)
+fn drop_path(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid.x;
+  if (i >= params.n) { return; }
+  let r = i / params.C;
+  var site = r;
+  if (SPARSE) { site = sites[r]; }
+  y[i] = x[i] * factor[site / params.plane];
+}

@@ -1,0 +1,153 @@
+/**
+ * Depthwise 2-D convolution (shaders/depthwise.wgsl): ConvNeXt's 7x7 dwconv, dense or
+ * submanifold sparse. Weights keep PyTorch's layout [C, 1, K, K] (groups = C).
+ *
+ * Backward: dx is the same gather over the flipped kernel (no scatter, no atomics); dw and db
+ * are one split reduction over the output rows (partials per chunk of rows, then chunks.wgsl).
+ */
+import type { SiteLayout } from '../tensor/layout.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import type { Context } from '../tensor/context.ts';
+import { chunkPlan, sumChunks } from './chunks.ts';
+import { markGrad } from './common.ts';
+import { params } from './params.ts';
+
+const WG = 64;
+
+export interface DepthwiseOptions {
+  /** Zero padding on each side; default K >> 1 ("same" for odd K at stride 1). */
+  padding?: number;
+  stride?: number;
+  /** Output layout; default `x.layout.resized(Hout, Wout)` (the same layout at stride 1). */
+  outLayout?: SiteLayout;
+}
+
+interface Geometry {
+  C: number;
+  K: number;
+  stride: number;
+  pad: number;
+  inL: SiteLayout;
+  outL: SiteLayout;
+}
+
+function packParams(g: Geometry, rows: number, chunkRows = 0): Uint8Array {
+  return params()
+    .u32(rows)
+    .u32(g.C)
+    .u32(g.K)
+    .u32(g.stride)
+    .u32(g.pad)
+    .u32(g.inL.height)
+    .u32(g.inL.width)
+    .u32(g.outL.height)
+    .u32(g.outL.width)
+    .u32(chunkRows)
+    .u32(0)
+    .u32(0)
+    .build();
+}
+
+/** Runs a row-walking pass (forward or backward_input) over `rows` rows. */
+function walkRows(
+  ctx: Context,
+  entry: 'forward' | 'backward_input',
+  g: Geometry,
+  rows: number,
+  bufs: Record<string, GPUBuffer>,
+  hasBias: boolean,
+): void {
+  const gpu = ctx.gpu;
+  const p = gpu.pipeline('depthwise', entry, { SPARSE: !g.inL.isDense, HAS_BIAS: hasBias });
+  const threads = rows * Math.ceil(g.C / 4);
+  gpu.dispatch(p, bufs, packParams(g, rows), gpu.grid(Math.ceil(threads / WG)));
+}
+
+/** Sparse tables bound by name; dense layouts need none (indices are computed). */
+function tables(ctx: Context, walked: SiteLayout, read: SiteLayout): Record<string, GPUBuffer> {
+  const out: Record<string, GPUBuffer> = {};
+  const sites = ctx.layoutBuffers(walked).sites;
+  const rowOf = ctx.layoutBuffers(read).rowOf;
+  if (sites) out.sites = sites;
+  if (rowOf) out.row_of = rowOf;
+  return out;
+}
+
+/**
+ * ConvNeXt's depthwise conv: x [rows, C] (dense or sparse), w [C, 1, k, k] (OIHW, groups = C),
+ * bias [C] | null, stride 1 and padding k >> 1 by default. Submanifold: outputs at the output
+ * layout's active sites; inactive neighbours read 0.
+ */
+export function depthwiseConv2d(
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  opts: DepthwiseOptions = {},
+): Tensor {
+  const ctx = x.ctx;
+  const inL = x.layout;
+  if (!inL) throw new Error('depthwiseConv2d: x must be a feature map (a tensor with a SiteLayout)');
+  const C = x.channels;
+  const K = w.shape[2]!;
+  if (w.shape.length !== 4 || w.shape[0] !== C || w.shape[1] !== 1 || w.shape[3] !== K) {
+    throw new Error(`depthwiseConv2d: weight must be [${C}, 1, k, k], got [${w.shape}]`);
+  }
+  if (bias && bias.size !== C) throw new Error(`depthwiseConv2d: bias has ${bias.size} values for ${C} channels`);
+  const stride = opts.stride ?? 1;
+  const pad = opts.padding ?? K >> 1;
+  if (!(stride >= 1) || !(pad >= 0) || !Number.isInteger(stride) || !Number.isInteger(pad)) {
+    throw new Error(`depthwiseConv2d: bad stride ${stride} / padding ${pad}`);
+  }
+  const outH = Math.floor((inL.height + 2 * pad - K) / stride) + 1;
+  const outW = Math.floor((inL.width + 2 * pad - K) / stride) + 1;
+  if (outH < 1 || outW < 1) throw new Error(`depthwiseConv2d: ${inL.height}x${inL.width} input is smaller than the kernel`);
+  const outL = opts.outLayout ?? inL.resized(outH, outW);
+  if (outL.batch !== inL.batch || outL.height !== outH || outL.width !== outW || outL.isDense !== inL.isDense) {
+    throw new Error(
+      `depthwiseConv2d: output layout must be a ${inL.isDense ? 'dense' : 'sparse'} ${inL.batch}x${outH}x${outW} grid`,
+    );
+  }
+  const g: Geometry = { C, K, stride, pad, inL, outL };
+
+  const y = markGrad(ctx.empty([outL.rows, C], outL), x, w, bias);
+  const bufs: Record<string, GPUBuffer> = { src: x.buffer, w: w.buffer, dst: y.buffer, ...tables(ctx, outL, inL) };
+  if (bias) bufs.bias = bias.buffer;
+  walkRows(ctx, 'forward', g, outL.rows, bufs, bias !== null);
+
+  if (y.requiresGrad) {
+    ctx.tape.record('depthwiseConv2d', [x, w, bias] as const, y, (gy) => {
+      // dx[i] = sum over the outputs o whose window holds i of w[tap(o, i)] * gy[o].
+      let dx: Tensor | null = null;
+      if (x.requiresGrad) {
+        dx = ctx.empty(x.shape, inL);
+        const b = { src: gy.buffer, w: w.buffer, dst: dx.buffer, ...tables(ctx, inL, outL) };
+        walkRows(ctx, 'backward_input', g, inL.rows, b, false);
+      }
+      // dw[c, tap] = sum_o gy[o, c] * x(o + tap, c); db[c] = sum_o gy[o, c].
+      let dw: Tensor | null = null;
+      let db: Tensor | null = null;
+      if (w.requiresGrad || bias?.requiresGrad) {
+        const kk = K * K;
+        const width = C * kk + C;
+        const plan = chunkPlan(outL.rows);
+        const partial = ctx.empty([plan.chunks, width]);
+        const gpu = ctx.gpu;
+        const p = gpu.pipeline('depthwise', 'backward_weight', { SPARSE: !inL.isDense });
+        const b = { src: x.buffer, gy: gy.buffer, dst: partial.buffer, ...tables(ctx, outL, inL) };
+        const groupsX = Math.ceil((Math.ceil(C / 4) * (kk + 1)) / WG);
+        gpu.dispatch(p, b, packParams(g, outL.rows, plan.chunkRows), [groupsX, plan.chunks]);
+        const sums = sumChunks(ctx, partial, plan.chunks, width);
+        if (w.requiresGrad) {
+          dw = ctx.empty(w.shape);
+          gpu.copy(sums.buffer, dw.buffer, C * kk * 4);
+        }
+        if (bias?.requiresGrad) {
+          db = ctx.empty(bias.shape);
+          gpu.copy(sums.buffer, db.buffer, C * 4, C * kk * 4);
+        }
+      }
+      return [dx, dw, db];
+    });
+  }
+  return y;
+}

@@ -1,0 +1,94 @@
+/**
+ * Max pooling (shaders/pool.wgsl), dense or sparse, matching the official SparK simulation
+ * (dense max pool of the zero-filled map, then masked). The forward records, per output
+ * element, the input row of the first maximum; the backward is a gather over it.
+ */
+import type { SiteLayout } from '../tensor/layout.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import type { Context } from '../tensor/context.ts';
+import { markGrad } from './common.ts';
+import { params } from './params.ts';
+
+const WG = 64;
+
+export interface MaxPoolOptions {
+  kernel?: number;
+  stride?: number;
+  padding?: number;
+  /** Output layout; default `x.layout.resized(Hout, Wout)`. */
+  outLayout?: SiteLayout;
+}
+
+interface Geometry {
+  C: number;
+  K: number;
+  stride: number;
+  pad: number;
+  inL: SiteLayout;
+  outL: SiteLayout;
+}
+
+function run(ctx: Context, entry: 'forward' | 'backward', g: Geometry, walked: SiteLayout, read: SiteLayout, bufs: Record<string, GPUBuffer>): void {
+  const gpu = ctx.gpu;
+  const sites = ctx.layoutBuffers(walked).sites;
+  const rowOf = ctx.layoutBuffers(read).rowOf;
+  if (sites) bufs.sites = sites;
+  if (rowOf) bufs.row_of = rowOf;
+  const rows = walked.rows;
+  const p = gpu.pipeline('pool', entry, { SPARSE: !g.inL.isDense });
+  const packed = params()
+    .u32(rows)
+    .u32(g.C)
+    .u32(g.K)
+    .u32(g.stride)
+    .u32(g.pad)
+    .u32(g.inL.height)
+    .u32(g.inL.width)
+    .u32(g.outL.height)
+    .u32(g.outL.width)
+    .u32(0)
+    .u32(0)
+    .u32(0)
+    .build();
+  gpu.dispatch(p, bufs, packed, gpu.grid(Math.ceil((rows * Math.ceil(g.C / 4)) / WG)));
+}
+
+/**
+ * ResNet's max pool (3x3, stride 2, pad 1 by default), sparse or dense: the output layout is
+ * `x.layout.resized(Hout, Wout)`. Inactive in-image neighbours count as 0, out-of-image padding
+ * is ignored. Backward routes the gradient to the FIRST maximum in raster order of the window
+ * (PyTorch's rule); when that is an inactive site the gradient is dropped.
+ */
+export function maxPool2d(x: Tensor, opts: MaxPoolOptions = {}): Tensor {
+  const ctx = x.ctx;
+  const inL = x.layout;
+  if (!inL) throw new Error('maxPool2d: x must be a feature map (a tensor with a SiteLayout)');
+  const K = opts.kernel ?? 3;
+  const stride = opts.stride ?? 2;
+  const pad = opts.padding ?? 1;
+  // PyTorch's own constraint; it also guarantees every window holds an in-image site.
+  if (!(K >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= K) || ![K, stride, pad].every(Number.isInteger)) {
+    throw new Error(`maxPool2d: bad kernel ${K} / stride ${stride} / padding ${pad} (padding must be <= kernel / 2)`);
+  }
+  const outH = Math.floor((inL.height + 2 * pad - K) / stride) + 1;
+  const outW = Math.floor((inL.width + 2 * pad - K) / stride) + 1;
+  if (outH < 1 || outW < 1) throw new Error(`maxPool2d: ${inL.height}x${inL.width} input is smaller than the window`);
+  const outL = opts.outLayout ?? inL.resized(outH, outW);
+  if (outL.batch !== inL.batch || outL.height !== outH || outL.width !== outW || outL.isDense !== inL.isDense) {
+    throw new Error(`maxPool2d: output layout must be a ${inL.isDense ? 'dense' : 'sparse'} ${inL.batch}x${outH}x${outW} grid`);
+  }
+  const C = x.channels;
+  const g: Geometry = { C, K, stride, pad, inL, outL };
+  const y = markGrad(ctx.empty([outL.rows, C], outL), x);
+  // Argmax rows as i32 in a tensor-sized buffer, so the scope owns its lifetime.
+  const argmax = ctx.empty([outL.rows, C]);
+  run(ctx, 'forward', g, outL, inL, { src: x.buffer, dst: y.buffer, argmax: argmax.buffer });
+  if (y.requiresGrad) {
+    ctx.tape.record('maxPool', [x] as const, y, (gy) => {
+      const dx = ctx.empty(x.shape, inL);
+      run(ctx, 'backward', g, inL, outL, { src: gy.buffer, dst: dx.buffer, argmax: argmax.buffer });
+      return [dx];
+    });
+  }
+  return y;
+}

@@ -1,0 +1,112 @@
+/**
+ * `bench data --browser`: builds a page around src/platform/browser/data-bench.ts with Vite,
+ * serves it and the bundled shard from 127.0.0.1, and runs it in headless Chromium (Debian's
+ * /usr/bin/chromium through playwright-core; WebGPU on SwiftShader where there is no GPU).
+ * `node --import tsx src/data/bench-browser.ts [--no-gpu] [--images N] [--concurrency C]`.
+ */
+import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BrowserBenchOptions, BrowserBenchResult } from '../platform/browser/data-bench.ts';
+
+const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--no-first-run',
+];
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.tar': 'application/x-tar' };
+
+export interface BrowserBenchArgs extends Partial<Omit<BrowserBenchOptions, 'shardUrl'>> {
+  shard?: string;
+  executablePath?: string;
+  print?: (line: string) => void;
+}
+
+export async function benchDataBrowser(args: BrowserBenchArgs = {}): Promise<BrowserBenchResult> {
+  const print = args.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const shard = args.shard ?? fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
+  const entry = fileURLToPath(new URL('../platform/browser/data-bench.ts', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'webspark-bench-data-'));
+  try {
+    writeFileSync(
+      join(dir, 'index.html'),
+      `<!doctype html><meta charset="utf-8"><title>bench data</title>
+<script type="module">
+import { runBrowserBench } from '${entry}';
+window.runBrowserBench = runBrowserBench;
+window.benchReady = true;
+</script>`,
+    );
+    const { build } = await import('vite');
+    await build({ root: dir, configFile: false, logLevel: 'error', build: { outDir: join(dir, 'dist'), target: 'es2022' } });
+    const server = createServer((req, res) => {
+      const path = new URL(req.url!, 'http://x').pathname;
+      const file = path === '/shard.tar' ? shard : join(dir, 'dist', path === '/' ? 'index.html' : path);
+      let size: number;
+      try {
+        size = statSync(file).size;
+      } catch {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': size });
+      createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: args.executablePath ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => print(`page error: ${e.message}`));
+      await page.goto(`${base}/`);
+      await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true);
+      const opts: BrowserBenchOptions = {
+        shardUrl: `${base}/shard.tar`,
+        images: args.images ?? 480,
+        batchSize: args.batchSize ?? 32,
+        size: args.size ?? 224,
+        concurrency: args.concurrency ?? 16,
+        gpu: args.gpu ?? true,
+      };
+      const result = (await page.evaluate(
+        (o) => (window as unknown as { runBrowserBench: (o: BrowserBenchOptions) => Promise<BrowserBenchResult> }).runBrowserBench(o),
+        opts,
+      )) as BrowserBenchResult;
+      print(
+        `bench data (Chromium ${browser.version()}): ${result.imagesPerSecond.toFixed(0)} images/s (${result.images} images of ` +
+          `${opts.size}x${opts.size}, batch ${opts.batchSize}, ${opts.concurrency} decodes in flight, ${result.seconds.toFixed(2)} s, ` +
+          `${result.waitSeconds.toFixed(2)} s waiting for data); decode: createImageBitmap; GPU flip+normalise: ${result.device}`,
+      );
+      return result;
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function flag(args: string[], name: string): number | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : undefined;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  await benchDataBrowser({
+    gpu: !args.includes('--no-gpu'),
+    images: flag(args, '--images'),
+    batchSize: flag(args, '--batch'),
+    concurrency: flag(args, '--concurrency'),
+  });
+}

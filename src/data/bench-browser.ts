@@ -24,6 +24,76 @@ const CHROMIUM_ARGS = [
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.tar': 'application/x-tar' };
 
+export interface DataPage {
+  page: import('playwright-core').Page;
+  /** http://127.0.0.1:<port>; `/shard.tar` is the shard, `/files/<name>` the extra files. */
+  base: string;
+  version: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the page (Vite), serves it with `shard` and `files` on 127.0.0.1, and opens it in
+ * headless Chromium. The page's window has runBrowserBench, browserLoaderSummary and
+ * browserDecode from src/platform/browser/data-bench.ts.
+ */
+export async function openDataPage(
+  shard: string,
+  files: Record<string, string> = {},
+  executablePath = '/usr/bin/chromium',
+): Promise<DataPage> {
+  const entry = fileURLToPath(new URL('../platform/browser/data-bench.ts', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'webspark-data-page-'));
+  const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
+  const close = async () => {
+    for (const f of cleanups.reverse()) await f();
+  };
+  try {
+    writeFileSync(
+      join(dir, 'index.html'),
+      `<!doctype html><meta charset="utf-8"><title>bench data</title>
+<script type="module">
+import * as bench from '${entry}';
+Object.assign(window, bench);
+window.benchReady = true;
+</script>`,
+    );
+    const { build } = await import('vite');
+    await build({ root: dir, configFile: false, logLevel: 'error', build: { outDir: join(dir, 'dist'), target: 'es2022' } });
+    const server = createServer((req, res) => {
+      const path = new URL(req.url!, 'http://x').pathname;
+      const file =
+        path === '/shard.tar'
+          ? shard
+          : path.startsWith('/files/')
+            ? files[path.slice('/files/'.length)]
+            : join(dir, 'dist', path === '/' ? 'index.html' : path);
+      let size: number;
+      try {
+        size = statSync(file ?? '').size;
+      } catch {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': TYPES[extname(file!)] ?? 'application/octet-stream', 'content-length': size });
+      createReadStream(file!).pipe(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(`${base}/`);
+    await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true);
+    return { page, base, version: browser.version(), close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 export interface BrowserBenchArgs extends Partial<Omit<BrowserBenchOptions, 'shardUrl'>> {
   shard?: string;
   executablePath?: string;
@@ -33,66 +103,29 @@ export interface BrowserBenchArgs extends Partial<Omit<BrowserBenchOptions, 'sha
 export async function benchDataBrowser(args: BrowserBenchArgs = {}): Promise<BrowserBenchResult> {
   const print = args.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const shard = args.shard ?? fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
-  const entry = fileURLToPath(new URL('../platform/browser/data-bench.ts', import.meta.url));
-  const dir = mkdtempSync(join(tmpdir(), 'webspark-bench-data-'));
+  const { page, base, version, close } = await openDataPage(shard, {}, args.executablePath);
   try {
-    writeFileSync(
-      join(dir, 'index.html'),
-      `<!doctype html><meta charset="utf-8"><title>bench data</title>
-<script type="module">
-import { runBrowserBench } from '${entry}';
-window.runBrowserBench = runBrowserBench;
-window.benchReady = true;
-</script>`,
+    page.on('pageerror', (e) => print(`page error: ${e.message}`));
+    const opts: BrowserBenchOptions = {
+      shardUrl: `${base}/shard.tar`,
+      images: args.images ?? 480,
+      batchSize: args.batchSize ?? 32,
+      size: args.size ?? 224,
+      concurrency: args.concurrency ?? 16,
+      gpu: args.gpu ?? true,
+    };
+    const result = (await page.evaluate(
+      (o) => (window as unknown as { runBrowserBench: (o: BrowserBenchOptions) => Promise<BrowserBenchResult> }).runBrowserBench(o),
+      opts,
+    )) as BrowserBenchResult;
+    print(
+      `bench data (Chromium ${version}): ${result.imagesPerSecond.toFixed(0)} images/s (${result.images} images of ` +
+        `${opts.size}x${opts.size}, batch ${opts.batchSize}, ${opts.concurrency} decodes in flight, ${result.seconds.toFixed(2)} s, ` +
+        `${result.waitSeconds.toFixed(2)} s waiting for data); decode: createImageBitmap; GPU flip+normalise: ${result.device}`,
     );
-    const { build } = await import('vite');
-    await build({ root: dir, configFile: false, logLevel: 'error', build: { outDir: join(dir, 'dist'), target: 'es2022' } });
-    const server = createServer((req, res) => {
-      const path = new URL(req.url!, 'http://x').pathname;
-      const file = path === '/shard.tar' ? shard : join(dir, 'dist', path === '/' ? 'index.html' : path);
-      let size: number;
-      try {
-        size = statSync(file).size;
-      } catch {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': size });
-      createReadStream(file).pipe(res);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: args.executablePath ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
-    try {
-      const page = await browser.newPage();
-      page.on('pageerror', (e) => print(`page error: ${e.message}`));
-      await page.goto(`${base}/`);
-      await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true);
-      const opts: BrowserBenchOptions = {
-        shardUrl: `${base}/shard.tar`,
-        images: args.images ?? 480,
-        batchSize: args.batchSize ?? 32,
-        size: args.size ?? 224,
-        concurrency: args.concurrency ?? 16,
-        gpu: args.gpu ?? true,
-      };
-      const result = (await page.evaluate(
-        (o) => (window as unknown as { runBrowserBench: (o: BrowserBenchOptions) => Promise<BrowserBenchResult> }).runBrowserBench(o),
-        opts,
-      )) as BrowserBenchResult;
-      print(
-        `bench data (Chromium ${browser.version()}): ${result.imagesPerSecond.toFixed(0)} images/s (${result.images} images of ` +
-          `${opts.size}x${opts.size}, batch ${opts.batchSize}, ${opts.concurrency} decodes in flight, ${result.seconds.toFixed(2)} s, ` +
-          `${result.waitSeconds.toFixed(2)} s waiting for data); decode: createImageBitmap; GPU flip+normalise: ${result.device}`,
-      );
-      return result;
-    } finally {
-      await browser.close();
-      server.close();
-    }
+    return result;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 }
 

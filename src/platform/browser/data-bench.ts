@@ -67,3 +67,28 @@ export async function runBrowserBench(o: BrowserBenchOptions): Promise<BrowserBe
   }
   return result;
 }
+
+/** The loader's decisions in the browser (for checking them against Node's): keys, labels, boxes, flips per batch. */
+export async function browserLoaderSummary(o: { shardUrl: string; batchSize: number; size: number; seed: number; epochs: number }) {
+  const loader = new DataLoader({
+    shards: urlShards(o.shardUrl),
+    decoder: new BitmapDecoder(),
+    batchSize: o.batchSize,
+    seed: o.seed,
+    epochs: o.epochs,
+    shuffleBuffer: 8,
+    augment: { size: o.size },
+  });
+  const out: { keys: string[]; labels: number[]; boxes: unknown[]; flips: number[]; channels: number; bytes: number }[] = [];
+  for (let b = await loader.next(); b; b = await loader.next()) {
+    out.push({ keys: b.keys, labels: [...b.labels], boxes: b.boxes, flips: [...b.flips], channels: b.channels, bytes: b.pixels.length });
+  }
+  return { batches: out, metrics: loader.metrics };
+}
+
+/** Decodes the image at `url` with BitmapDecoder and a fixed box; returns the RGBA bytes. */
+export async function browserDecode(url: string, box: { top: number; left: number; width: number; height: number }, size: number): Promise<number[]> {
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const format = url.endsWith('.png') ? 'png' : 'jpg';
+  return [...(await new BitmapDecoder().decode(bytes, format, size, () => box)).pixels];
+}

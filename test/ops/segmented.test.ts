@@ -8,6 +8,7 @@ import {
   SEGMENT_CHUNK,
   SEGMENT_PER_THREAD,
   SEGMENT_WG,
+  STAGING_LIMITS,
   segmentedSumOfSquares,
   sumsOfSquares,
   type Segment,
@@ -107,15 +108,32 @@ describe('segmented sums of squares', () => {
     ctx.dispose();
   });
 
-  it('sumsOfSquares of separate tensors: one pass-1 dispatch per tensor, one pass 2', async () => {
+  it('sumsOfSquares: small tensors staged in one batch, a large one reduced in place', async () => {
     const ctx = getCtx();
     const rng = new Rng(3);
-    const sizes = [1, 255, 256, 257, 100003, 7, 4097, 3, 64 * 3 * 3 * 3];
+    const sizes = [1, 255, 256, 257, 100003, 7, STAGING_LIMITS.directMin + 3, 4097, 3, 64 * 3 * 3 * 3];
     const data = sizes.map((n) => f32(rng.array(n, -2, 2)));
     const tensors = data.map((d) => ctx.fromArray(d, [d.length]));
     const before = ctx.gpu.stats.dispatches;
     const y = sumsOfSquares(tensors);
-    expect(ctx.gpu.stats.dispatches - before).toBe(sizes.length + 1);
+    // pass 1 for the batch of small tensors, pass 1 for the large one, pass 2
+    expect(ctx.gpu.stats.dispatches - before).toBe(3);
+    const got = await y.read();
+    data.forEach((d, k) => expectSums(got.subarray(k, k + 1), d, [{ offset: 0, length: d.length }], `tensor ${k}`));
+    ctx.dispose();
+  });
+
+  it('sumsOfSquares with small limits: several staging batches (buffer reused) and direct tensors', async () => {
+    const ctx = getCtx();
+    const rng = new Rng(4);
+    const sizes = [1, 255, 256, 257, 7, 1728, 3, 4097, 0, 600, 599, 2, 100003, 9];
+    const data = sizes.map((n) => f32(rng.array(n, -2, 2)));
+    const tensors = data.map((d) => (d.length ? ctx.fromArray(d, [d.length]) : ctx.empty([0])));
+    const limits = { directMin: 600, stagingMax: 600 };
+    // batches: [1, 255, 256] [257, 7, 3, 0] [599] [2, 9]; direct: 1728, 4097, 600, 100003
+    const before = ctx.gpu.stats.dispatches;
+    const y = sumsOfSquares(tensors, limits);
+    expect(ctx.gpu.stats.dispatches - before).toBe(4 + 4 + 1);
     const got = await y.read();
     data.forEach((d, k) => expectSums(got.subarray(k, k + 1), d, [{ offset: 0, length: d.length }], `tensor ${k}`));
     ctx.dispose();

@@ -5,30 +5,9 @@
  * run would have made. The state is one u32, so it serialises into a resume cursor.
  */
 
-/** mulberry32: small, fast, good enough for sampling; state is one u32. */
-export class Rng {
-  constructor(public state: number) {
-    this.state = state >>> 0;
-  }
+import { Rng } from '../util/rng.ts';
 
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** Uniform in [lo, hi). */
-  uniform(lo: number, hi: number): number {
-    return lo + (hi - lo) * this.next();
-  }
-
-  /** Integer in [lo, hi) (torch.randint(lo, hi)). */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo));
-  }
-}
+export { Rng };
 
 /** Mixes integers into one u32 seed (murmur3's finaliser per word). */
 export function mixSeed(...words: number[]): number {
@@ -49,12 +28,7 @@ export function mixSeed(...words: number[]): number {
 
 /** Fisher-Yates permutation of 0..n-1. */
 export function permutation(n: number, rng: Rng): number[] {
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.int(0, i + 1);
-    [p[i], p[j]] = [p[j]!, p[i]!];
-  }
-  return p;
+  return rng.permutation(n);
 }
 
 /** Streams of randomness, kept apart so that one never shifts another. */

@@ -1,0 +1,472 @@
+// 2-D convolution as implicit GEMM (dense or submanifold sparse), its input and weight
+// gradients, and with them linear (a 1x1 conv) and convTranspose2d (the input-gradient pass
+// of the adjoint conv). ONE tiled GEMM core serves every pass; the override PASS picks how
+// the two operands are gathered and where the tile is written.
+//
+// Shapes. x [in_rows, cin] on an input layout B x in_h x in_w, y [out_rows, cout] on an output
+// layout B x out_h x out_w (channels last, rows as in src/tensor/layout.ts); out = (in + 2*pad
+// - kh) / stride + 1. Groups G: cin_g = cin / G, cout_g = cout / G. Weights are packed once per
+// call from OIHW to OHWI, wp[co][tap][ci] (tap = ky*kw + kx; for 1x1 kernels OIHW is OHWI), so
+// for a fixed output channel the GEMM's K index k = tap*cin_g + ci is contiguous.
+// Sparse layouts (SPARSE): `sites[row]` = grid index of a walked row, `row_of[grid]` = row of
+// the gathered layout or -1, read as 0 (submanifold conv = dense conv on the zero-filled map,
+// then keeping the active output rows, the official SparK simulation). POINTWISE (1x1, stride 1,
+// pad 0, same layout in and out) skips all site arithmetic: the gathered row is the walked row.
+//
+// The GEMM of each pass, per group g (C[M, N] = sum_k A[m, k] B[k, n]):
+//   PASS 0 forward      M = out rows, N = cout_g, K = kh*kw*cin_g.
+//                        A[m, (tap, ci)] = x[row_in(site(m) shifted by tap), g*cin_g + ci]
+//                        B[(tap, ci), co] = wp[g*cout_g + co][tap][ci]; C -> y (+ bias).
+//   PASS 1 input grad   M = input rows, N = cin_g, K = taps*cout_g.
+//                        A[m, (tap, co)] = dy[row_out(oy, ox), g*cout_g + co] with
+//                        oy*stride = iy + pad - ky (exact division, inside the output grid);
+//                        B[(tap, co), ci] = wp[g*cout_g + co][tap][ci]; C -> dx (+ bias for
+//                        convTranspose2d, whose forward this pass is).
+//                        Dense: stride*stride sub-pixel GEMMs, z = parity class (cy, cx). Inputs
+//                        with (iy + pad) % stride == cy meet exactly the taps ky = cy + j*stride,
+//                        so no MAC is spent on a tap that cannot contribute (ConvT k4 s2 p1 =
+//                        4 GEMMs of 2x2 taps). Sparse: one GEMM over the active input rows with
+//                        all kh*kw taps, invalid taps masked to 0 (wasteful only for the few
+//                        strided encoder layers; a class split would need per-class row lists).
+//   PASS 2 weight grad  M = cout_g, N = kh*kw*cin_g, reduction over output rows, SPLIT-K: z
+//                        also picks a chunk of chunk_rows rows; each chunk writes its own
+//                        partial[chunk][co][tap][ci] and `reduce_partials` sums the chunks into
+//                        OIHW. A[co, m] = dy[m, g*cout_g + co]; B[m, (tap, ci)] = forward's A.
+//
+// Tiling. A workgroup computes a TM x TN tile of C (TM, TN in {32, 64}, overrides), with
+// WG = TM*TN/16 threads, each owning a 4x4 register block: rows ty*4..ty*4+3, columns
+// tx*4..tx*4+3 (tx = lid % (TN/4)). The reduction advances in steps of KT = 16: the
+// workgroup stages A[KT][TM] and B[KT][TN] in workgroup memory (as vec4 along M / N, 8 KiB in
+// all), then each thread does KT rank-1 updates of its block from two vec4 reads. Global loads
+// are mapped so consecutive threads read consecutive addresses: along K when the operand is
+// contiguous in K (x and dy gathered rows in passes 0/1, wp in pass 0), along M/N otherwise
+// (wp in pass 1, dy and the gathered rows in pass 2). Out-of-range elements load 0 (any M, N,
+// K, channels not a multiple of 4); stores are guarded.
+//
+// Dispatch of `gemm`: x, y = the M tiles of this dispatch (linear id wid.x + wid.y * nwg.x,
+// split over y past the per-dimension limit; ids >= m_tiles return), z = n_tile + n_tiles *
+// (g + G * e) with e the parity class (pass 1 dense) or the row chunk (pass 2). Sparse passes
+// 0/1 therefore dispatch ceil(active rows / TM) M tiles: work and memory follow the active sites.
+//
+// Other entry points (workgroups of 256, linear id wid.x + wid.y * nwg.x):
+//   pack_weights     dst[o][t][i] = src[o][i][t] (OIHW -> OHWI); one thread per element.
+//   column_partials  partial[chunk][c] = sum of src[r, c] over the chunk's rows (bias grads);
+//                    x = ceil(C / 64) (64 columns x 4 row lanes), y = chunk.
+//   reduce_partials  dst[o][i][t] = sum over chunks of partial[chunk][o][t][i] (split-K second
+//                    pass, writing OIHW; with T = I = 1 it sums column partials).
+
+struct Params {
+  batch: u32,
+  in_h: u32,
+  in_w: u32,
+  out_h: u32,
+  out_w: u32,
+  cin: u32,         // row stride of x / dx
+  cout: u32,        // row stride of y / dy
+  cin_g: u32,
+  cout_g: u32,
+  kh: u32,
+  kw: u32,
+  stride: u32,
+  pad: u32,
+  rows: u32,        // walked rows: out rows (passes 0, 2), sparse in rows (pass 1)
+  m_tiles: u32,     // M tiles of this dispatch (the largest class's in pass 1)
+  n_tiles: u32,
+  groups: u32,
+  chunk_rows: u32,  // pass 2 and column_partials: rows per chunk
+  chunks: u32,      // reduce_partials: number of partials
+  _pad0: u32,
+}
+
+override PASS: u32 = 0u;
+override SPARSE: bool = false;
+override POINTWISE: bool = false;
+override HAS_BIAS: bool = false;
+override TM: u32 = 64u;
+override TN: u32 = 64u;
+override WG: u32 = TM * TN / 16u;
+
+const KT: u32 = 16u;
+// The most operand elements one thread loads per step: KT*TM/WG = 256/TN <= 8 (and 256/TM).
+const MAX_LOADS: u32 = 8u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> wp: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> gy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(6) var<storage, read> sites: array<u32>;
+@group(0) @binding(7) var<storage, read> row_of: array<i32>;
+
+var<workgroup> As: array<vec4<f32>, 256>;  // [KT][TM / 4]
+var<workgroup> Bs: array<vec4<f32>, 256>;  // [KT][TN / 4]
+var<workgroup> lanes: array<f32, 256>;
+
+// ---- sites and taps -----------------------------------------------------------------------
+
+// A site of the grid: image b and coordinates (y, x); b < 0 marks "no row" (past M).
+struct Site {
+  b: i32,
+  y: i32,
+  x: i32,
+}
+
+fn decode(grid: u32, h: u32, w: u32) -> Site {
+  let plane = h * w;
+  let b = grid / plane;
+  let r = grid - b * plane;
+  let y = r / w;
+  return Site(i32(b), i32(y), i32(r - y * w));
+}
+
+// Grid index of walked row m of the output layout (passes 0 and 2).
+fn out_site(m: u32) -> Site {
+  if (SPARSE) { return decode(sites[m], params.out_h, params.out_w); }
+  return decode(m, params.out_h, params.out_w);
+}
+
+// Row of input site (b, iy, ix), or -1 outside the image or at an inactive site.
+fn in_row(b: i32, iy: i32, ix: i32) -> i32 {
+  if (iy < 0 || ix < 0 || iy >= i32(params.in_h) || ix >= i32(params.in_w)) { return -1; }
+  let grid = (u32(b) * params.in_h + u32(iy)) * params.in_w + u32(ix);
+  if (SPARSE) { return row_of[grid]; }
+  return i32(grid);
+}
+
+// Row of the output site that input site s meets through tap (ky, kx), or -1.
+fn out_row(s: Site, ky: i32, kx: i32) -> i32 {
+  let st = i32(params.stride);
+  let ny = s.y + i32(params.pad) - ky;
+  let nx = s.x + i32(params.pad) - kx;
+  if (ny < 0 || nx < 0 || ny % st != 0 || nx % st != 0) { return -1; }
+  let oy = ny / st;
+  let ox = nx / st;
+  if (oy >= i32(params.out_h) || ox >= i32(params.out_w)) { return -1; }
+  let grid = (u32(s.b) * params.out_h + u32(oy)) * params.out_w + u32(ox);
+  if (SPARSE) { return row_of[grid]; }
+  return i32(grid);
+}
+
+// Taps that inputs of one class meet in pass 1: ky = cy + jy*step (jy < nty), likewise x.
+// Dense: class (cy, cx) = the parity of (iy + pad, ix + pad), step = stride; its inputs are
+// iy = ry + qy*stride (qy < hc). Sparse: one class with every tap (step 1), rows from `sites`.
+struct Class {
+  cy: i32,
+  cx: i32,
+  step: i32,
+  nty: u32,
+  ntx: u32,
+  ry: u32,
+  rx: u32,
+  hc: u32,
+  wc: u32,
+}
+
+fn count_from(first: u32, n: u32, step: u32) -> u32 {
+  return select(0u, (n - first + step - 1u) / step, n > first);
+}
+
+fn input_class(e: u32) -> Class {
+  if (SPARSE || POINTWISE) {
+    return Class(0, 0, 1, params.kh, params.kw, 0u, 0u, params.in_h, params.in_w);
+  }
+  let s = params.stride;
+  let p = i32(params.pad);
+  let cy = e / s;
+  let cx = e - cy * s;
+  let ry = u32(((i32(cy) - p) % i32(s) + i32(s)) % i32(s));
+  let rx = u32(((i32(cx) - p) % i32(s) + i32(s)) % i32(s));
+  return Class(i32(cy), i32(cx), i32(s), count_from(cy, params.kh, s), count_from(cx, params.kw, s),
+               ry, rx, count_from(ry, params.in_h, s), count_from(rx, params.in_w, s));
+}
+
+// Input site of pass-1 row m.
+fn class_site(cl: Class, m: u32) -> Site {
+  if (SPARSE) { return decode(sites[m], params.in_h, params.in_w); }
+  let plane = cl.hc * cl.wc;
+  let b = m / plane;
+  let r = m - b * plane;
+  let qy = r / cl.wc;
+  let qx = r - qy * cl.wc;
+  return Site(i32(b), i32(cl.ry + qy * params.stride), i32(cl.rx + qx * params.stride));
+}
+
+fn class_rows(cl: Class) -> u32 {
+  if (SPARSE) { return params.rows; }
+  return params.batch * cl.hc * cl.wc;
+}
+
+// ---- the GEMM -----------------------------------------------------------------------------
+
+fn put_a(kk: u32, mm: u32, v: f32) {
+  As[kk * (TM / 4u) + mm / 4u][mm % 4u] = v;
+}
+
+fn put_b(kk: u32, nn: u32, v: f32) {
+  Bs[kk * (TN / 4u) + nn / 4u][nn % 4u] = v;
+}
+
+@compute @workgroup_size(WG)
+fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  let mt = wid.x + wid.y * nwg.x;
+  if (mt >= params.m_tiles) { return; }
+  let nt = wid.z % params.n_tiles;
+  let ge = wid.z / params.n_tiles;
+  let g = ge % params.groups;
+  let e = ge / params.groups;  // parity class (pass 1) or row chunk (pass 2)
+  let m0 = mt * TM;
+  let n0 = nt * TN;
+  let taps = params.kh * params.kw;
+
+  // This tile's GEMM: sizes, reduction range [k_beg, k_end).
+  var M = params.rows;
+  var N = params.cout_g;
+  var k_beg = 0u;
+  var k_end = taps * params.cin_g;
+  var cl = input_class(e);
+  if (PASS == 1u) {
+    M = class_rows(cl);
+    N = params.cin_g;
+    k_end = cl.nty * cl.ntx * params.cout_g;
+  } else if (PASS == 2u) {
+    M = params.cout_g;
+    N = taps * params.cin_g;
+    k_beg = e * params.chunk_rows;
+    k_end = min(params.rows, k_beg + params.chunk_rows);
+  }
+  if (m0 >= M) { return; }
+
+  // Per-thread load assignments (see the header): K-fast or M/N-fast.
+  let a_kfast = PASS != 2u;
+  let b_kfast = PASS == 0u;
+  let a_loads = KT * TM / WG;
+  let b_loads = KT * TN / WG;
+
+  // Rows of A this thread gathers in passes 0/1 are fixed over the K loop: decode them once.
+  var a_site: array<Site, MAX_LOADS>;
+  if (a_kfast && !POINTWISE) {
+    for (var i = 0u; i < a_loads; i++) {
+      let m = m0 + lidx / KT + i * (WG / KT);
+      var s = Site(-1, 0, 0);
+      if (m < M) {
+        if (PASS == 0u) {
+          s = out_site(m);
+          s.y = s.y * i32(params.stride) - i32(params.pad);
+          s.x = s.x * i32(params.stride) - i32(params.pad);
+        } else {
+          s = class_site(cl, m);
+        }
+      }
+      a_site[i] = s;
+    }
+  }
+  // Pass 2 gathers B[m, (tap, ci)] with a fixed column per thread: decode its tap once.
+  let b_col = n0 + lidx % TN;
+  let b_tap = b_col / max(params.cin_g, 1u);
+  let b_ci = b_col - b_tap * params.cin_g;
+  let b_ky = i32(b_tap / params.kw);
+  let b_kx = i32(b_tap % params.kw);
+
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  let tx = lidx % (TN / 4u);
+  let ty = lidx / (TN / 4u);
+
+  for (var k0 = k_beg; k0 < k_end; k0 += KT) {
+    // ---- stage A[KT][TM] ----
+    if (a_kfast) {
+      let kk = lidx % KT;
+      let k = k0 + kk;
+      // Decode k once per step: (tap, channel) in pass 0, (tap of the class, out channel) in pass 1.
+      let per_tap = select(params.cout_g, params.cin_g, PASS == 0u);
+      let j = k / max(per_tap, 1u);
+      let c = k - j * per_tap;
+      var ky: i32;
+      var kx: i32;
+      if (PASS == 0u) {
+        ky = i32(j / params.kw);
+        kx = i32(j % params.kw);
+      } else {
+        let jy = j / max(cl.ntx, 1u);
+        ky = cl.cy + i32(jy) * cl.step;
+        kx = cl.cx + i32(j - jy * cl.ntx) * cl.step;
+      }
+      for (var i = 0u; i < a_loads; i++) {
+        let mm = lidx / KT + i * (WG / KT);
+        let m = m0 + mm;
+        var v = 0.0;
+        if (k < k_end && m < M) {
+          if (PASS == 0u) {
+            var row = i32(m);
+            if (!POINTWISE) {
+              let s = a_site[i];
+              row = in_row(s.b, s.y + ky, s.x + kx);
+            }
+            if (row >= 0) { v = src[u32(row) * params.cin + g * params.cin_g + c]; }
+          } else {
+            var row = i32(m);
+            if (!POINTWISE) { row = out_row(a_site[i], ky, kx); }
+            if (row >= 0) { v = src[u32(row) * params.cout + g * params.cout_g + c]; }
+          }
+        }
+        put_a(kk, mm, v);
+      }
+    } else {
+      // Pass 2: A[co, r] = dy[r, g*cout_g + co], consecutive threads on consecutive co.
+      let mm = lidx % TM;
+      let co = m0 + mm;
+      for (var i = 0u; i < a_loads; i++) {
+        let kk = lidx / TM + i * (WG / TM);
+        let r = k0 + kk;
+        var v = 0.0;
+        if (r < k_end && co < M) { v = gy[r * params.cout + g * params.cout_g + co]; }
+        put_a(kk, mm, v);
+      }
+    }
+    // ---- stage B[KT][TN] ----
+    if (b_kfast) {
+      // Pass 0: B[k, co] = wp[g*cout_g + co][k], consecutive threads on consecutive k.
+      let kk = lidx % KT;
+      let k = k0 + kk;
+      for (var i = 0u; i < b_loads; i++) {
+        let nn = lidx / KT + i * (WG / KT);
+        let n = n0 + nn;
+        var v = 0.0;
+        if (k < k_end && n < N) { v = wp[(g * params.cout_g + n) * k_end + k]; }
+        put_b(kk, nn, v);
+      }
+    } else {
+      let nn = lidx % TN;
+      for (var i = 0u; i < b_loads; i++) {
+        let kk = lidx / TN + i * (WG / TN);
+        let k = k0 + kk;
+        var v = 0.0;
+        if (k < k_end && b_col < N) {
+          if (PASS == 1u) {
+            // B[(j, co), ci] = wp[g*cout_g + co][tap(j)][ci]
+            let j = k / params.cout_g;
+            let co = k - j * params.cout_g;
+            let jy = j / max(cl.ntx, 1u);
+            let ky = u32(cl.cy + i32(jy) * cl.step);
+            let kx = u32(cl.cx + i32(j - jy * cl.ntx) * cl.step);
+            v = wp[((g * params.cout_g + co) * taps + ky * params.kw + kx) * params.cin_g + b_col];
+          } else {
+            // Pass 2: B[r, (tap, ci)] = x at output row r shifted by the tap.
+            var row = i32(k);
+            if (!POINTWISE) {
+              let s = out_site(k);
+              row = in_row(s.b, s.y * i32(params.stride) - i32(params.pad) + b_ky,
+                           s.x * i32(params.stride) - i32(params.pad) + b_kx);
+            }
+            if (row >= 0) { v = src[u32(row) * params.cin + g * params.cin_g + b_ci]; }
+          }
+        }
+        put_b(kk, nn, v);
+      }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < KT; kk++) {
+      let a = As[kk * (TM / 4u) + ty];
+      let b = Bs[kk * (TN / 4u) + tx];
+      acc0 += a.x * b;
+      acc1 += a.y * b;
+      acc2 += a.z * b;
+      acc3 += a.w * b;
+    }
+    workgroupBarrier();
+  }
+
+  store(cl, g, e, m0 + ty * 4u + 0u, n0 + tx * 4u, M, N, acc0);
+  store(cl, g, e, m0 + ty * 4u + 1u, n0 + tx * 4u, M, N, acc1);
+  store(cl, g, e, m0 + ty * 4u + 2u, n0 + tx * 4u, M, N, acc2);
+  store(cl, g, e, m0 + ty * 4u + 3u, n0 + tx * 4u, M, N, acc3);
+}
+
+// Writes C[m, n..n+3] of the tile where this pass keeps it.
+fn store(cl: Class, g: u32, e: u32, m: u32, n: u32, M: u32, N: u32, v: vec4<f32>) {
+  if (m >= M) { return; }
+  var base: u32;
+  var boff: u32;
+  if (PASS == 0u) {
+    base = m * params.cout + g * params.cout_g;
+    boff = g * params.cout_g;
+  } else if (PASS == 1u) {
+    var row = m;
+    if (!SPARSE && !POINTWISE) {
+      let s = class_site(cl, m);
+      row = (u32(s.b) * params.in_h + u32(s.y)) * params.in_w + u32(s.x);
+    }
+    base = row * params.cin + g * params.cin_g;
+    boff = g * params.cin_g;
+  } else {
+    base = ((e * params.groups + g) * params.cout_g + m) * N;
+    boff = 0u;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    if (n + j < N) {
+      var val = v[j];
+      if (HAS_BIAS && PASS != 2u) { val += bias[boff + n + j]; }
+      dst[base + n + j] = val;
+    }
+  }
+}
+
+// ---- small passes -------------------------------------------------------------------------
+
+// OIHW -> OHWI: dst[(o*T + t)*I + i] = src[(o*I + i)*T + t], I = cin_g, T = kh*kw, O = cout.
+@compute @workgroup_size(256)
+fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lidx: u32) {
+  let d = (wid.x + wid.y * nwg.x) * 256u + lidx;
+  let I = params.cin_g;
+  let T = params.kh * params.kw;
+  if (d >= params.cout * T * I) { return; }
+  let o = d / (T * I);
+  let r = d - o * T * I;
+  let t = r / I;
+  let i = r - t * I;
+  dst[d] = src[(o * I + i) * T + t];
+}
+
+// partial[chunk * C + c] = sum of src[r * C + c] over rows r of the chunk (C = params.cout).
+@compute @workgroup_size(256)
+fn column_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
+  let C = params.cout;
+  let c = wid.x * 64u + lidx % 64u;
+  let lane = lidx / 64u;
+  let r_beg = wid.y * params.chunk_rows;
+  let r_end = min(params.rows, r_beg + params.chunk_rows);
+  var acc = 0.0;
+  if (c < C) {
+    for (var r = r_beg + lane; r < r_end; r += 4u) { acc += src[r * C + c]; }
+  }
+  lanes[lidx] = acc;
+  workgroupBarrier();
+  if (lane == 0u && c < C) {
+    dst[wid.y * C + c] = (lanes[lidx] + lanes[lidx + 64u]) + (lanes[lidx + 128u] + lanes[lidx + 192u]);
+  }
+}
+
+// dst[(o*I + i)*T + t] = sum over chunks of src[((chunk*O + o)*T + t)*I + i] (O = cout,
+// I = cin_g, T = kh*kw), chunks in order so the sum is deterministic.
+@compute @workgroup_size(256)
+fn reduce_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lidx: u32) {
+  let d = (wid.x + wid.y * nwg.x) * 256u + lidx;
+  let I = params.cin_g;
+  let T = params.kh * params.kw;
+  let size = params.cout * I * T;
+  if (d >= size) { return; }
+  let o = d / (I * T);
+  let r = d - o * I * T;
+  let i = r / T;
+  let t = r - i * T;
+  let at = (o * T + t) * I + i;
+  var acc = 0.0;
+  for (var c = 0u; c < params.chunks; c++) { acc += src[c * size + at]; }
+  dst[d] = acc;
+}

@@ -1,0 +1,264 @@
+/**
+ * Launchers for the implicit-GEMM kernels of shaders/conv2d.wgsl, shared by conv2d,
+ * convTranspose2d and linear. They work on buffers and a ConvGeometry; the ops own tensors,
+ * validation and the tape. See the shader's header for the GEMM of each pass and the tiling.
+ */
+import type { Context } from '../tensor/context.ts';
+import type { SiteLayout } from '../tensor/layout.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { params } from './params.ts';
+
+/** A conv from an input grid to an output grid; out = floor((in + 2*pad - k) / stride) + 1. */
+export interface ConvGeometry {
+  batch: number;
+  inH: number;
+  inW: number;
+  outH: number;
+  outW: number;
+  cin: number;
+  cout: number;
+  groups: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  pad: number;
+  /** Rows stored for each grid (sparse: active sites only). */
+  inRows: number;
+  outRows: number;
+  /** Sparse layouts (both sides are sparse, or both dense). */
+  inL: SiteLayout | null;
+  outL: SiteLayout | null;
+  /** 1x1, stride 1, pad 0 on one layout: the gathered row is the walked row. */
+  pointwise: boolean;
+}
+
+const KT = 16;
+const PASS = { forward: 0, inputGrad: 1, weightGrad: 2 } as const;
+/** Split-K: at least this many rows per chunk, so a chunk's loop amortizes its setup. */
+const MIN_CHUNK_ROWS = 128;
+/** Split-K: at most this many chunks, and partials of at most this many floats (64 MiB). */
+const MAX_CHUNKS = 256;
+const MAX_PARTIAL_FLOATS = 16 * 2 ** 20;
+
+function isSparse(g: ConvGeometry): boolean {
+  return g.inL !== null && !g.inL.isDense;
+}
+
+/** Tile side along a GEMM dimension: 32 when that covers it (less padding waste), else 64. */
+function tileFor(n: number): 32 | 64 {
+  return n <= 32 ? 32 : 64;
+}
+
+function packParams(
+  g: ConvGeometry,
+  extra: { rows?: number; mTiles?: number; nTiles?: number; chunkRows?: number; chunks?: number; cout?: number },
+): Uint8Array {
+  return params()
+    .u32(g.batch)
+    .u32(g.inH)
+    .u32(g.inW)
+    .u32(g.outH)
+    .u32(g.outW)
+    .u32(g.cin)
+    .u32(extra.cout ?? g.cout)
+    .u32(g.cin / g.groups)
+    .u32(g.cout / g.groups)
+    .u32(g.kh)
+    .u32(g.kw)
+    .u32(g.stride)
+    .u32(g.pad)
+    .u32(extra.rows ?? 0)
+    .u32(extra.mTiles ?? 0)
+    .u32(extra.nTiles ?? 0)
+    .u32(g.groups)
+    .u32(extra.chunkRows ?? 0)
+    .u32(extra.chunks ?? 0)
+    .u32(0)
+    .build();
+}
+
+/** Sparse tables bound by name: `sites` of the walked layout, `row_of` of the gathered one. */
+function tables(ctx: Context, walked: SiteLayout | null, read: SiteLayout | null): Record<string, GPUBuffer> {
+  const out: Record<string, GPUBuffer> = {};
+  if (walked && !walked.isDense) out.sites = ctx.layoutBuffers(walked).sites!;
+  if (read && !read.isDense) out.row_of = ctx.layoutBuffers(read).rowOf!;
+  return out;
+}
+
+function launchGemm(
+  ctx: Context,
+  g: ConvGeometry,
+  pass: number,
+  dims: { M: number; N: number; mTiles?: number; extra: number; rows: number; chunkRows?: number },
+  bufs: Record<string, GPUBuffer>,
+  hasBias: boolean,
+): void {
+  const gpu = ctx.gpu;
+  const TM = tileFor(dims.M);
+  const TN = tileFor(dims.N);
+  const mTiles = dims.mTiles ?? Math.ceil(dims.M / TM);
+  const nTiles = Math.ceil(dims.N / TN);
+  const z = nTiles * g.groups * dims.extra;
+  if (z > gpu.limits.maxComputeWorkgroupsPerDimension) {
+    throw new Error(`conv2d: ${z} tiles along z (N tiles x groups x ${dims.extra}) exceed the dispatch limit`);
+  }
+  const p = gpu.pipeline('conv2d', 'gemm', {
+    PASS: pass,
+    SPARSE: isSparse(g),
+    POINTWISE: g.pointwise,
+    HAS_BIAS: hasBias,
+    TM,
+    TN,
+  });
+  const u = packParams(g, { rows: dims.rows, mTiles, nTiles, chunkRows: dims.chunkRows ?? 0 });
+  const [x, y] = gpu.grid(mTiles);
+  gpu.dispatch(p, bufs, u, [x, y, z]);
+}
+
+/** OIHW -> OHWI (the GEMM's K index contiguous per output channel); 1x1 kernels need none. */
+export function packWeights(ctx: Context, w: Tensor, g: ConvGeometry): GPUBuffer {
+  if (g.kh * g.kw === 1) return w.buffer;
+  const packed = ctx.empty(w.shape);
+  const gpu = ctx.gpu;
+  const p = gpu.pipeline('conv2d', 'pack_weights');
+  gpu.dispatch(p, { src: w.buffer, dst: packed.buffer }, packParams(g, {}), gpu.grid(Math.ceil(w.size / 256)));
+  return packed.buffer;
+}
+
+/** y[outRows, cout] = conv(x) + bias, over the output rows. */
+export function gemmForward(
+  ctx: Context,
+  g: ConvGeometry,
+  x: GPUBuffer,
+  wp: GPUBuffer,
+  bias: GPUBuffer | null,
+  y: GPUBuffer,
+): void {
+  const bufs: Record<string, GPUBuffer> = { src: x, wp, dst: y, ...tables(ctx, g.outL, g.inL) };
+  if (bias) bufs.bias = bias;
+  launchGemm(ctx, g, PASS.forward, { M: g.outRows, N: g.cout / g.groups, extra: 1, rows: g.outRows }, bufs, bias !== null);
+}
+
+/** Rows and taps of the dense sub-pixel classes (mirrors `input_class` in the shader). */
+function classRows(g: ConvGeometry): number[] {
+  const s = g.stride;
+  const count = (first: number, n: number) => (n > first ? Math.ceil((n - first) / s) : 0);
+  const rows: number[] = [];
+  for (let cy = 0; cy < s; cy++) {
+    for (let cx = 0; cx < s; cx++) {
+      const ry = (((cy - g.pad) % s) + s) % s;
+      const rx = (((cx - g.pad) % s) + s) % s;
+      rows.push(g.batch * count(ry, g.inH) * count(rx, g.inW));
+    }
+  }
+  return rows;
+}
+
+/**
+ * dx[inRows, cin] = the adjoint of the conv applied to dy (+ bias: convTranspose2d's forward).
+ * Dense: stride^2 sub-pixel GEMMs in one dispatch (z = class); sparse: masked taps.
+ */
+export function gemmInputGrad(
+  ctx: Context,
+  g: ConvGeometry,
+  dy: GPUBuffer,
+  wp: GPUBuffer,
+  bias: GPUBuffer | null,
+  dx: GPUBuffer,
+): void {
+  const bufs: Record<string, GPUBuffer> = { src: dy, wp, dst: dx, ...tables(ctx, g.inL, g.outL) };
+  if (bias) bufs.bias = bias;
+  const N = g.cin / g.groups;
+  if (isSparse(g) || g.pointwise) {
+    launchGemm(ctx, g, PASS.inputGrad, { M: g.inRows, N, extra: 1, rows: g.inRows }, bufs, bias !== null);
+    return;
+  }
+  const rows = classRows(g);
+  const M = Math.max(...rows);
+  const TM = tileFor(M);
+  // Every class's tiles fit the largest class's count; smaller classes return early.
+  launchGemm(
+    ctx,
+    g,
+    PASS.inputGrad,
+    { M, N, mTiles: Math.ceil(M / TM), extra: g.stride * g.stride, rows: g.inRows },
+    bufs,
+    bias !== null,
+  );
+}
+
+/** Split of `rows` reduction rows into chunks (split-K), bounded in count and partial memory. */
+function chunkPlan(rows: number, floatsPerChunk: number, zPerChunk: number, maxZ: number) {
+  const maxChunks = Math.max(
+    1,
+    Math.min(MAX_CHUNKS, Math.floor(MAX_PARTIAL_FLOATS / Math.max(floatsPerChunk, 1)), Math.floor(maxZ / zPerChunk)),
+  );
+  let chunkRows = Math.max(MIN_CHUNK_ROWS, Math.ceil(rows / maxChunks));
+  chunkRows = Math.ceil(chunkRows / KT) * KT;
+  return { chunks: Math.max(1, Math.ceil(rows / chunkRows)), chunkRows };
+}
+
+/**
+ * dW [cout, cin/groups, kh, kw] (OIHW) = sum over output rows of dy[m, co] * A[m, (tap, ci)],
+ * split over row chunks into partials, then summed (and unpacked to OIHW) in a second pass.
+ */
+export function gemmWeightGrad(
+  ctx: Context,
+  g: ConvGeometry,
+  x: GPUBuffer,
+  dy: GPUBuffer,
+  shape: readonly number[] = [g.cout, g.cin / g.groups, g.kh, g.kw],
+): Tensor {
+  const gpu = ctx.gpu;
+  const coutG = g.cout / g.groups;
+  const cinG = g.cin / g.groups;
+  const Kg = g.kh * g.kw * cinG;
+  const zPerChunk = Math.ceil(Kg / tileFor(Kg)) * g.groups;
+  const plan = chunkPlan(g.outRows, g.cout * Kg, zPerChunk, gpu.limits.maxComputeWorkgroupsPerDimension);
+  const partial = ctx.empty([plan.chunks, g.cout * Kg]);
+  const bufs = { src: x, gy: dy, dst: partial.buffer, ...tables(ctx, g.outL, g.inL) };
+  launchGemm(
+    ctx,
+    g,
+    PASS.weightGrad,
+    { M: coutG, N: Kg, extra: plan.chunks, rows: g.outRows, chunkRows: plan.chunkRows },
+    bufs,
+    false,
+  );
+  const dw = ctx.empty(shape);
+  const p = gpu.pipeline('conv2d', 'reduce_partials');
+  gpu.dispatch(
+    p,
+    { src: partial.buffer, dst: dw.buffer },
+    packParams(g, { chunks: plan.chunks }),
+    gpu.grid(Math.ceil(dw.size / 256)),
+  );
+  return dw;
+}
+
+/** out[c] = sum over rows of t[r, c], as a [C] tensor (bias gradients): chunked, then summed. */
+export function columnSums(ctx: Context, t: GPUBuffer, rows: number, C: number): Tensor {
+  const gpu = ctx.gpu;
+  const plan = chunkPlan(rows, C, Math.ceil(C / 64), gpu.limits.maxComputeWorkgroupsPerDimension);
+  const partial = ctx.empty([plan.chunks, C]);
+  // A 1x1 "geometry" so the shared Params carry C (as cout), rows and the chunking; with
+  // cin = 1 the reduce pass reads the partials as [chunk][C][1][1].
+  const g1: ConvGeometry = {
+    batch: 1, inH: 1, inW: rows, outH: 1, outW: rows, cin: 1, cout: C, groups: 1,
+    kh: 1, kw: 1, stride: 1, pad: 0, inRows: rows, outRows: rows, inL: null, outL: null, pointwise: true,
+  };
+  gpu.dispatch(
+    gpu.pipeline('conv2d', 'column_partials'),
+    { src: t, dst: partial.buffer },
+    packParams(g1, { rows, chunkRows: plan.chunkRows }),
+    [Math.ceil(C / 64), plan.chunks],
+  );
+  const out = ctx.empty([C]);
+  gpu.dispatch(
+    gpu.pipeline('conv2d', 'reduce_partials'),
+    { src: partial.buffer, dst: out.buffer },
+    packParams(g1, { chunks: plan.chunks }),
+    gpu.grid(Math.ceil(C / 256)),
+  );
+  return out;
+}

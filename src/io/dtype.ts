@@ -54,7 +54,7 @@ export function elementCount(shape: readonly unknown[]): number | string {
     if (d === 0) zero = true;
     else if (!zero) {
       n *= d;
-      if (n > Number.MAX_SAFE_INTEGER) return `element count overflows (${shape.join('x')})`;
+      if (n > Number.MAX_SAFE_INTEGER) return 'element count overflows';
     }
   }
   return zero ? 0 : n;
@@ -174,4 +174,15 @@ export function bytesToFloat32(dtype: Dtype, bytes: Uint8Array): Float32Array {
       out.set(data as Exclude<TypedData, BigInt64Array>);
   }
   return out;
+}
+
+/** A value as JSON for an error message: bigints as numbers, cut to `max` characters. */
+export function showJson(x: unknown, max = 120): string {
+  let s: string;
+  try {
+    s = JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? Number(v) : v)) ?? String(x);
+  } catch {
+    s = String(x);
+  }
+  return s.length > max ? `${s.slice(0, max)}...` : s;
 }

@@ -24,6 +24,7 @@ import {
   isDtype,
   numberToBf16,
   numberToF16,
+  showJson,
 } from './dtype.ts';
 
 export type { Dtype } from './dtype.ts';
@@ -82,7 +83,7 @@ function keysInOrder(text: string): string[] {
       if (text[j] === ':' && keys) {
         const key = JSON.parse(text.slice(start, i + 1)) as string;
         if (keys.has(key)) {
-          throw new SafetensorsError(`header has the key ${JSON.stringify(key)} twice`);
+          throw new SafetensorsError(`header has the key ${showJson(key)} twice`);
         }
         keys.add(key);
         if (stack.length === 1) top.push(key);
@@ -134,21 +135,21 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
       metadata = checkMetadata(raw);
       continue;
     }
-    const what = `tensor ${JSON.stringify(name)}`;
+    const what = `tensor ${showJson(name)}`;
     if (!isObject(raw)) throw new SafetensorsError(`${what}: entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = raw;
     if (!isDtype(dtype)) {
-      throw new SafetensorsError(`${what}: unknown dtype ${JSON.stringify(dtype)} (supported: ${DTYPES.join(', ')})`);
+      throw new SafetensorsError(`${what}: unknown dtype ${showJson(dtype)} (supported: ${DTYPES.join(', ')})`);
     }
     if (!Array.isArray(shape)) throw new SafetensorsError(`${what}: shape is not an array`);
     const count = elementCount(shape);
-    if (typeof count === 'string') throw new SafetensorsError(`${what}: shape ${JSON.stringify(shape)}: ${count}`);
+    if (typeof count === 'string') throw new SafetensorsError(`${what}: shape ${showJson(shape)}: ${count}`);
     if (
       !Array.isArray(offsets) ||
       offsets.length !== 2 ||
       !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)
     ) {
-      throw new SafetensorsError(`${what}: data_offsets ${JSON.stringify(offsets)} is not two non-negative integers`);
+      throw new SafetensorsError(`${what}: data_offsets ${showJson(offsets)} is not two non-negative integers`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > dataLength) {
@@ -159,7 +160,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     const expected = count * DTYPE_BYTES[dtype];
     if (end - begin !== expected) {
       throw new SafetensorsError(
-        `${what}: shape [${shape.join(', ')}] of ${dtype} needs ${expected} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
+        `${what}: shape ${showJson(shape)} of ${dtype} needs ${expected} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
       );
     }
     ranges.push({ name, begin, end });
@@ -173,10 +174,10 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   let previous = '';
   for (const r of ranges) {
     if (r.begin < at) {
-      throw new SafetensorsError(`tensor ${JSON.stringify(r.name)} overlaps tensor ${JSON.stringify(previous)}`);
+      throw new SafetensorsError(`tensor ${showJson(r.name)} overlaps tensor ${showJson(previous)}`);
     }
     if (r.begin > at) {
-      throw new SafetensorsError(`hole of ${r.begin - at} bytes in the data before tensor ${JSON.stringify(r.name)}`);
+      throw new SafetensorsError(`hole of ${r.begin - at} bytes in the data before tensor ${showJson(r.name)}`);
     }
     at = r.end;
     previous = r.name;
@@ -192,7 +193,7 @@ function checkMetadata(raw: unknown): Record<string, string> {
   if (!isObject(raw)) throw new SafetensorsError('__metadata__ is not an object');
   for (const [k, v] of Object.entries(raw)) {
     if (typeof v !== 'string') {
-      throw new SafetensorsError(`__metadata__ value for ${JSON.stringify(k)} is not a string (${JSON.stringify(v)})`);
+      throw new SafetensorsError(`__metadata__ value for ${showJson(k)} is not a string (${showJson(v)})`);
     }
   }
   return raw as Record<string, string>;
@@ -254,7 +255,7 @@ function encode(t: TensorInput, dtype: Dtype, count: number, what: string): Uint
     bytes = bytesOf(data);
   } else if ((data instanceof Float32Array || data instanceof Float64Array) && isFloat) {
     if (data.length !== count) {
-      throw new SafetensorsError(`${what}: shape [${t.shape.join(', ')}] has ${count} elements but the data has ${data.length}`);
+      throw new SafetensorsError(`${what}: shape ${showJson(t.shape)} has ${count} elements but the data has ${data.length}`);
     }
     if (dtype === 'F32') return bytesOf(Float32Array.from(data));
     if (dtype === 'F64') return bytesOf(Float64Array.from(data));
@@ -267,7 +268,7 @@ function encode(t: TensorInput, dtype: Dtype, count: number, what: string): Uint
   }
   if (bytes.length !== count * DTYPE_BYTES[dtype]) {
     throw new SafetensorsError(
-      `${what}: shape [${t.shape.join(', ')}] of ${dtype} needs ${count * DTYPE_BYTES[dtype]} bytes but the data has ${bytes.length}`,
+      `${what}: shape ${showJson(t.shape)} of ${dtype} needs ${count * DTYPE_BYTES[dtype]} bytes but the data has ${bytes.length}`,
     );
   }
   return bytes;
@@ -281,20 +282,20 @@ function encode(t: TensorInput, dtype: Dtype, count: number, what: string): Uint
 export function writeSafetensorsParts(tensors: readonly TensorInput[], metadata?: Record<string, string>): Uint8Array[] {
   const seen = new Set<string>();
   const prepared = tensors.map((t) => {
-    const what = `tensor ${JSON.stringify(t.name)}`;
+    const what = `tensor ${showJson(t.name)}`;
     if (t.name === METADATA_KEY) throw new SafetensorsError(`a tensor cannot be named ${METADATA_KEY}`);
     if (seen.has(t.name)) throw new SafetensorsError(`${what} given twice`);
     seen.add(t.name);
     const dtype = t.dtype ?? naturalDtype(t.data);
     if (!dtype) throw new SafetensorsError(`${what}: give dtype F16 or BF16 for Uint16Array data`);
-    if (!isDtype(dtype)) throw new SafetensorsError(`${what}: unknown dtype ${JSON.stringify(dtype)}`);
+    if (!isDtype(dtype)) throw new SafetensorsError(`${what}: unknown dtype ${showJson(dtype)}`);
     const count = elementCount(t.shape);
-    if (typeof count === 'string') throw new SafetensorsError(`${what}: shape ${JSON.stringify(t.shape)}: ${count}`);
+    if (typeof count === 'string') throw new SafetensorsError(`${what}: shape ${showJson(t.shape)}: ${count}`);
     return { name: t.name, dtype, shape: t.shape, bytes: encode(t, dtype, count, what) };
   });
   if (metadata) {
     for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') throw new SafetensorsError(`__metadata__ value for ${JSON.stringify(k)} is not a string`);
+      if (typeof v !== 'string') throw new SafetensorsError(`__metadata__ value for ${showJson(k)} is not a string`);
     }
   }
 

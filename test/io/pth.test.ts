@@ -92,7 +92,7 @@ describe('pth fixtures written by PyTorch', () => {
     const obj = readPth(fixture('checkpoint.pth')) as { extras: { shared_list: unknown[] }; args: object };
     expect(obj.extras.shared_list[0]).toBe(obj.extras.shared_list[1]);
     expect(Object.getPrototypeOf(obj.args)).toBe(Object.prototype);
-    expect(JSON.parse(JSON.stringify(obj.args))).toEqual(expected.checkpoint.plain && (expected.checkpoint.plain as { args: unknown }).args);
+    expect(JSON.parse(JSON.stringify(obj.args))).toEqual((expected.checkpoint.plain as { args: unknown }).args);
   });
 
   it('also reads the archive re-zipped (deflated) by another writer', () => {

@@ -1,0 +1,88 @@
+/**
+ * Loads the PyTorch reference fixtures (tools/make-fixtures.py, test/fixtures/model/) and
+ * builds the same SparK model on the GPU with their weights.
+ */
+import { readFileSync } from 'node:fs';
+import { readSafetensors, toFloat32 } from '../../src/io/safetensors.ts';
+import { loadStateDict, type NamedArray } from '../../src/io/state-dict.ts';
+import { createSparK } from '../../src/models/registry.ts';
+import type { SparK } from '../../src/models/spark.ts';
+import type { Context } from '../../src/tensor/context.ts';
+import { PatchMask, SiteLayout } from '../../src/tensor/layout.ts';
+import type { Tensor } from '../../src/tensor/tensor.ts';
+import { nchwToRows } from '../../src/tensor/convert.ts';
+import { Rng } from '../../src/util/rng.ts';
+
+const DIR = new URL('../fixtures/model/', import.meta.url);
+
+export interface ModelConfig {
+  arch: 'resnet' | 'convnext';
+  block?: 'basic' | 'bottleneck';
+  stem_width?: number;
+  planes?: [number, number, number, number];
+  layers?: [number, number, number, number];
+  dims?: [number, number, number, number];
+  depths?: [number, number, number, number];
+  decoder_width: number;
+  mask_ratio: number;
+}
+
+export interface FixtureCase {
+  model: string;
+  weights: string;
+  outputs: string;
+  input_size: number;
+  batch: number;
+  grid: [number, number];
+  mask: number[][];
+  loss: { train: number; eval: number };
+}
+
+export const manifest = JSON.parse(readFileSync(new URL('manifest.json', DIR), 'utf8')) as {
+  models: Record<string, { config: ModelConfig }>;
+  fixtures: Record<string, FixtureCase>;
+};
+
+export function readArrays(file: string): Map<string, NamedArray> {
+  const st = readSafetensors(new Uint8Array(readFileSync(new URL(file, DIR))));
+  const out = new Map<string, NamedArray>();
+  for (const [name, e] of st.tensors) out.set(name, { shape: e.shape, data: toFloat32(e) });
+  return out;
+}
+
+export function buildModel(ctx: Context, modelName: string, inputSize: number): SparK {
+  const c = manifest.models[modelName]!.config;
+  const rng = new Rng(1);
+  return c.arch === 'resnet'
+    ? createSparK(ctx, rng, {
+        model: c.block === 'basic' ? 'resnet18' : 'resnet50',
+        inputSize,
+        decoderWidth: c.decoder_width,
+        maskRatio: c.mask_ratio,
+        dropPathRate: 0,
+        resnet: { block: c.block!, layers: c.layers!, stemWidth: c.stem_width!, planes: c.planes! },
+      })
+    : createSparK(ctx, rng, {
+        model: 'convnext_tiny',
+        inputSize,
+        decoderWidth: c.decoder_width,
+        maskRatio: c.mask_ratio,
+        dropPathRate: 0,
+        convnext: { depths: c.depths!, dims: c.dims! },
+      });
+}
+
+/** Model with the fixture's weights, its input image (dense rows) and its mask. */
+export function loadCase(ctx: Context, name: string) {
+  const fx = manifest.fixtures[name]!;
+  const model = buildModel(ctx, fx.model, fx.input_size);
+  loadStateDict(model, readArrays(fx.weights));
+  const outputs = readArrays(fx.outputs);
+  const [h, w] = fx.grid;
+  const mask = new PatchMask(fx.batch, h, w, Uint8Array.from(fx.mask.flat()));
+  const size = fx.input_size;
+  const layout = SiteLayout.dense(fx.batch, size, size);
+  const input = outputs.get('input')!;
+  const image: Tensor = ctx.fromArray(nchwToRows(input.data, fx.batch, 3, size, size, layout), [layout.rows, 3], layout);
+  return { fx, model, mask, image, outputs };
+}

@@ -1,0 +1,103 @@
+// LAMB (timm 0.5.4 semantics, as SparK uses it) and AdamW, on the GPU with no CPU round trip.
+//
+// One optimizer step is:
+//   1. sums of squares of every gradient (shaders/segmented.wgsl), summed to one value;
+//   2. `global_state` (one thread): global grad norm, the clip divisor max(1, norm / maxNorm),
+//      a skip flag when the norm is not finite, and the step counter (advanced only when the
+//      step is applied). state = [clip, skip, norm, step].
+//   3. `moments` per parameter (one thread per element): m, v updated in place and the
+//      update u = (m / bc1) / (sqrt(v) / sqrt(bc2) + eps) + wd * p written to a scratch buffer;
+//   4. for parameters with weight decay (LAMB), sums of squares of p and u;
+//   5. `apply` per parameter: p -= lr * trust * u, trust = |p| / |u| (1 if either is 0) where
+//      the trust ratio applies, 1 otherwise.
+// Bias corrections come from the GPU step counter, so a skipped step changes nothing.
+//
+// Non-finite detection reads the exponent bits: WGSL lets compilers assume floats are finite,
+// so `x != x` may be folded away.
+//
+// Dispatch: ceil(n / 256) workgroups of 256 (2-D split), `global_state` one workgroup.
+
+struct Params {
+  n: u32,
+  norm_index: u32,   // this parameter's slot in `norms` (pairs: |p|^2, |u|^2)
+  adapt: u32,        // 1: apply the trust ratio
+  _pad0: u32,
+  lr: f32,
+  wd: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  max_norm: f32,     // global grad-norm clip (<= 0: no clipping)
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> p: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read_write> u: array<f32>;
+@group(0) @binding(6) var<storage, read_write> state: array<f32>;
+@group(0) @binding(7) var<storage, read> norms: array<f32>;
+@group(0) @binding(8) var<storage, read> grad_sumsq: array<f32>;
+
+const WG: u32 = 256u;
+
+fn not_finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
+
+@compute @workgroup_size(1)
+fn global_state() {
+  let norm = sqrt(grad_sumsq[0]);
+  let skip = not_finite(grad_sumsq[0]);
+  var clip = 1.0;
+  if (params.max_norm > 0.0 && norm > params.max_norm) {
+    clip = norm / params.max_norm;
+  }
+  state[0] = clip;
+  state[1] = select(0.0, 1.0, skip);
+  state[2] = norm;
+  if (!skip) {
+    state[3] = state[3] + 1.0;
+  }
+}
+
+@compute @workgroup_size(256)
+fn moments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.x + wid.y * nwg.x) * WG + lid.x;
+  if (i >= params.n) { return; }
+  if (state[1] != 0.0) {
+    u[i] = 0.0;
+    return;
+  }
+  let step = state[3];
+  let bc1 = 1.0 - pow(params.beta1, step);
+  let bc2 = 1.0 - pow(params.beta2, step);
+  let grad = g[i] / state[0];
+  let mi = params.beta1 * m[i] + (1.0 - params.beta1) * grad;
+  let vi = params.beta2 * v[i] + (1.0 - params.beta2) * grad * grad;
+  m[i] = mi;
+  v[i] = vi;
+  let denom = sqrt(vi) / sqrt(bc2) + params.eps;
+  u[i] = (mi / bc1) / denom + params.wd * p[i];
+}
+
+@compute @workgroup_size(256)
+fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.x + wid.y * nwg.x) * WG + lid.x;
+  if (i >= params.n) { return; }
+  if (state[1] != 0.0) { return; }
+  var trust = 1.0;
+  if (params.adapt != 0u) {
+    let w_norm = sqrt(norms[2u * params.norm_index]);
+    let u_norm = sqrt(norms[2u * params.norm_index + 1u]);
+    if (w_norm > 0.0 && u_norm > 0.0) {
+      trust = w_norm / u_norm;
+    }
+  }
+  p[i] = p[i] - params.lr * trust * u[i];
+}

@@ -1,0 +1,155 @@
+/**
+ * LAMB with timm 0.5.4 semantics (what SparK uses) and AdamW, entirely on the GPU: the global
+ * gradient norm, clipping, the skip decision for non-finite gradients, bias corrections and
+ * trust ratios are computed and consumed on the GPU (shaders/lamb.wgsl). The CPU only reads
+ * the status back asynchronously for metrics.
+ *
+ * Parameter groups as the official code builds them: no weight decay (and so no trust ratio)
+ * for 1-D parameters, biases, mask tokens and layer-scale gammas.
+ */
+import type { Context } from '../tensor/context.ts';
+import type { Parameter, Tensor } from '../tensor/tensor.ts';
+import { elementwise as ew } from '../ops/elementwise.ts';
+import { sumsOfSquares } from '../ops/segmented.ts';
+import { params as uniform } from '../ops/params.ts';
+
+export type OptimizerKind = 'lamb' | 'adamw';
+
+export interface OptimizerOptions {
+  kind?: OptimizerKind;
+  beta1?: number;
+  /** 0.95 for ResNets, 0.999 for ConvNeXt in SparK. */
+  beta2: number;
+  eps?: number;
+  /** Global gradient-norm clip (LAMB: inside the optimizer, 5.0 in SparK). 0 disables it. */
+  maxGradNorm?: number;
+}
+
+/** The official no-decay rule (SparK's `get_param_groups`). */
+export function usesWeightDecay(name: string, shape: readonly number[]): boolean {
+  if (shape.length === 1 || name.endsWith('.bias')) return false;
+  return !['cls_token', 'pos_embed', 'mask_token', 'gamma'].some((k) => name.includes(k));
+}
+
+interface Slot {
+  name: string;
+  param: Parameter;
+  m: Tensor;
+  v: Tensor;
+  decay: boolean;
+}
+
+export interface StepStatus {
+  /** Global L2 norm of the gradients before clipping. */
+  gradNorm: number;
+  /** True if the gradients were not finite and the step was not applied. */
+  skipped: boolean;
+  /** Steps applied so far. */
+  step: number;
+}
+
+export class Lamb {
+  readonly kind: OptimizerKind;
+  private slots: Slot[];
+  /** [clip divisor, skip flag, grad norm, applied steps] on the GPU. */
+  readonly state: Tensor;
+  private beta1: number;
+  private beta2: number;
+  private eps: number;
+  private maxGradNorm: number;
+
+  constructor(private ctx: Context, named: readonly [string, Parameter][], options: OptimizerOptions) {
+    this.kind = options.kind ?? 'lamb';
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2;
+    this.eps = options.eps ?? 1e-6;
+    this.maxGradNorm = options.maxGradNorm ?? 5;
+    this.slots = named.map(([name, param]) => ({
+      name,
+      param,
+      m: ctx.persistent(param.shape),
+      v: ctx.persistent(param.shape),
+      decay: usesWeightDecay(name, param.shape),
+    }));
+    this.state = ctx.persistent([4]);
+  }
+
+  /** Optimizer state tensors by name (for checkpoints): `<param>.exp_avg`, `<param>.exp_avg_sq`, `step_state`. */
+  stateTensors(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const s of this.slots) {
+      out.set(`${s.name}.exp_avg`, s.m);
+      out.set(`${s.name}.exp_avg_sq`, s.v);
+    }
+    out.set('step_state', this.state);
+    return out;
+  }
+
+  /** Records one update with this iteration's lr and weight decay. Parameters without a gradient are left alone. */
+  step(lr: number, weightDecay: number): void {
+    const ctx = this.ctx;
+    const gpu = ctx.gpu;
+    ctx.noGrad(() =>
+      ctx.tidy(() => {
+        const live = this.slots.filter((s) => s.param.grad);
+        if (live.length === 0) return;
+        const gradSq = ew.sum(sumsOfSquares(live.map((s) => s.param.grad!)));
+        const base = (p: { n: number; index: number; adapt: boolean; lr: number; wd: number }) =>
+          uniform()
+            .u32(p.n)
+            .u32(p.index)
+            .u32(p.adapt ? 1 : 0)
+            .u32(0)
+            .f32(p.lr)
+            .f32(p.wd)
+            .f32(this.beta1)
+            .f32(this.beta2)
+            .f32(this.eps)
+            .f32(this.maxGradNorm)
+            .u32(0)
+            .u32(0)
+            .build();
+        gpu.dispatch(
+          gpu.pipeline('lamb', 'global_state'),
+          { state: this.state.buffer, grad_sumsq: gradSq.buffer },
+          base({ n: 1, index: 0, adapt: false, lr, wd: 0 }),
+          [1],
+        );
+        const updates = live.map((s) => {
+          const u = ctx.empty(s.param.shape);
+          const wd = s.decay ? weightDecay : 0;
+          gpu.dispatch(
+            gpu.pipeline('lamb', 'moments'),
+            { p: s.param.buffer, g: s.param.grad!.buffer, m: s.m.buffer, v: s.v.buffer, u: u.buffer, state: this.state.buffer },
+            base({ n: s.param.size, index: 0, adapt: false, lr, wd }),
+            gpu.grid(Math.ceil(s.param.size / 256)),
+          );
+          return u;
+        });
+        // The trust ratio applies to LAMB's decayed parameters (timm: weight_decay != 0).
+        const adapt = live.map((s) => this.kind === 'lamb' && s.decay && weightDecay !== 0);
+        const normed: Tensor[] = [];
+        const index = live.map((s, k) => {
+          if (!adapt[k]) return 0;
+          normed.push(s.param, updates[k]!);
+          return normed.length / 2 - 1;
+        });
+        const norms = normed.length ? sumsOfSquares(normed) : null;
+        live.forEach((s, k) => {
+          gpu.dispatch(
+            gpu.pipeline('lamb', 'apply'),
+            { p: s.param.buffer, u: updates[k]!.buffer, state: this.state.buffer, ...(norms ? { norms: norms.buffer } : {}) },
+            base({ n: s.param.size, index: index[k]!, adapt: adapt[k]!, lr, wd: 0 }),
+            gpu.grid(Math.ceil(s.param.size / 256)),
+          );
+        });
+      }),
+    );
+  }
+
+  /** Reads the last step's status (asynchronously; the copy is recorded now). */
+  async status(): Promise<StepStatus> {
+    const s = await this.state.read();
+    return { gradNorm: s[2]!, skipped: s[1] !== 0, step: s[3]! };
+  }
+}

@@ -126,6 +126,9 @@ export async function benchKernels(ctx: Context, timing: TimingOptions = {}): Pr
       ['dense 100%', dense],
     ] as const) {
       const x = random(ctx, [layout.rows, c], 8, layout);
+      // Upload the layout tables once, in this outer scope: each timed run opens its own
+      // scope, which would otherwise re-upload them every time.
+      ctx.layoutBuffers(layout);
       const flops = 2 * layout.rows * c * c * 9;
       const ms = await timeGpu(ctx, () => void conv2d(x, w, null, { padding: 1 }), timing);
       out.push(record('kernels', 'submanifold conv3x3', impl, `B${b} ${c}->${c} ${hw}x${hw}`, ms, flops));

@@ -11,6 +11,10 @@ const commands: Record<string, Command> = {
     summary: 'show the WebGPU adapter, its limits and features',
     run: async (args) => (await import('./info.ts')).info(args),
   },
+  reconstruct: {
+    summary: 'masked reconstructions from a checkpoint: PNG grid, --json prints the loss',
+    run: async (args) => (await import('./reconstruct.ts')).reconstruct(args),
+  },
   bench: {
     summary: 'benchmarks: `bench [kernels|data] [--json FILE] [--quick]`',
     run: async (args) => (await import('./bench.ts')).bench(args),

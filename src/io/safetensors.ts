@@ -25,6 +25,7 @@ import {
   numberToBf16,
   numberToF16,
   showJson,
+  type TypedData,
 } from './dtype.ts';
 
 export type { Dtype } from './dtype.ts';
@@ -207,15 +208,8 @@ export function toFloat32(entry: TensorEntry): Float32Array {
 // ---------------------------------------------------------------------------------------
 // Writing
 
-export type TensorData =
-  | Float32Array
-  | Float64Array
-  | Uint16Array
-  | BigInt64Array
-  | Int32Array
-  | Int16Array
-  | Int8Array
-  | Uint8Array;
+/** The typed arrays a tensor can be written from (the same set `dtype.ts` reads into). */
+export type TensorData = TypedData;
 
 export interface TensorInput {
   name: string;

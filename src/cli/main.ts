@@ -11,6 +11,10 @@ const commands: Record<string, Command> = {
     summary: 'show the WebGPU adapter, its limits and features',
     run: async (args) => (await import('./info.ts')).info(args),
   },
+  pretrain: {
+    summary: 'SparK pre-training (default: resnet18 at 64 px on the bundled sample shard)',
+    run: async (args) => (await import('./pretrain.ts')).pretrain(args),
+  },
   reconstruct: {
     summary: 'masked reconstructions from a checkpoint: PNG grid, --json prints the loss',
     run: async (args) => (await import('./reconstruct.ts')).reconstruct(args),

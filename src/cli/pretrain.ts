@@ -1,0 +1,172 @@
+/**
+ * `webspark pretrain`: SparK pre-training from the command line, on the bundled sample shard
+ * by default. Writes DIR/metrics.jsonl (one object per step), checkpoints (atomic, newest 3
+ * kept) and reconstruction PNGs; `--resume FILE` continues a run exactly where it stopped.
+ *
+ * Defaults are chosen to learn at small scale. The official recipe (base lr 2e-4 x batch/256,
+ * 40 warm-up epochs, made for batch 4096 and 1600 epochs) barely moves the weights in a short,
+ * small-batch run; `--official` restores it.
+ */
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Args } from './args.ts';
+import { createNodeGpu } from '../platform/node/gpu.ts';
+import { NodeCheckpointStore } from '../platform/node/checkpoint-store.ts';
+import { denormalizeRgb, writeGridPng } from '../platform/node/images.ts';
+import { nodeShards } from '../platform/node/data-sources.ts';
+import { SharpDecoder } from '../platform/node/data-decode.ts';
+import { DataLoader } from '../data/loader.ts';
+import { countSamples } from '../data/count.ts';
+import { isUrl } from '../data/sources.ts';
+import type { Shard } from '../data/types.ts';
+import { Context } from '../tensor/context.ts';
+import { MODEL_NAMES } from '../models/registry.ts';
+import { readWeightFile } from '../io/checkpoint-file.ts';
+import { lrAt, peakLr, wdAt, OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
+import { Trainer, type Preview, type StepMetrics, type TrainConfig } from '../train/trainer.ts';
+import { validateTrainConfig } from '../train/config.ts';
+
+export const DEFAULT_DATA = fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
+
+const OPTIONS = [
+  'data', 'model', 'input-size', 'batch-size', 'epochs', 'steps', 'mask-ratio', 'base-lr', 'warmup-epochs',
+  'decoder-width', 'out', 'resume', 'seed', 'optimizer', 'official', 'checkpoint-every', 'preview-every',
+  'shuffle-buffer', 'token', 'quiet',
+];
+
+/** Small-scale defaults: a base lr 32x the official one, warm-up capped at 10 % of the run. */
+export const SMALL_SCALE = { baseLr: 6.4e-3, warmupFraction: 0.1 } as const;
+
+function progressLine(m: StepMetrics, total: number, startedAt: number): string {
+  const done = m.step + 1;
+  const width = 24;
+  const filled = Math.round((done / total) * width);
+  const elapsed = (performance.now() - startedAt) / 1000;
+  const eta = (elapsed / done) * (total - done);
+  const fmt = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(0)}s`);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} loss ${m.loss.toFixed(4)} lr ${m.lr.toExponential(2)} ` +
+    `${m.imagesPerSec.toFixed(1)} img/s ETA ${fmt(eta)}`;
+}
+
+async function writePreview(dir: string, p: Preview): Promise<string> {
+  const per = p.size * p.size * 3;
+  const tiles: Uint8Array[] = [];
+  for (let b = 0; b < Math.min(p.batch, 4); b++) {
+    for (const a of [p.original, p.masked, p.reconstruction, p.composite]) tiles.push(denormalizeRgb(a.subarray(b * per, (b + 1) * per)));
+  }
+  const path = join(dir, `reconstruction-${String(p.step).padStart(6, '0')}.png`);
+  await writeGridPng(path, tiles, p.size, 4);
+  return path;
+}
+
+export async function pretrain(args: Args): Promise<number> {
+  const unknown = args.unknown(OPTIONS);
+  if (unknown.length) throw new Error(`unknown option --${unknown[0]} (known: ${OPTIONS.map((o) => `--${o}`).join(' ')})`);
+  const official = args.has('official');
+  const out = args.string('out', 'runs/pretrain');
+  const data = args.string('data', DEFAULT_DATA);
+  const model = args.string('model', 'resnet18');
+  if (!MODEL_NAMES.includes(model as never)) throw new Error(`--model: unknown model '${model}' (known: ${MODEL_NAMES.join(', ')})`);
+  const batchSize = args.number('batch-size', 8, { min: 1, max: 4096, integer: true });
+  const inputSize = args.number('input-size', official ? 224 : 64, { min: 32, max: 1024, integer: true });
+  const token = args.string('token');
+  const dataset = await nodeShards(data.split(','), token ? { http: { headers: { Authorization: `Bearer ${token}` } } } : {});
+  const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, batchSize, !args.has('steps') || args.has('warmup-epochs'));
+  const steps = args.has('steps')
+    ? args.number('steps', 0, { min: 1, integer: true })
+    : Math.max(1, Math.round(args.number('epochs', official ? OFFICIAL_SCHEDULE.epochs : 20, { min: 0.01 }) * stepsPerEpoch));
+  const warmupSteps = args.has('warmup-epochs')
+    ? args.number('warmup-epochs', 0, { min: 0 }) * stepsPerEpoch
+    : official
+      ? OFFICIAL_SCHEDULE.warmupEpochs * stepsPerEpoch
+      : Math.max(1, Math.round(steps * SMALL_SCALE.warmupFraction));
+  const config: TrainConfig = {
+    model,
+    inputSize,
+    decoderWidth: args.number('decoder-width', official ? 768 : 128, { min: 32, max: 4096, integer: true }),
+    maskRatio: args.number('mask-ratio', 0.6, { min: 0, max: 0.99 }),
+    batchSize,
+    totalSteps: steps,
+    baseLr: args.number('base-lr', official ? OFFICIAL_SCHEDULE.baseLr : SMALL_SCALE.baseLr, { min: 0 }),
+    warmupSteps,
+    wd: OFFICIAL_SCHEDULE.wd,
+    wdEnd: OFFICIAL_SCHEDULE.wdEnd,
+    optimizer: (args.string('optimizer', 'lamb') as TrainConfig['optimizer']),
+    seed: args.number('seed', 0, { integer: true, min: 0 }),
+    checkpointEvery: args.number('checkpoint-every', Math.max(10, Math.round(steps / 5)), { min: 0, integer: true }),
+    previewEvery: args.number('preview-every', Math.max(10, Math.round(steps / 5)), { min: 0, integer: true }),
+    maxInFlight: 2,
+    maxConsecutiveSkips: 5,
+  };
+  validateTrainConfig(config);
+
+  mkdirSync(out, { recursive: true });
+  const store = new NodeCheckpointStore(out);
+  const gpu = await createNodeGpu();
+  const ctx = new Context(gpu);
+  const quiet = args.has('quiet') || !process.stdout.isTTY;
+  const metricsPath = join(out, 'metrics.jsonl');
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const trainer = new Trainer(
+      ctx,
+      config,
+      {
+        loader: (cursor) =>
+          new DataLoader({
+            shards: dataset.shards,
+            decoder: new SharpDecoder(),
+            batchSize,
+            seed: config.seed,
+            shuffleBuffer: args.number('shuffle-buffer', 256, { min: 0, integer: true }),
+            augment: { size: inputSize },
+            cursor,
+          }),
+        saveCheckpoint: async (step, parts) => store.save(step, parts),
+      },
+      {
+        metrics: (m) => {
+          appendFileSync(metricsPath, `${JSON.stringify(m)}\n`);
+          if (!quiet) process.stdout.write(`\r${progressLine(m, steps, startedAt)}`);
+          else if (m.step % 10 === 0 || m.step + 1 === steps) log(progressLine(m, steps, startedAt));
+        },
+        preview: (p) => void writePreview(out, p).then((path) => quiet || log(`\nreconstructions: ${path}`)),
+        checkpoint: ({ step, where }) => log(`${quiet ? '' : '\n'}checkpoint at step ${step}: ${where}`),
+        notice: (msg) => log(`${quiet ? '' : '\n'}${msg}`),
+      },
+    );
+    const resume = args.string('resume');
+    if (resume) {
+      const file = readWeightFile(new Uint8Array(readFileSync(resume)), resume);
+      trainer.restore(file.arrays, file.metadata);
+      log(`resumed from ${resume} at step ${trainer.step}`);
+    }
+    const sched = trainer.schedule;
+    log(
+      `${gpu.adapter.isFallbackAdapter ? 'software adapter (slow): ' : ''}${config.model} @${inputSize}px, batch ${batchSize}, ` +
+        `${steps} steps (~${(steps / stepsPerEpoch).toFixed(1)} epochs of ${stepsPerEpoch} steps), decoder width ${config.decoderWidth}, mask ${config.maskRatio}`,
+    );
+    log(
+      `schedule${official ? ' (official recipe)' : ' (small-scale defaults; --official for the paper recipe)'}: peak lr ` +
+        `${peakLr(config.baseLr, batchSize).toExponential(3)} (base ${config.baseLr} x ${batchSize}/256), warm-up ${warmupSteps} steps ` +
+        `from ${lrAt(sched, 0).toExponential(2)}, cosine to ${lrAt(sched, steps - 1).toExponential(2)}; weight decay ${wdAt(sched, 0)} -> ${wdAt(sched, steps - 1).toFixed(3)}`,
+    );
+    const startedAt = performance.now();
+    const state = await trainer.train();
+    log(`${quiet ? '' : '\n'}${state} at step ${trainer.step}; metrics in ${metricsPath}`);
+    return state === 'finished' || state === 'stopped' ? 0 : 3;
+  } finally {
+    ctx.dispose();
+    gpu.destroy();
+  }
+}
+
+/** Steps per epoch, by counting the samples once (local data; URL datasets need --steps). */
+async function estimateStepsPerEpoch(specs: string[], shards: readonly Shard[], batch: number, needed: boolean): Promise<number> {
+  if (specs.some(isUrl)) {
+    if (needed) throw new Error('--epochs / --warmup-epochs need the dataset size: for URL datasets give --steps and --warmup-steps');
+    return 1;
+  }
+  return Math.max(1, Math.ceil((await countSamples(shards)) / batch));
+}

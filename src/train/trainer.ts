@@ -1,0 +1,309 @@
+/**
+ * The platform-free training loop, used by the CLI and by the browser worker.
+ *
+ * Each step: a batch from the loader becomes a GPU tensor, a fresh per-image mask is drawn,
+ * SparK runs forward and backward inside one scope (so every intermediate buffer returns to
+ * the pool when the step's recording ends), and LAMB updates on the GPU. Nothing is read back
+ * synchronously: the loss and the optimizer status are read asynchronously, with at most
+ * `maxInFlight` steps queued ahead of the oldest unread result.
+ *
+ * Non-finite gradients: LAMB skips the update on the GPU (weights and moments untouched);
+ * the trainer counts it, and after `maxConsecutiveSkips` in a row pauses the run with an
+ * explanation instead of carrying on.
+ */
+import type { Context } from '../tensor/context.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import type { SparK } from '../models/spark.ts';
+import { createSparK, modelSpec, type SparKConfig } from '../models/registry.ts';
+import { Lamb, type OptimizerKind, type StepStatus } from '../optim/lamb.ts';
+import { lrAt, wdAt, type ScheduleConfig } from '../optim/schedule.ts';
+import { batchToTensor } from '../ops/augment.ts';
+import type { Batch, DataLoader } from '../data/loader.ts';
+import type { ResumeCursor } from '../data/order.ts';
+import type { DataMetrics } from '../data/types.ts';
+import { Rng } from '../util/rng.ts';
+import { encodeCheckpoint, restoreCheckpoint } from './checkpoint.ts';
+import type { NamedArray } from '../io/state-dict.ts';
+
+export interface TrainConfig extends SparKConfig {
+  batchSize: number;
+  /** Total iterations of the run (the schedules span them). */
+  totalSteps: number;
+  baseLr: number;
+  warmupSteps: number;
+  wd: number;
+  wdEnd: number;
+  optimizer: OptimizerKind;
+  seed: number;
+  /** Steps between checkpoints (0: only at the end and on pause). */
+  checkpointEvery: number;
+  /** Steps between reconstruction previews (0: none). */
+  previewEvery: number;
+  maxInFlight: number;
+  maxConsecutiveSkips: number;
+}
+
+export interface StepMetrics {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  weightDecay: number;
+  gradNorm: number;
+  skippedStep: boolean;
+  imagesPerSec: number;
+  stepMs: number;
+  dataWaitMs: number;
+  skippedSamples: number;
+  skippedShards: number;
+  skippedSteps: number;
+}
+
+export interface Preview {
+  step: number;
+  size: number;
+  batch: number;
+  /** Normalized channels-last images [batch*size*size*3]. */
+  original: Float32Array;
+  masked: Float32Array;
+  reconstruction: Float32Array;
+  composite: Float32Array;
+}
+
+export interface TrainerEvents {
+  metrics?(m: StepMetrics): void;
+  preview?(p: Preview): void;
+  checkpoint?(info: { step: number; where: string }): void;
+  /** Warnings and state changes ('paused: ...'), for the log. */
+  notice?(message: string): void;
+}
+
+export interface TrainerIO {
+  /** A loader positioned after `cursor` (or at the start). */
+  loader(cursor: ResumeCursor | null): DataLoader;
+  /** Stores a checkpoint atomically; returns where. */
+  saveCheckpoint(step: number, parts: Uint8Array[]): Promise<string>;
+}
+
+export type TrainerState = 'idle' | 'running' | 'paused' | 'stopped' | 'finished';
+
+interface RunState {
+  step: number;
+  epoch: number;
+  cursor: ResumeCursor | null;
+  maskRng: number;
+  modelRng: number;
+  skippedSteps: number;
+}
+
+export function betasFor(model: string): { beta2: number } {
+  return { beta2: modelSpec(model).family === 'resnet' ? 0.95 : 0.999 };
+}
+
+export class Trainer {
+  readonly model: SparK;
+  readonly optimizer: Lamb;
+  state: TrainerState = 'idle';
+  private run: RunState;
+  private maskRng: Rng;
+  private modelRng: Rng;
+  private consecutiveSkips = 0;
+  private loader: DataLoader | null = null;
+  private previewImage: Tensor | null = null;
+  private previewMask = null as ReturnType<SparK['randomMask']> | null;
+  private pauseReason: string | null = null;
+
+  constructor(
+    readonly ctx: Context,
+    readonly config: TrainConfig,
+    private io: TrainerIO,
+    private events: TrainerEvents = {},
+  ) {
+    this.modelRng = new Rng(config.seed ^ 0x5eed);
+    this.maskRng = new Rng(config.seed ^ 0x3a5c);
+    this.model = createSparK(ctx, this.modelRng, config);
+    this.optimizer = new Lamb(ctx, this.model.namedParameters(), { kind: config.optimizer, ...betasFor(config.model) });
+    this.run = { step: 0, epoch: 0, cursor: null, maskRng: this.maskRng.state, modelRng: this.modelRng.state, skippedSteps: 0 };
+    this.model.train();
+  }
+
+  get step(): number {
+    return this.run.step;
+  }
+
+  get schedule(): ScheduleConfig {
+    const c = this.config;
+    return { baseLr: c.baseLr, batchSize: c.batchSize, warmupIters: c.warmupSteps, totalIters: c.totalSteps, wd: c.wd, wdEnd: c.wdEnd };
+  }
+
+  /** Restores weights, optimizer state and the run position from a checkpoint. */
+  restore(arrays: ReadonlyMap<string, NamedArray>, metadata: Record<string, string>): void {
+    const run = restoreCheckpoint(arrays, metadata, this.model, this.optimizer) as Partial<RunState>;
+    if (typeof run.step !== 'number') throw new Error('this checkpoint has no run position: it holds weights only');
+    this.run = { ...this.run, ...run } as RunState;
+    this.maskRng.state = this.run.maskRng;
+    this.modelRng.state = this.run.modelRng;
+  }
+
+  /**
+   * Runs until the last step (or `untilStep`, then 'stopped'), a pause or a stop; writes a
+   * checkpoint when it ends. Resolves with the final state.
+   */
+  async train(untilStep = this.config.totalSteps): Promise<TrainerState> {
+    if (this.state === 'running') throw new Error('already running');
+    this.state = 'running';
+    this.pauseReason = null;
+    this.loader = this.io.loader(this.run.cursor);
+    const pending: Promise<void>[] = [];
+    let lastTime = performance.now();
+    try {
+      while (this.state === 'running' && this.run.step < Math.min(untilStep, this.config.totalSteps)) {
+        const batch = await this.loader.next();
+        if (!batch) {
+          this.events.notice?.('the data ran out before the last step');
+          break;
+        }
+        const stepIndex = this.run.step;
+        const { lossRead, statusRead, lr, wd } = this.record(batch, stepIndex);
+        this.run.step++;
+        this.run.epoch = batch.epoch;
+        this.run.cursor = batch.cursor;
+        this.run.maskRng = this.maskRng.state;
+        this.run.modelRng = this.modelRng.state;
+        const now = performance.now();
+        const stepMs = now - lastTime;
+        lastTime = now;
+        pending.push(this.report(stepIndex, batch, lossRead, statusRead, lr, wd, stepMs, this.loader.metrics));
+        // Bounded run-ahead: wait for the oldest step's numbers before recording more.
+        while (pending.length > this.config.maxInFlight) await pending.shift();
+        if (this.config.previewEvery > 0 && this.run.step % this.config.previewEvery === 0) await this.preview(batch);
+        if (this.config.checkpointEvery > 0 && this.run.step % this.config.checkpointEvery === 0) {
+          await Promise.all(pending.splice(0));
+          await this.checkpoint();
+        }
+      }
+      await Promise.all(pending.splice(0));
+    } finally {
+      this.loader.close();
+      this.loader = null;
+    }
+    // pause() and stop() change the state while the loop awaits, which TypeScript cannot see.
+    let state = this.state as TrainerState;
+    if (state === 'running') state = this.state = this.run.step >= this.config.totalSteps ? 'finished' : 'stopped';
+    await this.checkpoint();
+    if (state === 'paused' && this.pauseReason) this.events.notice?.(`paused: ${this.pauseReason}`);
+    return state;
+  }
+
+  /** Pauses after the current step (a checkpoint is written). */
+  pause(reason = 'paused by the user'): void {
+    if (this.state !== 'running') return;
+    this.pauseReason = reason;
+    this.state = 'paused';
+  }
+
+  stop(): void {
+    if (this.state === 'running') this.state = 'stopped';
+  }
+
+  /** Writes a checkpoint of the current state now. */
+  async checkpoint(): Promise<string> {
+    await this.ctx.gpu.sync();
+    const parts = await encodeCheckpoint(this.model, this.optimizer, { config: this.modelConfig(), run: { ...this.run, train: this.config } });
+    const where = await this.io.saveCheckpoint(this.run.step, parts);
+    this.events.checkpoint?.({ step: this.run.step, where });
+    return where;
+  }
+
+  private modelConfig(): SparKConfig {
+    const { model, inputSize, decoderWidth, maskRatio, dropPathRate, resnet, convnext } = this.config;
+    return { model, inputSize, decoderWidth, maskRatio, dropPathRate, resnet, convnext } as SparKConfig;
+  }
+
+  /**
+   * Records one step without waiting. The reads of the loss and of the optimizer status are
+   * recorded right behind the work they report on, so every buffer of the step can go back
+   * to the pool at once; their promises settle when the GPU gets there.
+   */
+  private record(batch: Batch, step: number) {
+    const ctx = this.ctx;
+    const lr = lrAt(this.schedule, step);
+    const wd = wdAt(this.schedule, step);
+    const lossRead = ctx.tidy(() => {
+      ctx.zeroGrad(this.model.parameters());
+      const image = batchToTensor(ctx, batch);
+      const mask = this.model.randomMask(batch.batch, this.maskRng);
+      const out = this.model.forward(image, mask);
+      ctx.backward(out.loss);
+      return out.loss.read();
+    });
+    this.optimizer.step(lr, wd);
+    return { lossRead, statusRead: this.optimizer.status(), lr, wd };
+  }
+
+  private async report(
+    step: number,
+    batch: Batch,
+    lossRead: Promise<Float32Array>,
+    statusRead: Promise<StepStatus>,
+    lr: number,
+    wd: number,
+    stepMs: number,
+    data: DataMetrics,
+  ): Promise<void> {
+    const status = await statusRead;
+    const value = (await lossRead)[0]!;
+    if (status.skipped) {
+      this.run.skippedSteps++;
+      this.consecutiveSkips++;
+      this.events.notice?.(`step ${step}: non-finite gradients (loss ${value}); the update was skipped`);
+      if (this.consecutiveSkips >= this.config.maxConsecutiveSkips) {
+        this.pause(
+          `${this.consecutiveSkips} steps in a row had non-finite gradients. The weights are unchanged since the last good step; ` +
+            'lower the learning rate (--base-lr) or check the data, then resume.',
+        );
+      }
+    } else {
+      this.consecutiveSkips = 0;
+    }
+    this.events.metrics?.({
+      step,
+      epoch: batch.epoch,
+      loss: value,
+      lr,
+      weightDecay: wd,
+      gradNorm: status.gradNorm,
+      skippedStep: status.skipped,
+      imagesPerSec: (batch.batch * 1000) / Math.max(stepMs, 1e-3),
+      stepMs,
+      dataWaitMs: batch.waitMs,
+      skippedSamples: data.skippedDecode,
+      skippedShards: data.skippedShards,
+      skippedSteps: this.run.skippedSteps,
+    });
+  }
+
+  /** Reconstructions of a fixed preview batch (the first batch seen), in inference mode. */
+  private async preview(batch: Batch): Promise<void> {
+    const ctx = this.ctx;
+    if (!this.previewImage) {
+      this.previewImage = ctx.tidy(() => {
+        const t = batchToTensor(ctx, batch);
+        const kept = ctx.persistent(t.shape, t.layout);
+        ctx.gpu.copy(t.buffer, kept.buffer, t.bytes);
+        return kept;
+      });
+      this.previewMask = this.model.randomMask(batch.batch, new Rng(this.config.seed ^ 0x77));
+    }
+    const image = this.previewImage;
+    const mask = this.previewMask!;
+    this.model.eval();
+    const reads = ctx.tidy(() => {
+      const v = this.model.visualize(image, mask);
+      return [image.read(), v.masked.read(), v.reconstruction.read(), v.composite.read()] as const;
+    });
+    this.model.train();
+    const [original, masked, reconstruction, composite] = await Promise.all(reads);
+    this.events.preview?.({ step: this.run.step, size: batch.size, batch: batch.batch, original, masked, reconstruction, composite });
+  }
+}

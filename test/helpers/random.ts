@@ -1,17 +1,19 @@
-/** A seeded generator (mulberry32) so every test input is reproducible from its seed. */
+import { Rng as EngineRng } from '../../src/util/rng.ts';
+
+/**
+ * The engine's seeded generator (mulberry32) with test conveniences, so every test input is
+ * reproducible from its seed. `int(n)` here is [0, n).
+ */
 export class Rng {
-  private state: number;
+  private base: EngineRng;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.base = new EngineRng(seed);
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.base.next();
   }
 
   uniform(lo = -1, hi = 1): number {

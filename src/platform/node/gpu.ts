@@ -12,7 +12,10 @@ import { Gpu, type GpuOptions } from '../../gpu/gpu.ts';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-const shaderDir = fileURLToPath(new URL('../../../shaders/', import.meta.url));
+// WEBSPARK_SHADERS overrides the folder for bundled builds of the CLI (the device benchmark).
+const shaderDir = process.env.WEBSPARK_SHADERS
+  ? `${process.env.WEBSPARK_SHADERS.replace(/\/$/, '')}/`
+  : fileURLToPath(new URL('../../../shaders/', import.meta.url));
 
 export function loadShaderFile(name: string): string {
   return readFileSync(`${shaderDir}${name}.wgsl`, 'utf8');

@@ -1,16 +1,82 @@
-/** `webspark bench [suite...] [--json FILE] [--quick]`: prints a table, optionally writes JSON. */
+/**
+ * `webspark bench [suite...] [--json FILE] [--quick] [--browser] [--model NAME] [--input-size N]
+ * [--batch N]`: prints a table per suite, then the issue-7 summary (webspark/tfjs ratios,
+ * sparse/dense encoder ratios, the training step's figures); `--json` writes
+ * `{adapter, records, summary}`. --model/--input-size/--batch configure `encoder` and `train`.
+ */
 import { writeFileSync } from 'node:fs';
 import type { Args } from './args.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { Context } from '../tensor/context.ts';
 import { adapterLine, formatTable, record, type BenchRecord } from '../../bench/harness.ts';
 import { benchKernels } from '../../bench/kernels.ts';
+import { benchTfjs, formatRatios, ratios } from '../../bench/tfjs.ts';
+import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
+import { benchTrain, formatTrain } from '../../bench/train.ts';
+import { RESNETS } from '../models/resnet.ts';
 
 let browser = false;
 
-const SUITES: Record<string, (ctx: Context, quick: boolean) => Promise<BenchRecord[]>> = {
-  kernels: (ctx, quick) => benchKernels(ctx, quick ? { samples: 3, minSampleMs: 10 } : {}),
-  data: async (_ctx, quick) => {
+interface SuiteOptions {
+  quick: boolean;
+  /** Records of the suites run before this one in the same command. */
+  prior: readonly BenchRecord[];
+  model?: string;
+  inputSize?: number;
+  batch?: number;
+}
+
+interface SuiteResult {
+  records: BenchRecord[];
+  /** Printed after the suite's table. */
+  text?: string;
+  /** Goes under `summary[suite]` in the JSON. */
+  summary?: unknown;
+}
+
+const timingFor = (quick: boolean) => (quick ? { samples: 3, minSampleMs: 10 } : {});
+
+const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRecord[] | SuiteResult>> = {
+  kernels: (ctx, o) => benchKernels(ctx, timingFor(o.quick)),
+  // TensorFlow.js's WebGPU backend on the same adapter, same shapes; runs the webspark kernels
+  // too when `kernels` was not part of this command, so the table is always side by side.
+  tfjs: async (ctx, o) => {
+    const ours = o.prior.some((r) => r.suite === 'kernels') ? [] : await benchKernels(ctx, timingFor(o.quick));
+    const peer = await benchTfjs(ctx, timingFor(o.quick));
+    const all = [...o.prior, ...ours, ...peer.records];
+    const rs = ratios(all);
+    const side = all.filter((r) => (r.suite === 'kernels' && r.impl === 'webspark' && !r.name.startsWith('submanifold')) || r.suite === 'tfjs');
+    side.sort((a, b) => kernelOrder(a) - kernelOrder(b));
+    return {
+      records: [...ours, ...peer.records],
+      text: [
+        `tfjs adapter: ${peer.adapter} (same process, same Dawn driver, its own device)`,
+        'numerics, webspark vs tfjs on B2 5->6 7x7:',
+        ...peer.check.map((l) => `  ${l}`),
+        '',
+        'side by side:',
+        formatTable(side),
+        '',
+        'webspark / tfjs GFLOP/s (against the faster tfjs variant):',
+        formatRatios(rs),
+      ].join('\n'),
+      summary: { ratios: rs, check: peer.check, tfjsAdapter: peer.adapter },
+    };
+  },
+  encoder: async (ctx, o) => {
+    const model = o.model && o.model in RESNETS ? (o.model as keyof typeof RESNETS) : undefined;
+    if (o.model && !model) throw new Error(`bench encoder: --model must be a ResNet (${Object.keys(RESNETS).join(', ')})`);
+    const r = await benchEncoder(ctx, timingFor(o.quick), { ...(model ? { model } : {}), ...size(o) });
+    const mib = (b: number | null) => `${((b ?? 0) / 2 ** 20).toFixed(1)} MiB`;
+    const mem = r.records.map((x) => `  peak pool bytes, ${x.impl}: ${mib(x.bytes)}`);
+    return { records: r.records, text: [formatEncoder(r.summary), ...mem].join('\n'), summary: r.summary };
+  },
+  train: async (ctx, o) => {
+    const r = await benchTrain(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o), ...(o.quick ? { steps: 2 } : {}) });
+    return { records: r.records, text: formatTrain(r.summary), summary: r.summary };
+  },
+  data: async (_ctx, o) => {
+    const quick = o.quick;
     // Decode + RandomResizedCrop on the CPU (sharp), flip + normalise on the GPU, 224 px crops
     // of the bundled shard. `ms` is per image.
     const images = quick ? 96 : 480;
@@ -27,9 +93,20 @@ const SUITES: Record<string, (ctx: Context, quick: boolean) => Promise<BenchReco
   },
 };
 
+function size(o: SuiteOptions): { inputSize?: number; batch?: number } {
+  return { ...(o.inputSize ? { inputSize: o.inputSize } : {}), ...(o.batch ? { batch: o.batch } : {}) };
+}
+
+function kernelOrder(r: BenchRecord): number {
+  const kinds = ['matmul', 'conv3x3 forward', 'conv3x3 input-grad', 'conv3x3 weight-grad', 'convT4x4 forward', 'convT4x4 input-grad', 'convT4x4 weight-grad'];
+  return kinds.indexOf(r.name) * 1e6 + (r.suite === 'tfjs' ? 1 : 0) + (parseInt(r.shape, 10) || 0);
+}
+
 export async function bench(args: Args): Promise<number> {
-  const unknown = args.unknown(['json', 'quick', 'browser']);
-  if (unknown.length) throw new Error(`unknown option --${unknown[0]} (known: --json FILE, --quick, --browser)`);
+  const unknown = args.unknown(['json', 'quick', 'browser', 'model', 'input-size', 'batch']);
+  if (unknown.length) {
+    throw new Error(`unknown option --${unknown[0]} (known: --json FILE, --quick, --browser, --model NAME, --input-size N, --batch N)`);
+  }
   browser = args.has('browser');
   const names = args.positionals.length ? args.positionals : Object.keys(SUITES);
   for (const n of names) {
@@ -41,14 +118,28 @@ export async function bench(args: Args): Promise<number> {
     process.stdout.write(`${adapterLine(gpu)}\n`);
     process.stdout.write('timing: median wall time per run, runs batched between GPU syncs\n\n');
     const records: BenchRecord[] = [];
+    const summary: Record<string, unknown> = {};
+    const model = args.string('model');
+    const inputSize = args.has('input-size') ? args.number('input-size', 224, { min: 32, integer: true }) : undefined;
+    const batch = args.has('batch') ? args.number('batch', 1, { min: 1, integer: true }) : undefined;
     for (const n of names) {
-      const got = await SUITES[n]!(ctx, args.has('quick'));
-      records.push(...got);
-      process.stdout.write(`${formatTable(got)}\n\n`);
+      const o: SuiteOptions = {
+        quick: args.has('quick'),
+        prior: records,
+        ...(model ? { model } : {}),
+        ...(inputSize ? { inputSize } : {}),
+        ...(batch ? { batch } : {}),
+      };
+      const got = await SUITES[n]!(ctx, o);
+      const r = Array.isArray(got) ? { records: got } : got;
+      records.push(...r.records);
+      if (r.summary !== undefined) summary[n] = r.summary;
+      process.stdout.write(`${formatTable(r.records)}\n\n`);
+      if (r.text) process.stdout.write(`${r.text}\n\n`);
     }
     const json = args.string('json');
     if (json) {
-      writeFileSync(json, `${JSON.stringify({ adapter: gpu.adapter, records }, null, 2)}\n`);
+      writeFileSync(json, `${JSON.stringify({ adapter: gpu.adapter, records, summary }, null, 2)}\n`);
       process.stdout.write(`wrote ${json}\n`);
     }
     return 0;

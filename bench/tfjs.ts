@@ -1,0 +1,287 @@
+/**
+ * `webspark bench tfjs`: TensorFlow.js's WebGPU backend (4.22) as the peer, in the same Node
+ * process, on the same Dawn adapter, at the shapes of bench/kernels.ts (duplicated here; the
+ * summary pairs records by name and shape, so a drift shows up as a missing ratio).
+ *
+ * tfjs finds WebGPU through `navigator.gpu`: we set it to a second Dawn instance created
+ * after src/platform/node/gpu.ts has chosen the Vulkan driver, so both engines get the same
+ * adapter (two devices). The full `@tensorflow/tfjs` package is loaded so that gradients are
+ * registered. Feature maps are NHWC; filters HWIO (tfjs) vs OIHW (webspark).
+ *
+ * Timing mirrors bench/harness.ts's `timeGpu`: one warm-up, a probe that sizes the batch of
+ * back-to-back runs, then the median of `samples` batches; each batch ends with tfjs's
+ * `submitQueue()` and `queue.onSubmittedWorkDone()`. Gradients are timed as webspark's are:
+ * (forward + that one gradient) minus forward, with `tf.grad` wrt x or wrt the filter only.
+ * `WEBGPU_CPU_FORWARD` is turned off so that no op is handed to tfjs's CPU kernels.
+ * tfjs's transposed conv defaults to a naive kernel (`WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE`);
+ * we time that default and its matmul variant, and ratios are taken against the faster.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Context } from '../src/tensor/context.ts';
+import { SiteLayout } from '../src/tensor/layout.ts';
+import { conv2d, convTranspose2d } from '../src/ops/conv2d.ts';
+import { linear } from '../src/ops/matmul.ts';
+import { Rng } from '../src/util/rng.ts';
+import { record, type BenchRecord, type TimingOptions } from './harness.ts';
+
+type Tf = typeof TF;
+
+/** The shapes of bench/kernels.ts (FULL on hardware, SMALL on software adapters). */
+const FULL = { gemm: [1024, 2048], conv: { b: 8, c: 192, hw: 56 }, convT: { b: 8, cin: 384, cout: 384, hw: 28 } };
+const SMALL = { gemm: [256, 512], conv: { b: 1, c: 32, hw: 28 }, convT: { b: 1, cin: 32, cout: 32, hw: 14 } };
+
+export const TFJS_IMPL = 'tfjs-webgpu';
+export const TFJS_MM_CONVT = 'tfjs-webgpu (mm convT)';
+
+let loaded: Tf | null = null;
+
+/** Loads tfjs on WebGPU over a Dawn instance of the same Vulkan driver as `ctx.gpu`. */
+async function loadTf(): Promise<Tf> {
+  if (loaded) return loaded;
+  const webgpu = await import('webgpu');
+  const g = globalThis as unknown as { navigator?: { gpu?: GPU } };
+  // Node >= 21 has a read-only `navigator` global: extend it if present, define it otherwise.
+  if (g.navigator && typeof g.navigator === 'object') {
+    Object.defineProperty(g.navigator, 'gpu', { value: webgpu.create([]), configurable: true });
+  } else {
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create([]) }, configurable: true, writable: true });
+  }
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-webgpu');
+  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs: the WebGPU backend did not initialise');
+  await tf.ready();
+  tf.env().set('WEBGPU_CPU_FORWARD', false);
+  loaded = tf;
+  return tf;
+}
+
+interface TfBackend {
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  device: GPUDevice;
+  adapterInfo?: { vendor?: string; architecture?: string };
+}
+
+async function tfSync(tf: Tf): Promise<void> {
+  const b = tf.backend() as unknown as TfBackend;
+  // As tfjs does before its own reads: close the open pass, then submit what it recorded.
+  b.ensureCommandEncoderReady();
+  b.endComputePassEncoder();
+  b.submitQueue();
+  await b.device.queue.onSubmittedWorkDone();
+}
+
+/** Median ms of one run of `work` on tfjs, timed as harness.ts's `timeGpu` times webspark. */
+async function timeTf(tf: Tf, work: () => void, opts: TimingOptions = {}): Promise<number> {
+  const { warmup = 1, samples = 5, minSampleMs = 50 } = opts;
+  const once = async (inner: number) => {
+    await tfSync(tf);
+    const t0 = performance.now();
+    for (let i = 0; i < inner; i++) tf.tidy(() => void work());
+    await tfSync(tf);
+    return (performance.now() - t0) / inner;
+  };
+  for (let i = 0; i < warmup; i++) await once(1);
+  const probe = await once(1);
+  const inner = Math.max(1, Math.min(64, Math.ceil(minSampleMs / Math.max(probe, 1e-3))));
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) times.push(await once(inner));
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+function randoms(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
+}
+
+/** OIHW (webspark conv2d) -> HWIO (tfjs conv2d filter). */
+function oihwToHwio(w: Float32Array, o: number, i: number, k: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < k; y++) for (let x = 0; x < k; x++) {
+    out[((y * k + x) * i + b) * o + a] = w[((a * i + b) * k + y) * k + x]!;
+  }
+  return out;
+}
+
+/** IOHW (webspark convTranspose2d, PyTorch's) -> [kh, kw, out, in] (tfjs conv2dTranspose). */
+function iohwToHwoi(w: Float32Array, i: number, o: number, k: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let b = 0; b < i; b++) for (let a = 0; a < o; a++) for (let y = 0; y < k; y++) for (let x = 0; x < k; x++) {
+    out[((y * k + x) * o + a) * i + b] = w[((b * o + a) * k + y) * k + x]!;
+  }
+  return out;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/**
+ * Both engines on one small, awkward shape (odd sizes, channels not a multiple of 4): conv
+ * forward, input and weight gradients (seeded with a random dy), transposed conv, matmul.
+ * Returns printable lines with the max abs difference of each.
+ */
+async function crossCheck(ctx: Context, tf: Tf): Promise<string[]> {
+  const B = 2, C = 5, CO = 6, HW = 7, K = 3, N = 33;
+  const xs = randoms(B * HW * HW * C, 11), ws = randoms(CO * C * K * K, 12), dys = randoms(B * HW * HW * CO, 13);
+  const layout = SiteLayout.dense(B, HW, HW);
+  const lines: string[] = [];
+  const ours = await ctx.tidy(() => {
+    const x = ctx.fromArray(xs, [layout.rows, C], layout);
+    const w = ctx.fromArray(ws, [CO, C, K, K]);
+    const dy = ctx.fromArray(dys, [layout.rows, CO], layout);
+    x.requiresGrad = true;
+    w.requiresGrad = true;
+    const y = conv2d(x, w, null, { padding: 1 });
+    const grads = ctx.backward(y, dy);
+    return Promise.all([y.read(), grads.get(x.id)!.read(), grads.get(w.id)!.read()]);
+  });
+  const theirs = tf.tidy(() => {
+    const x = tf.tensor4d(xs, [B, HW, HW, C]);
+    const f = tf.tensor4d(oihwToHwio(ws, CO, C, K), [K, K, C, CO]);
+    const dy = tf.tensor4d(dys, [B, HW, HW, CO]);
+    const conv = (x: TF.Tensor4D, f: TF.Tensor4D) => tf.conv2d(x, f, 1, 'same');
+    const [dx, df] = tf.grads((a, b) => conv(a as TF.Tensor4D, b as TF.Tensor4D))([x, f], dy);
+    // df back to OIHW to compare with webspark's weight gradient.
+    return [conv(x, f), dx!, tf.transpose(df!, [3, 2, 0, 1])];
+  });
+  const names = ['conv3x3 forward', 'conv3x3 input-grad', 'conv3x3 weight-grad'];
+  for (let i = 0; i < 3; i++) lines.push(`${names[i]}: max |diff| ${maxAbsDiff(ours[i]!, await theirs[i]!.data()).toExponential(2)}`);
+  tf.dispose(theirs);
+
+  const wt = randoms(C * CO * 16, 14);
+  const oursT = await ctx.tidy(() => {
+    const x = ctx.fromArray(xs, [layout.rows, C], layout);
+    return convTranspose2d(x, ctx.fromArray(wt, [C, CO, 4, 4]), null, { stride: 2, padding: 1 }).read();
+  });
+  for (const naive of [true, false]) {
+    tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', naive);
+    const t = tf.tidy(() =>
+      tf.conv2dTranspose(tf.tensor4d(xs, [B, HW, HW, C]), tf.tensor4d(iohwToHwoi(wt, C, CO, 4), [4, 4, CO, C]), [B, 2 * HW, 2 * HW, CO], 2, 'same'),
+    );
+    lines.push(`convT4x4 forward (${naive ? 'naive' : 'mm'}): max |diff| ${maxAbsDiff(oursT, await t.data()).toExponential(2)}`);
+    t.dispose();
+  }
+  tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', true);
+
+  const as = randoms(N * N, 15), bs = randoms(N * N, 16);
+  const oursM = await ctx.tidy(() => linear(ctx.fromArray(as, [N, N]), ctx.fromArray(bs, [N, N]), null).read());
+  const m = tf.tidy(() => tf.matMul(tf.tensor2d(as, [N, N]), tf.tensor2d(bs, [N, N]), false, true));
+  lines.push(`matmul ${N}^3: max |diff| ${maxAbsDiff(oursM, await m.data()).toExponential(2)}`);
+  m.dispose();
+  return lines;
+}
+
+export interface TfjsResult {
+  records: BenchRecord[];
+  check: string[];
+  adapter: string;
+}
+
+/** tfjs-backend-webgpu at bench/kernels.ts's shapes, plus a numerics cross-check. */
+export async function benchTfjs(ctx: Context, timing: TimingOptions = {}): Promise<TfjsResult> {
+  const tf = await loadTf();
+  const info = (tf.backend() as unknown as TfBackend).adapterInfo;
+  const adapter = `${info?.vendor ?? ''} ${info?.architecture ?? ''}`.trim();
+  const check = await crossCheck(ctx, tf);
+  const s = ctx.gpu.adapter.isFallbackAdapter ? SMALL : FULL;
+  const out: BenchRecord[] = [];
+  const keep: TF.Tensor[] = [];
+  const hold = <T extends TF.Tensor>(t: T): T => (keep.push(t), t);
+
+  for (const n of s.gemm) {
+    const a = hold(tf.tensor2d(randoms(n * n, 1), [n, n]));
+    const b = hold(tf.tensor2d(randoms(n * n, 2), [n, n]));
+    const ms = await timeTf(tf, () => void tf.matMul(a, b, false, true), timing);
+    out.push(record('tfjs', 'matmul', TFJS_IMPL, `${n}x${n}x${n}`, ms, 2 * n ** 3));
+  }
+
+  const passes = async (name: string, shape: string, flops: number, impl: string, x: TF.Tensor4D, f: TF.Tensor4D, fwd: (x: TF.Tensor4D, f: TF.Tensor4D) => TF.Tensor4D) => {
+    const dy = hold(tf.tidy(() => tf.onesLike(fwd(x, f))));
+    const tFwd = await timeTf(tf, () => void fwd(x, f), timing);
+    out.push(record('tfjs', `${name} forward`, impl, shape, tFwd, flops));
+    const gx = tf.grad((a: TF.Tensor) => fwd(a as TF.Tensor4D, f));
+    const tDx = (await timeTf(tf, () => void gx(x, dy), timing)) - tFwd;
+    out.push(record('tfjs', `${name} input-grad`, impl, shape, tDx, flops));
+    const gf = tf.grad((b: TF.Tensor) => fwd(x, b as TF.Tensor4D));
+    const tDw = (await timeTf(tf, () => void gf(f, dy), timing)) - tFwd;
+    out.push(record('tfjs', `${name} weight-grad`, impl, shape, tDw, flops));
+  };
+
+  {
+    const { b, c, hw } = s.conv;
+    const x = hold(tf.tensor4d(randoms(b * hw * hw * c, 3), [b, hw, hw, c]));
+    const f = hold(tf.tensor4d(randoms(9 * c * c, 4), [3, 3, c, c]));
+    const flops = 2 * b * hw * hw * c * c * 9;
+    await passes('conv3x3', `B${b} ${c}->${c} ${hw}x${hw} k3`, flops, TFJS_IMPL, x, f, (x, f) => tf.conv2d(x, f, 1, 'same'));
+  }
+
+  {
+    const { b, cin, cout, hw } = s.convT;
+    const x = hold(tf.tensor4d(randoms(b * hw * hw * cin, 5), [b, hw, hw, cin]));
+    const f = hold(tf.tensor4d(randoms(16 * cin * cout, 6), [4, 4, cout, cin]));
+    const flops = 2 * b * (2 * hw) ** 2 * cout * cin * 4;
+    const shape = `B${b} ${cin}->${cout} ${hw}->${2 * hw} k4s2`;
+    const fwd = (x: TF.Tensor4D, f: TF.Tensor4D) => tf.conv2dTranspose(x, f, [b, 2 * hw, 2 * hw, cout], 2, 'same');
+    for (const [impl, naive] of [[TFJS_IMPL, true], [TFJS_MM_CONVT, false]] as const) {
+      tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', naive);
+      await passes('convT4x4', shape, flops, impl, x, f, fwd);
+    }
+    tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', true);
+  }
+  tf.dispose(keep);
+  await tfSync(tf);
+  return { records: out, check, adapter };
+}
+
+/** Targets of issue 7 (webspark GFLOP/s over tfjs's), by kernel name. */
+export function targetFor(name: string): number {
+  return name === 'matmul' ? 1.5 : 2;
+}
+
+export interface Ratio {
+  name: string;
+  shape: string;
+  webspark: number;
+  tfjs: number;
+  tfjsImpl: string;
+  ratio: number;
+  target: number;
+  met: boolean;
+}
+
+/** webspark/tfjs GFLOP/s per kernel and shape, against the faster tfjs variant. */
+export function ratios(records: readonly BenchRecord[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const w of records) {
+    if (w.suite !== 'kernels' || w.impl !== 'webspark' || w.gflops === null) continue;
+    const peers = records.filter((r) => r.suite === 'tfjs' && r.name === w.name && r.shape === w.shape && r.gflops !== null);
+    if (!peers.length) continue;
+    const best = peers.reduce((a, b) => (b.gflops! > a.gflops! ? b : a));
+    const ratio = w.gflops / best.gflops!;
+    const target = targetFor(w.name);
+    out.push({ name: w.name, shape: w.shape, webspark: w.gflops, tfjs: best.gflops!, tfjsImpl: best.impl, ratio, target, met: ratio >= target });
+  }
+  return out;
+}
+
+export function formatRatios(rs: readonly Ratio[]): string {
+  const head = ['kernel', 'shape', 'webspark GFLOP/s', 'tfjs GFLOP/s', 'ratio', 'target', ''];
+  const rows = rs.map((r) => [
+    r.name,
+    r.shape,
+    r.webspark.toFixed(2),
+    `${r.tfjs.toFixed(2)}${r.tfjsImpl === TFJS_IMPL ? '' : ' (mm)'}`,
+    `${r.ratio.toFixed(2)}x`,
+    `>= ${r.target}x`,
+    r.met ? 'met' : 'NOT met',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 && i <= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}

@@ -19,6 +19,10 @@ const commands: Record<string, Command> = {
     summary: 'masked reconstructions from a checkpoint: PNG grid, --json prints the loss',
     run: async (args) => (await import('./reconstruct.ts')).reconstruct(args),
   },
+  'export-encoder': {
+    summary: 'the encoder alone as safetensors with timm-style keys: `--checkpoint FILE --out FILE`',
+    run: async (args) => (await import('./export-encoder.ts')).exportEncoderCommand(args),
+  },
   bench: {
     summary: 'benchmarks: `bench [kernels|data] [--json FILE] [--quick]`',
     run: async (args) => (await import('./bench.ts')).bench(args),

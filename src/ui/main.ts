@@ -1,9 +1,17 @@
 /**
- * The page: for now it finds WebGPU and reports the adapter (name, software or hardware,
- * limits), or says what to do when there is none. Training moves into a Web Worker driven
- * through comlink (see docs/architecture.md).
+ * The page. Training runs in a dedicated Web Worker (src/worker/trainer-worker.ts) driven
+ * through comlink; this thread only renders what the worker reports and forwards the user's
+ * intent, so it stays responsive while the GPU works. Without WebGPU it says so and what to do.
  */
-import { createBrowserGpu } from '../platform/browser/gpu.ts';
+import * as Comlink from 'comlink';
+import type { TrainerHost } from '../worker/trainer-worker.ts';
+import { APP_MODELS, DEFAULT_APP_CONFIG, type AdapterReport, type AppConfig, type HostEvent } from '../worker/protocol.ts';
+import type { Manifest, RunEntry } from '../platform/browser/checkpoint-store.ts';
+import type { Preview, StepMetrics, TrainerState } from '../train/trainer.ts';
+import { LossChart } from './chart.ts';
+import { drawImage } from './images.ts';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -12,29 +20,268 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: 
   return e;
 }
 
-async function showAdapter(section: HTMLElement): Promise<void> {
+const SHARD_URL = new URL('data/sample-000000.tar', document.baseURI).href;
+const worker = new Worker(new URL('../worker/trainer-worker.ts', import.meta.url), { type: 'module', name: 'webspark-trainer' });
+const host = Comlink.wrap<TrainerHost>(worker);
+const chart = new LossChart($<HTMLCanvasElement>('loss-chart'));
+const form = $<HTMLFormElement>('setup-form');
+
+
+let totalSteps = 0;
+let runStartedAt = 0;
+let stepsAtStart = 0;
+
+function showAdapter(section: HTMLElement, a: AdapterReport | null, error?: string): void {
   const body = el('div');
-  try {
-    const gpu = await createBrowserGpu();
-    const a = gpu.adapter;
+  if (!a) {
+    body.append(el('p', error ?? 'No WebGPU.', 'error'));
+  } else {
     const list = el('dl');
     const add = (k: string, v: string) => list.append(el('dt', k), el('dd', v));
     add('adapter', [a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') || '(unnamed)');
-    add('features', a.features.join(', '));
-    for (const [k, v] of Object.entries(a.limits)) add(k, String(v));
+    for (const k of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup']) {
+      if (a.limits[k] !== undefined) add(k, String(a.limits[k]));
+    }
+    add('features', a.features.join(', ') || '(none)');
     if (a.isFallbackAdapter) {
       body.append(
         el('p', 'This is a software (CPU) adapter: everything works, but training is slow. ' +
-          'Use a small model, input size and batch, or a browser with hardware WebGPU.', 'warning'),
+          "Use the 'tiny' model, input 64 and a small batch, or a browser with hardware WebGPU.", 'warning'),
       );
     }
     body.append(list);
-    gpu.destroy();
-  } catch (err) {
-    body.append(el('p', (err as Error).message, 'error'));
   }
   section.querySelector('p')?.remove();
   section.append(body);
 }
 
-void showAdapter(document.getElementById('adapter')!);
+function fillForm(c: AppConfig): void {
+  const model = form.elements.namedItem('model') as HTMLSelectElement;
+  model.replaceChildren(...APP_MODELS.map((m) => new Option(m === 'tiny' ? 'tiny (test)' : m, m)));
+  for (const [k, v] of Object.entries(c)) {
+    const input = form.elements.namedItem(k) as HTMLInputElement | HTMLSelectElement | null;
+    if (input) input.value = String(v);
+  }
+}
+
+function readForm(): AppConfig {
+  const get = (k: string) => (form.elements.namedItem(k) as HTMLInputElement).value;
+  const num = (k: string) => Number(get(k));
+  return {
+    model: get('model'),
+    inputSize: num('inputSize'),
+    batchSize: num('batchSize'),
+    maskRatio: num('maskRatio'),
+    steps: num('steps'),
+    baseLr: num('baseLr'),
+    decoderWidth: num('decoderWidth'),
+    previewEvery: num('previewEvery'),
+    autosaveMinutes: num('autosaveMinutes'),
+    seed: 0,
+  };
+}
+
+function setState(s: TrainerState, step?: number): void {
+
+  const label = $('state');
+  label.textContent = step === undefined || s === 'running' ? s : `${s} at step ${step}`;
+  if (step !== undefined) label.dataset.step = String(step);
+  label.dataset.state = s;
+  ($('start') as HTMLButtonElement).disabled = s === 'running';
+  ($('pause') as HTMLButtonElement).disabled = s !== 'running';
+  ($('resume') as HTMLButtonElement).disabled = s !== 'paused';
+  ($('stop') as HTMLButtonElement).disabled = s !== 'running' && s !== 'paused';
+  for (const input of form.querySelectorAll('input, select')) (input as HTMLInputElement).disabled = s === 'running';
+}
+
+function log(message: string): void {
+  const list = $('log');
+  list.prepend(el('li', `${new Date().toLocaleTimeString()} ${message}`));
+  while (list.children.length > 50) list.lastChild!.remove();
+}
+
+const fmtTime = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`);
+
+function showMetrics(m: StepMetrics): void {
+  chart.set(m.step, m.loss);
+  const done = m.step + 1;
+  const progress = $<HTMLProgressElement>('progress');
+  progress.max = totalSteps;
+  progress.value = done;
+  const elapsed = (performance.now() - runStartedAt) / 1000;
+  const rate = (done - stepsAtStart) / Math.max(elapsed, 1e-3);
+  const stats: [string, string][] = [
+    ['step', `${done} / ${totalSteps}`],
+    ['ETA', rate > 0 ? fmtTime((totalSteps - done) / rate) : '—'],
+    ['loss', m.loss.toFixed(4)],
+    ['lr', m.lr.toExponential(2)],
+    ['images/s', m.imagesPerSec.toFixed(1)],
+    ['step time', `${m.stepMs.toFixed(0)} ms`],
+    ['data wait', `${m.dataWaitMs.toFixed(0)} ms`],
+    ['grad norm', m.gradNorm.toPrecision(3)],
+    ['skipped samples', String(m.skippedSamples)],
+    ['skipped steps', String(m.skippedSteps)],
+  ];
+  const dl = $('stats');
+  dl.replaceChildren(...stats.flatMap(([k, v]) => [el('dt', k), el('dd', v)]));
+  dl.dataset.step = String(m.step);
+  // The first step reported since the run (re)started: a resumed run must continue exactly there.
+  dl.dataset.first ??= String(m.step);
+}
+
+function showPreview(p: Preview): void {
+  const grid = $('preview-grid');
+  const rows = Math.min(p.batch, 4);
+  const canvases: HTMLCanvasElement[] = [];
+  for (let b = 0; b < rows; b++) {
+    for (const data of [p.original, p.masked, p.reconstruction, p.composite]) {
+      const c = el('canvas');
+      drawImage(c, data, b, p.size);
+      canvases.push(c);
+    }
+  }
+  grid.replaceChildren(...canvases);
+  const label = $('preview-step');
+  label.textContent = `(step ${p.step})`;
+  label.dataset.step = String(p.step);
+}
+
+function onEvent(e: HostEvent): void {
+  switch (e.type) {
+    case 'metrics':
+      showMetrics(e.metrics);
+      break;
+    case 'preview':
+      showPreview(e.preview);
+      break;
+    case 'checkpoint':
+      log(`checkpoint at step ${e.step}`);
+      void refreshCheckpoints();
+      break;
+    case 'notice':
+      log(e.message);
+      break;
+    case 'state':
+      totalSteps = e.totalSteps;
+      if (e.state === 'running') {
+        runStartedAt = performance.now();
+        stepsAtStart = e.step;
+        delete $('stats').dataset.first;
+      }
+      setState(e.state, e.step);
+      break;
+  }
+}
+
+function download(bytes: Uint8Array, name: string): void {
+  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+  const a = el('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+async function refreshCheckpoints(manifest?: Manifest): Promise<void> {
+  const m = manifest ?? (await host.manifest());
+  const body = $('checkpoint-list').querySelector('tbody')!;
+  const rows: HTMLTableRowElement[] = [];
+  for (const run of m.runs) {
+    for (const c of run.checkpoints) {
+      const tr = el('tr');
+      tr.dataset.step = String(c.step);
+      const dl = el('button', 'download');
+      dl.onclick = async () => download(await host.readCheckpoint(c.file), c.file);
+      const del = el('button', 'delete');
+      del.onclick = async () => {
+        await host.deleteCheckpoint(c.file);
+        await refreshCheckpoints();
+      };
+      const actions = el('td');
+      actions.append(dl, ' ', del);
+      tr.append(el('td', run.config.model + (run.config.resnet ? ' (tiny)' : '')), el('td', `step ${c.step} / ${run.config.totalSteps}`),
+        el('td', `${(c.bytes / 2 ** 20).toFixed(2)} MiB`), el('td', new Date(c.savedAt).toLocaleString()), actions);
+      rows.push(tr);
+    }
+  }
+  body.replaceChildren(...rows);
+  if (rows.length === 0) body.append(el('tr', 'none yet'));
+}
+
+/** After a reload: offers to continue the newest unfinished run that has a checkpoint. */
+function offerResume(m: Manifest): void {
+  const run = [...m.runs].reverse().find((r: RunEntry) => !r.finished && r.checkpoints.length > 0);
+  const section = $('resume-offer');
+  if (!run) return;
+  const last = run.checkpoints[run.checkpoints.length - 1]!;
+  const go = el('button', `Resume at step ${last.step}`);
+  go.id = 'resume-run';
+  const discard = el('button', 'Discard run');
+  section.replaceChildren(
+    el('h2', 'Unfinished run'),
+    el('p', `${run.config.model}${run.config.resnet ? ' (tiny)' : ''} @${run.config.inputSize}px, batch ${run.config.batchSize}: ` +
+      `saved at step ${last.step} of ${run.config.totalSteps} (${new Date(last.savedAt).toLocaleString()}).`),
+    go, ' ', discard,
+  );
+  section.hidden = false;
+  go.onclick = async () => {
+    go.disabled = true;
+    chart.reset(run.losses.slice(0, last.step));
+    try {
+      const step = await host.resumeRun(run.id, SHARD_URL, readForm().autosaveMinutes);
+      log(`resumed ${run.id} at step ${step}`);
+      section.hidden = true;
+    } catch (err) {
+      log((err as Error).message);
+      go.disabled = false;
+    }
+  };
+  discard.onclick = async () => {
+    await host.deleteRun(run.id);
+    section.hidden = true;
+    await refreshCheckpoints();
+  };
+}
+
+async function main(): Promise<void> {
+  fillForm(DEFAULT_APP_CONFIG);
+  setState('idle');
+  ($('start') as HTMLButtonElement).disabled = true;
+  $<HTMLInputElement>('smoothing').oninput = (e) => chart.setSmoothing(Number((e.target as HTMLInputElement).value));
+  let adapter: AdapterReport;
+  try {
+    adapter = await host.adapter();
+  } catch (err) {
+    showAdapter($('adapter'), null, (err as Error).message);
+    $('run').hidden = true;
+    return;
+  }
+  showAdapter($('adapter'), adapter);
+  if (adapter.isFallbackAdapter) {
+    // Software adapters: start from the configuration that answers in seconds.
+    fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, baseLr: 0.32, previewEvery: 5 });
+  }
+  await host.subscribe(Comlink.proxy(onEvent));
+  $('start').onclick = async () => {
+    const err = $('setup-error');
+    err.hidden = true;
+    chart.reset();
+    try {
+      await host.start(readForm(), SHARD_URL);
+      $('resume-offer').hidden = true;
+    } catch (e) {
+      err.textContent = (e as Error).message;
+      err.hidden = false;
+    }
+  };
+  $('pause').onclick = () => void host.pause();
+  $('resume').onclick = () => void host.resume();
+  $('stop').onclick = () => void host.stop();
+  const manifest = await host.manifest();
+  await refreshCheckpoints(manifest);
+  offerResume(manifest);
+  setState('idle');
+  document.body.dataset.ready = 'true';
+}
+
+void main();

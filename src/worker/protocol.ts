@@ -1,0 +1,75 @@
+/**
+ * What the page and the training worker say to each other (through comlink): the set-up the
+ * user chose, the events the worker reports, and how a set-up becomes a TrainConfig.
+ */
+import type { AdapterReport } from '../gpu/gpu.ts';
+import type { Preview, StepMetrics, TrainConfig, TrainerState } from '../train/trainer.ts';
+import { OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
+import type { ResNetConfig } from '../models/resnet.ts';
+
+/** A narrow ResNet for tests and a first look on software adapters (as test/train/tiny-run.ts). */
+export const TINY_RESNET: ResNetConfig = { block: 'basic', layers: [1, 1, 1, 1], stemWidth: 8, planes: [8, 12, 16, 24] };
+
+/** Models the page offers; 'tiny' is a ResNet-18-shaped network a few channels wide. */
+export const APP_MODELS = ['tiny', 'resnet18', 'resnet34', 'resnet50', 'convnext_atto'] as const;
+
+export interface AppConfig {
+  model: string;
+  inputSize: number;
+  batchSize: number;
+  maskRatio: number;
+  steps: number;
+  baseLr: number;
+  decoderWidth: number;
+  /** Steps between reconstruction previews. */
+  previewEvery: number;
+  /** Minutes between automatic checkpoints (0: only on pause, stop and the end). */
+  autosaveMinutes: number;
+  seed: number;
+}
+
+export const DEFAULT_APP_CONFIG: AppConfig = {
+  model: 'resnet18',
+  inputSize: 64,
+  batchSize: 4,
+  maskRatio: 0.6,
+  steps: 200,
+  baseLr: 6.4e-3,
+  decoderWidth: 64,
+  previewEvery: 10,
+  autosaveMinutes: 5,
+  seed: 0,
+};
+
+export function toTrainConfig(c: AppConfig): TrainConfig {
+  const tiny = c.model === 'tiny';
+  return {
+    model: tiny ? 'resnet18' : c.model,
+    ...(tiny ? { resnet: TINY_RESNET } : {}),
+    inputSize: c.inputSize,
+    decoderWidth: c.decoderWidth,
+    maskRatio: c.maskRatio,
+    batchSize: c.batchSize,
+    totalSteps: c.steps,
+    baseLr: c.baseLr,
+    // Small-scale schedule as the CLI's defaults: warm-up over the first 10 % of the run.
+    warmupSteps: Math.max(1, Math.round(c.steps * 0.1)),
+    wd: OFFICIAL_SCHEDULE.wd,
+    wdEnd: OFFICIAL_SCHEDULE.wdEnd,
+    optimizer: 'lamb',
+    seed: c.seed,
+    checkpointEvery: 0,
+    previewEvery: c.previewEvery,
+    maxInFlight: 2,
+    maxConsecutiveSkips: 5,
+  };
+}
+
+export type HostEvent =
+  | { type: 'metrics'; metrics: StepMetrics }
+  | { type: 'preview'; preview: Preview }
+  | { type: 'checkpoint'; step: number; file: string }
+  | { type: 'notice'; message: string }
+  | { type: 'state'; state: TrainerState; step: number; totalSteps: number; runId: string };
+
+export type { AdapterReport };

@@ -1,0 +1,200 @@
+/**
+ * The training worker: owns the GPU device, the Trainer, the data loader and the checkpoint
+ * store, so the page's thread only renders. The page drives it through comlink
+ * (`Comlink.wrap<TrainerHost>(worker)`) and receives events through one subscribed callback
+ * (`Comlink.proxy`).
+ *
+ * Automatic checkpoints every few minutes reuse the pause path: the trainer pauses after the
+ * current step (its `train()` then writes a checkpoint with a consistent run position), and
+ * the worker starts it again at once. Checkpointing from outside the loop would read weights
+ * while later steps are being recorded.
+ */
+import * as Comlink from 'comlink';
+import { createBrowserGpu } from '../platform/browser/gpu.ts';
+import { BitmapDecoder } from '../platform/browser/data-decode.ts';
+import { BrowserCheckpointStore, type Manifest, type RunEntry } from '../platform/browser/checkpoint-store.ts';
+import { urlShards } from '../data/sources.ts';
+import { DataLoader } from '../data/loader.ts';
+import { Context } from '../tensor/context.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { Trainer, type TrainConfig } from '../train/trainer.ts';
+import { validateTrainConfig } from '../train/config.ts';
+import { readWeightFile } from '../io/checkpoint-file.ts';
+import { toTrainConfig, type AdapterReport, type AppConfig, type HostEvent } from './protocol.ts';
+
+const AUTOSAVE_REASON = 'automatic checkpoint';
+
+export class TrainerHost {
+  private gpu: Gpu | null = null;
+  private ctx: Context | null = null;
+  private trainer: Trainer | null = null;
+  private store: BrowserCheckpointStore | null = null;
+  private listener: ((e: HostEvent) => void) | null = null;
+  private run: RunEntry | null = null;
+  private losses: number[] = [];
+  private loop: Promise<void> | null = null;
+  private autosaving = false;
+  private lastSave = 0;
+  private autosaveMs = 0;
+
+  /** The adapter the worker trains on (throws with what to do when there is no WebGPU). */
+  async adapter(): Promise<AdapterReport> {
+    return (await this.device()).adapter;
+  }
+
+  subscribe(listener: (e: HostEvent) => void): void {
+    this.listener = listener;
+  }
+
+  async manifest(): Promise<Manifest> {
+    return (await this.checkpoints()).manifest();
+  }
+
+  /** Starts a new run on the shard at `shardUrl`. */
+  async start(app: AppConfig, shardUrl: string): Promise<string> {
+    const config = toTrainConfig(app);
+    validateTrainConfig(config);
+    await this.halt();
+    const store = await this.checkpoints();
+    this.run = await store.addRun(config);
+    this.losses = [];
+    await this.build(config, shardUrl, app.autosaveMinutes);
+    this.launch();
+    return this.run.id;
+  }
+
+  /** Continues a stored run from its newest checkpoint; returns the step it continues at. */
+  async resumeRun(runId: string, shardUrl: string, autosaveMinutes: number): Promise<number> {
+    await this.halt();
+    const store = await this.checkpoints();
+    const run = await store.run(runId);
+    const latest = run?.checkpoints[run.checkpoints.length - 1];
+    if (!run || !latest) throw new Error(`run ${runId} has no checkpoint to resume from`);
+    const file = readWeightFile(await store.read(latest.file), latest.file);
+    const trainer = await this.build(run.config, shardUrl, autosaveMinutes);
+    trainer.restore(file.arrays, file.metadata);
+    this.run = run;
+    this.losses = run.losses.slice(0, trainer.step);
+    this.launch();
+    return trainer.step;
+  }
+
+  pause(): void {
+    this.autosaving = false;
+    this.trainer?.pause();
+  }
+
+  resume(): void {
+    if (this.trainer && this.trainer.state === 'paused' && !this.loop) this.launch();
+  }
+
+  stop(): void {
+    this.autosaving = false;
+    this.trainer?.stop();
+  }
+
+  async readCheckpoint(file: string): Promise<Uint8Array> {
+    const bytes = await (await this.checkpoints()).read(file);
+    return Comlink.transfer(bytes, [bytes.buffer]);
+  }
+
+  async deleteCheckpoint(file: string): Promise<void> {
+    await (await this.checkpoints()).delete(file);
+  }
+
+  async deleteRun(id: string): Promise<void> {
+    if (this.run?.id === id) await this.halt();
+    await (await this.checkpoints()).deleteRun(id);
+  }
+
+  private emit(e: HostEvent): void {
+    this.listener?.(e);
+  }
+
+  private async device(): Promise<Gpu> {
+    this.gpu ??= await createBrowserGpu();
+    return this.gpu;
+  }
+
+  private async checkpoints(): Promise<BrowserCheckpointStore> {
+    this.store ??= await BrowserCheckpointStore.open();
+    return this.store;
+  }
+
+  /** Stops the current run (it checkpoints) and frees its GPU memory. */
+  private async halt(): Promise<void> {
+    this.stop();
+    await this.loop;
+    this.ctx?.dispose();
+    this.ctx = null;
+    this.trainer = null;
+  }
+
+  private async build(config: TrainConfig, shardUrl: string, autosaveMinutes: number): Promise<Trainer> {
+    const gpu = await this.device();
+    const store = await this.checkpoints();
+    const shards = urlShards(shardUrl, { retries: 3, backoffMs: 200 });
+    const decoder = new BitmapDecoder();
+    this.ctx = new Context(gpu);
+    this.autosaveMs = autosaveMinutes * 60_000;
+    this.lastSave = performance.now();
+    const trainer: Trainer = new Trainer(
+      this.ctx,
+      config,
+      {
+        loader: (cursor) =>
+          new DataLoader({ shards, decoder, batchSize: config.batchSize, seed: config.seed, shuffleBuffer: 64, augment: { size: config.inputSize }, cursor }),
+        saveCheckpoint: async (step, parts) => {
+          const file = await store.save(this.run!.id, step, parts, { finished: trainer.state === 'finished', losses: this.losses.slice(0, step) });
+          this.lastSave = performance.now();
+          return file;
+        },
+      },
+      {
+        metrics: (m) => {
+          this.losses[m.step] = m.loss;
+          this.emit({ type: 'metrics', metrics: m });
+          if (this.autosaveMs > 0 && performance.now() - this.lastSave > this.autosaveMs && trainer.state === 'running') {
+            this.autosaving = true;
+            trainer.pause(AUTOSAVE_REASON);
+          }
+        },
+        preview: (preview) => this.emit({ type: 'preview', preview }),
+        checkpoint: ({ step, where }) => this.emit({ type: 'checkpoint', step, file: where }),
+        notice: (message) => {
+          if (!message.endsWith(AUTOSAVE_REASON)) this.emit({ type: 'notice', message });
+        },
+      },
+    );
+    this.trainer = trainer;
+    return trainer;
+  }
+
+  private launch(): void {
+    const trainer = this.trainer!;
+    const state = () => ({ type: 'state', state: trainer.state, step: trainer.step, totalSteps: trainer.config.totalSteps, runId: this.run!.id }) as const;
+    this.loop = (async () => {
+      try {
+        for (;;) {
+          const running = trainer.train();
+          this.emit(state());
+          const end = await running;
+          if (end === 'paused' && this.autosaving) {
+            this.autosaving = false;
+            continue;
+          }
+          this.emit(state());
+          return;
+        }
+      } catch (err) {
+        this.emit({ type: 'notice', message: `training failed: ${(err as Error).message}` });
+        trainer.state = 'stopped';
+        this.emit(state());
+      } finally {
+        this.loop = null;
+      }
+    })();
+  }
+}
+
+Comlink.expose(new TrainerHost());

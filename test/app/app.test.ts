@@ -1,0 +1,106 @@
+/**
+ * The browser app end to end, as a user sees it: the `vite build` output served statically,
+ * in headless Chromium on SwiftShader, with the tiny model. Starts a run on the bundled shard,
+ * waits for loss points and a reconstruction, pauses (a checkpoint lands in OPFS), resumes,
+ * pauses again, reloads the page and resumes the stored run, which must continue at exactly
+ * the step it was saved at. A long-task observer watches the page's main thread the whole
+ * time training runs: training lives in the worker, so no task may exceed 100 ms (the RAIL
+ * budget for a response to input). Screenshots of each stage go to test-results/app/.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
+
+const SHOTS = join(ROOT, 'test-results', 'app');
+
+type Win = Window & { __longtasks: { start: number; duration: number }[] };
+
+async function longTasksSince(page: Page, since: number) {
+  return page.evaluate((t) => (window as unknown as Win).__longtasks.filter((e) => e.start >= t), since);
+}
+
+const stateIs = (page: Page, s: string) => page.waitForSelector(`#state[data-state="${s}"]`, { timeout: 60_000 });
+const stepOf = async (page: Page, sel: string) => Number(await page.locator(sel).getAttribute('data-step'));
+
+describe('browser app (built, static server, Chromium on SwiftShader)', () => {
+  let app: ServedApp;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    app = await serveBuiltApp();
+  });
+  afterAll(async () => app?.close());
+
+  it('trains in a worker, shows loss and reconstructions, pauses, resumes, and resumes after a reload at the saved step', async () => {
+    const context = await app.browser.newContext({ viewport: { width: 1100, height: 900 } });
+    await context.addInitScript(() => {
+      const w = window as unknown as Win;
+      w.__longtasks = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.__longtasks.push({ start: e.startTime, duration: e.duration });
+      }).observe({ type: 'longtask' });
+    });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+
+    await page.goto(`${app.base}/`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    // SwiftShader is a fallback adapter: the page must say so and pre-select the tiny model.
+    await expect(page.locator('#adapter .warning').innerText()).resolves.toMatch(/software/);
+    await expect(page.locator('select[name=model]').inputValue()).resolves.toBe('tiny');
+    await page.fill('input[name=steps]', '60');
+    await page.fill('input[name=previewEvery]', '2');
+    await page.screenshot({ path: join(SHOTS, '1-setup.png'), fullPage: true });
+
+    const t0 = await page.evaluate(() => performance.now());
+    await page.click('#start');
+    await page.waitForFunction(() => Number(document.getElementById('loss-chart')!.dataset.points) >= 3, null, { timeout: 60_000 });
+    await page.waitForSelector('#preview-step[data-step]', { timeout: 60_000 });
+    expect(await page.locator('#preview-grid canvas').count()).toBe(8); // 2 images x 4 panels
+    await page.screenshot({ path: join(SHOTS, '2-training.png'), fullPage: true });
+
+    await page.click('#pause');
+    await stateIs(page, 'paused');
+    const paused1 = await stepOf(page, '#state');
+    await page.waitForSelector(`#checkpoint-list tr[data-step="${paused1}"]`, { timeout: 30_000 });
+
+    await page.click('#resume');
+    await stateIs(page, 'running');
+    await page.waitForFunction((s) => Number(document.getElementById('stats')!.dataset.step) >= s + 1, paused1, { timeout: 60_000 });
+    expect(Number(await page.locator('#stats').getAttribute('data-first'))).toBe(paused1);
+    await page.click('#pause');
+    await stateIs(page, 'paused');
+    const paused2 = await stepOf(page, '#state');
+    expect(paused2).toBeGreaterThan(paused1);
+    await page.waitForSelector(`#checkpoint-list tr[data-step="${paused2}"]`, { timeout: 30_000 });
+    const during = await longTasksSince(page, t0);
+    await page.screenshot({ path: join(SHOTS, '3-paused.png'), fullPage: true });
+
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    const offer = page.locator('#resume-run');
+    await expect(offer.innerText()).resolves.toBe(`Resume at step ${paused2}`);
+    await page.screenshot({ path: join(SHOTS, '4-resume-offer.png'), fullPage: true });
+    const t1 = await page.evaluate(() => performance.now());
+    await offer.click();
+    await stateIs(page, 'running');
+    await page.waitForFunction((s) => Number(document.getElementById('stats')!.dataset.step) >= s + 2, paused2, { timeout: 60_000 });
+    // The restored run continues at the saved step: its first reported step is the one saved.
+    expect(Number(await page.locator('#stats').getAttribute('data-first'))).toBe(paused2);
+    // The chart was restored from the manifest and carries on.
+    expect(Number(await page.locator('#loss-chart').getAttribute('data-points'))).toBeGreaterThanOrEqual(paused2 + 2);
+    await page.waitForFunction((s) => Number(document.getElementById('preview-step')?.dataset.step) > s, paused2, { timeout: 60_000 });
+    await page.screenshot({ path: join(SHOTS, '5-resumed.png'), fullPage: true });
+    await page.click('#stop');
+    await stateIs(page, 'stopped');
+    const after = await longTasksSince(page, t1);
+
+    const worst = Math.max(0, ...[...during, ...after].map((e) => e.duration));
+    expect(worst, `main-thread long tasks during training: ${JSON.stringify([...during, ...after])}`).toBeLessThanOrEqual(100);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 180_000);
+});

@@ -1,0 +1,79 @@
+/**
+ * The app as users get it: `vite build` (the repo's vite.config.ts, through Vite's JS API)
+ * into a temporary folder, served by a plain static file server on 127.0.0.1, opened in
+ * headless Chromium (Debian's /usr/bin/chromium through playwright-core, WebGPU on
+ * SwiftShader where there is no GPU), as src/data/bench-browser.ts does.
+ */
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser } from 'playwright-core';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--no-first-run',
+];
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.json': 'application/json',
+  '.tar': 'application/x-tar',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.md': 'text/plain',
+};
+
+export interface ServedApp {
+  base: string;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+/** Builds the app, serves the output statically and launches Chromium. */
+export async function serveBuiltApp(executablePath = '/usr/bin/chromium'): Promise<ServedApp> {
+  const dir = mkdtempSync(join(tmpdir(), 'webspark-app-'));
+  const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
+  const close = async () => {
+    for (const f of cleanups.reverse()) await f();
+  };
+  try {
+    const { build } = await import('vite');
+    await build({ root: ROOT, logLevel: 'error', build: { outDir: dir, emptyOutDir: true } });
+    const server = createServer((req, res) => {
+      const path = normalize(decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+      if (path.includes('..')) return void res.writeHead(400).end();
+      const file = join(dir, path === '/' ? 'index.html' : path);
+      let size: number;
+      try {
+        const st = statSync(file);
+        if (!st.isFile()) throw new Error('not a file');
+        size = st.size;
+      } catch {
+        return void res.writeHead(404).end();
+      }
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': size });
+      createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+    cleanups.push(() => browser.close());
+    return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, browser, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -4,7 +4,7 @@
  * file says about the model (architecture, input size, decoder width).
  */
 import { readSafetensors, toFloat32 } from './safetensors.ts';
-import { pthStateDict, readPth } from './pth.ts';
+import { pthStateDict, pthToFloat32, readPth } from './pth.ts';
 import type { NamedArray } from './state-dict.ts';
 import type { SparKConfig } from '../models/registry.ts';
 
@@ -33,7 +33,9 @@ function fromPth(bytes: Uint8Array): WeightFile {
   const obj = readPth(bytes) as Record<string, unknown>;
   const arrays = new Map<string, NamedArray>();
   for (const [key, t] of pthStateDict(obj)) {
-    arrays.set(key, { shape: t.shape, data: Float32Array.from(t.data as ArrayLike<number>) });
+    // pthToFloat32 converts every dtype (int64 num_batches_tracked included, which
+    // Float32Array.from cannot take: its values are BigInts).
+    arrays.set(key, { shape: t.shape, data: pthToFloat32(t) });
   }
   const config: Partial<SparKConfig> = {};
   if (typeof obj.arch === 'string') config.model = obj.arch;

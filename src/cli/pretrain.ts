@@ -23,6 +23,8 @@ import type { Shard } from '../data/types.ts';
 import { Context } from '../tensor/context.ts';
 import { MODEL_NAMES } from '../models/registry.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
+import { officialModelArrays } from '../io/export.ts';
+import { loadStateDict } from '../io/state-dict.ts';
 import { lrAt, peakLr, wdAt, OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
 import { Trainer, type Preview, type StepMetrics, type TrainConfig } from '../train/trainer.ts';
 import { validateTrainConfig } from '../train/config.ts';
@@ -66,10 +68,16 @@ export async function pretrain(args: Args): Promise<number> {
   const official = args.has('official');
   const out = args.string('out', 'runs/pretrain');
   const data = args.string('data', DEFAULT_DATA);
-  const model = args.string('model', 'resnet18');
+  // --resume takes a webspark checkpoint (continues exactly) or an official SparK checkpoint
+  // (.pth or safetensors with official keys: weights only, a fresh run from them). What the
+  // file says about the model is the default for --model / --input-size / --decoder-width.
+  const resume = args.string('resume');
+  const resumeFile = resume ? readWeightFile(new Uint8Array(readFileSync(resume)), resume) : null;
+  const fromFile = resumeFile?.config ?? {};
+  const model = args.string('model', fromFile.model ?? 'resnet18');
   if (!MODEL_NAMES.includes(model as never)) throw new Error(`--model: unknown model '${model}' (known: ${MODEL_NAMES.join(', ')})`);
   const batchSize = args.number('batch-size', 8, { min: 1, max: 4096, integer: true });
-  const inputSize = args.number('input-size', official ? 224 : 64, { min: 32, max: 1024, integer: true });
+  const inputSize = args.number('input-size', fromFile.inputSize ?? (official ? 224 : 64), { min: 32, max: 1024, integer: true });
   const token = args.string('token');
   const dataset = await nodeShards(data.split(','), token ? { http: { headers: { Authorization: `Bearer ${token}` } } } : {});
   const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, batchSize, !args.has('steps') || args.has('warmup-epochs'));
@@ -84,7 +92,7 @@ export async function pretrain(args: Args): Promise<number> {
   const config: TrainConfig = {
     model,
     inputSize,
-    decoderWidth: args.number('decoder-width', official ? 768 : 128, { min: 32, max: 4096, integer: true }),
+    decoderWidth: args.number('decoder-width', fromFile.decoderWidth ?? (official ? 768 : 128), { min: 32, max: 4096, integer: true }),
     maskRatio: args.number('mask-ratio', 0.6, { min: 0, max: 0.99 }),
     batchSize,
     totalSteps: steps,
@@ -136,11 +144,14 @@ export async function pretrain(args: Args): Promise<number> {
         notice: (msg) => log(`${quiet ? '' : '\n'}${msg}`),
       },
     );
-    const resume = args.string('resume');
-    if (resume) {
-      const file = readWeightFile(new Uint8Array(readFileSync(resume)), resume);
-      trainer.restore(file.arrays, file.metadata);
+    if (resume && resumeFile?.metadata['webspark.run']) {
+      trainer.restore(resumeFile.arrays, resumeFile.metadata);
       log(`resumed from ${resume} at step ${trainer.step}`);
+    } else if (resume && resumeFile) {
+      // An official checkpoint: its torch optimizer state and epoch do not map onto this run's
+      // schedule, so only the weights are taken (strictly, minus the deprecated buffers).
+      loadStateDict(trainer.model, officialModelArrays(resumeFile.arrays));
+      log(`initialised the model from ${resume} (weights only: a fresh optimizer and schedule start at step 0)`);
     }
     const sched = trainer.schedule;
     log(

@@ -1,0 +1,115 @@
+/**
+ * `webspark bench encoder`: the SparK ResNet encoder, forward + backward, on a mask keeping
+ * round(h*w*(1-0.6)) patches per image against the same encoder on fully visible input (the
+ * cost of the official dense simulation). Time (median, harness.ts's `timeGpu`) and the
+ * pool's peak bytes above what was live before the run (activations, their gradients,
+ * temporaries; the weights and their gradient buffers are allocated by a warm-up run first).
+ * The loss is the sum of squares of the four stage outputs, so every stage gets a gradient.
+ *
+ * Hardware: ResNet-50 at 224 px, batch 16. Software adapters: ResNet-18 at 128 px, batch 2
+ * (4x4 patches, 6 visible = 37.5 %, the closest grid to 40 % a few px allow), stated in the
+ * shape column. Drop-path is off so both runs do the same blocks.
+ */
+import type { Context } from '../src/tensor/context.ts';
+import { PatchMask, SiteLayout } from '../src/tensor/layout.ts';
+import { ResNet, RESNETS } from '../src/models/resnet.ts';
+import { gatherSites } from '../src/ops/sparse.ts';
+import { elementwise as ew } from '../src/ops/elementwise.ts';
+import { roundHalfEven, Rng } from '../src/util/rng.ts';
+import { record, timeGpu, type BenchRecord, type TimingOptions } from './harness.ts';
+
+export interface EncoderOptions {
+  model?: keyof typeof RESNETS;
+  inputSize?: number;
+  batch?: number;
+  maskRatio?: number;
+}
+
+export interface EncoderSummary {
+  model: string;
+  inputSize: number;
+  batch: number;
+  visibleFraction: number;
+  timeRatio: number;
+  memoryRatio: number;
+  targets: { time: number; memory: number };
+  met: { time: boolean; memory: boolean };
+}
+
+export async function benchEncoder(
+  ctx: Context,
+  timing: TimingOptions = {},
+  options: EncoderOptions = {},
+): Promise<{ records: BenchRecord[]; summary: EncoderSummary }> {
+  const soft = ctx.gpu.adapter.isFallbackAdapter;
+  const model = options.model ?? (soft ? 'resnet18' : 'resnet50');
+  const size = options.inputSize ?? (soft ? 128 : 224);
+  const B = options.batch ?? (soft ? 2 : 16);
+  const ratio = options.maskRatio ?? 0.6;
+  const fmap = size / 32;
+  if (!Number.isInteger(fmap)) throw new Error(`bench encoder: input size ${size} is not a multiple of 32`);
+  const keep = roundHalfEven(fmap * fmap * (1 - ratio));
+
+  const encoder = new ResNet(ctx, new Rng(1), RESNETS[model], { dropPathRate: 0 });
+  encoder.train();
+  const rng = new Rng(2);
+  const pixels = Float32Array.from({ length: B * size * size * 3 }, () => rng.uniform(-2, 2));
+  const dense = SiteLayout.dense(B, size, size);
+  const image = ctx.fromArray(pixels, [dense.rows, 3], dense);
+  const n = fmap * fmap;
+  const visible = new Uint8Array(B * n);
+  for (let b = 0; b < B; b++) for (const i of rng.permutation(n).slice(0, keep)) visible[b * n + i] = 1;
+  const masks = { sparse: new PatchMask(B, fmap, fmap, visible), full: new PatchMask(B, fmap, fmap, new Uint8Array(B * n).fill(1)) };
+
+  const run = (mask: PatchMask) => {
+    const x = gatherSites(image, mask.layoutAt(size, size));
+    const feats = encoder.forward(x);
+    const loss = feats.map((f) => ew.sum(ew.mul(f, f))).reduce((a, b) => ew.add(a, b));
+    ctx.backward(loss);
+  };
+  const measure = async (mask: PatchMask) => {
+    ctx.tidy(() => run(mask)); // allocates the parameter gradients outside the measured peak
+    await ctx.gpu.sync();
+    const pool = ctx.gpu.pool;
+    const base = pool.liveBytes;
+    pool.resetPeak();
+    ctx.tidy(() => run(mask));
+    await ctx.gpu.sync();
+    const bytes = pool.peakBytes - base;
+    const ms = await timeGpu(ctx, () => run(mask), timing);
+    return { ms, bytes };
+  };
+  const full = await measure(masks.full);
+  const sparse = await measure(masks.sparse);
+  const shape = `${model} B${B} ${size}px${soft ? ' (scaled down)' : ''}`;
+  const pct = Math.round((100 * keep) / n);
+  const records = [
+    record('encoder', 'fwd+bwd', `webspark sparse ${pct}% visible`, shape, sparse.ms, null, sparse.bytes),
+    record('encoder', 'fwd+bwd', 'webspark all visible', shape, full.ms, null, full.bytes),
+  ];
+  const timeRatio = sparse.ms / full.ms;
+  const memoryRatio = sparse.bytes / full.bytes;
+  const targets = { time: 0.55, memory: 0.5 };
+  return {
+    records,
+    summary: {
+      model,
+      inputSize: size,
+      batch: B,
+      visibleFraction: keep / n,
+      timeRatio,
+      memoryRatio,
+      targets,
+      met: { time: timeRatio <= targets.time, memory: memoryRatio <= targets.memory },
+    },
+  };
+}
+
+export function formatEncoder(s: EncoderSummary): string {
+  const v = (100 * s.visibleFraction).toFixed(1);
+  return [
+    `encoder ${s.model} B${s.batch} ${s.inputSize}px, ${v}% of patches visible vs all visible:`,
+    `  time   ${s.timeRatio.toFixed(2)}x (target <= ${s.targets.time}x: ${s.met.time ? 'met' : 'NOT met'})`,
+    `  memory ${s.memoryRatio.toFixed(2)}x (target <= ${s.targets.memory}x: ${s.met.memory ? 'met' : 'NOT met'})`,
+  ].join('\n');
+}

@@ -5,7 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import type { TrainerHost } from '../worker/trainer-worker.ts';
-import { APP_MODELS, DEFAULT_APP_CONFIG, type AdapterReport, type AppConfig, type HostEvent } from '../worker/protocol.ts';
+import { APP_MODELS, DEFAULT_APP_CONFIG, fromTrainConfig, type AdapterReport, type AppConfig, type HostEvent } from '../worker/protocol.ts';
 import type { Manifest, RunEntry } from '../platform/browser/checkpoint-store.ts';
 import type { Preview, StepMetrics, TrainerState } from '../train/trainer.ts';
 import { LossChart } from './chart.ts';
@@ -108,6 +108,11 @@ function showMetrics(m: StepMetrics): void {
   const progress = $<HTMLProgressElement>('progress');
   progress.max = totalSteps;
   progress.value = done;
+  // The ETA counts from the first step after a (re)start: that one also compiles the pipelines.
+  if (runStartedAt === 0) {
+    runStartedAt = performance.now();
+    stepsAtStart = done;
+  }
   const elapsed = (performance.now() - runStartedAt) / 1000;
   const rate = (done - stepsAtStart) / Math.max(elapsed, 1e-3);
   const stats: [string, string][] = [
@@ -115,7 +120,7 @@ function showMetrics(m: StepMetrics): void {
     ['ETA', rate > 0 ? fmtTime((totalSteps - done) / rate) : '—'],
     ['loss', m.loss.toFixed(4)],
     ['lr', m.lr.toExponential(2)],
-    ['images/s', m.imagesPerSec.toFixed(1)],
+    ['images/s', m.imagesPerSec.toPrecision(3)],
     ['step time', `${m.stepMs.toFixed(0)} ms`],
     ['data wait', `${m.dataWaitMs.toFixed(0)} ms`],
     ['grad norm', m.gradNorm.toPrecision(3)],
@@ -164,8 +169,7 @@ function onEvent(e: HostEvent): void {
     case 'state':
       totalSteps = e.totalSteps;
       if (e.state === 'running') {
-        runStartedAt = performance.now();
-        stepsAtStart = e.step;
+        runStartedAt = 0;
         delete $('stats').dataset.first;
       }
       setState(e.state, e.step);
@@ -226,6 +230,7 @@ function offerResume(m: Manifest): void {
   section.hidden = false;
   go.onclick = async () => {
     go.disabled = true;
+    fillForm(fromTrainConfig(run.config, readForm().autosaveMinutes));
     chart.reset(run.losses.slice(0, last.step));
     try {
       const step = await host.resumeRun(run.id, SHARD_URL, readForm().autosaveMinutes);

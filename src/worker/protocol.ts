@@ -65,6 +65,22 @@ export function toTrainConfig(c: AppConfig): TrainConfig {
   };
 }
 
+/** The set-up a stored run was started with (for showing it again after a reload). */
+export function fromTrainConfig(c: TrainConfig, autosaveMinutes: number): AppConfig {
+  return {
+    model: c.resnet ? 'tiny' : c.model,
+    inputSize: c.inputSize,
+    batchSize: c.batchSize,
+    maskRatio: c.maskRatio ?? 0.6,
+    steps: c.totalSteps,
+    baseLr: c.baseLr,
+    decoderWidth: c.decoderWidth ?? 768,
+    previewEvery: c.previewEvery,
+    autosaveMinutes,
+    seed: c.seed,
+  };
+}
+
 export type HostEvent =
   | { type: 'metrics'; metrics: StepMetrics }
   | { type: 'preview'; preview: Preview }

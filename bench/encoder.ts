@@ -6,9 +6,11 @@
  * temporaries; the weights and their gradient buffers are allocated by a warm-up run first).
  * The loss is the sum of squares of the four stage outputs, so every stage gets a gradient.
  *
- * Hardware: ResNet-50 at 224 px, batch 16. Software adapters: ResNet-18 at 128 px, batch 2
- * (4x4 patches, 6 visible = 37.5 %, the closest grid to 40 % a few px allow), stated in the
- * shape column. Drop-path is off so both runs do the same blocks.
+ * Hardware: ResNet-50 at 224 px, batch 16. Software adapters (SwiftShader: a full-width
+ * ResNet-18 at 128 px took ~50 s per dense run here): ResNet-18's depth at a quarter of its
+ * width (stem 16, planes 16/32/64/128) at 128 px, batch 2 (4x4 patches, 6 visible = 37.5 %,
+ * the closest grid to 40 % at that size), stated in the shape column. Drop-path is off so
+ * both runs do the same blocks.
  */
 import type { Context } from '../src/tensor/context.ts';
 import { PatchMask, SiteLayout } from '../src/tensor/layout.ts';
@@ -50,7 +52,9 @@ export async function benchEncoder(
   if (!Number.isInteger(fmap)) throw new Error(`bench encoder: input size ${size} is not a multiple of 32`);
   const keep = roundHalfEven(fmap * fmap * (1 - ratio));
 
-  const encoder = new ResNet(ctx, new Rng(1), RESNETS[model], { dropPathRate: 0 });
+  const narrow = soft && options.model === undefined;
+  const config = narrow ? { ...RESNETS[model], stemWidth: 16, planes: [16, 32, 64, 128] as const } : RESNETS[model];
+  const encoder = new ResNet(ctx, new Rng(1), config, { dropPathRate: 0 });
   encoder.train();
   const rng = new Rng(2);
   const pixels = Float32Array.from({ length: B * size * size * 3 }, () => rng.uniform(-2, 2));
@@ -81,7 +85,8 @@ export async function benchEncoder(
   };
   const full = await measure(masks.full);
   const sparse = await measure(masks.sparse);
-  const shape = `${model} B${B} ${size}px${soft ? ' (scaled down)' : ''}`;
+  const name = narrow ? `${model}/4 (quarter width)` : model;
+  const shape = `${name} B${B} ${size}px${soft ? ' (scaled down)' : ''}`;
   const pct = Math.round((100 * keep) / n);
   const records = [
     record('encoder', 'fwd+bwd', `webspark sparse ${pct}% visible`, shape, sparse.ms, null, sparse.bytes),
@@ -93,7 +98,7 @@ export async function benchEncoder(
   return {
     records,
     summary: {
-      model,
+      model: name,
       inputSize: size,
       batch: B,
       visibleFraction: keep / n,

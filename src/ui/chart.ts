@@ -1,14 +1,14 @@
 /**
- * The loss chart: raw values faint, an exponential moving average bold (debiased as
+ * A line chart of one series per step (loss; also lr and gradient norm): raw values faint, an exponential moving average bold (debiased as
  * TensorBoard does, so the first points are not pulled towards zero), drawn on a <canvas>.
  * Redraws are coalesced to one per animation frame, so a fast run cannot flood the page.
  */
 export class LossChart {
   private values: number[] = [];
-  private smoothing = 0.9;
   private queued = false;
 
-  constructor(private canvas: HTMLCanvasElement) {}
+  /** `smoothing` 0 draws the raw series only (for lr and gradient norm). */
+  constructor(private canvas: HTMLCanvasElement, private smoothing = 0.9) {}
 
   get length(): number {
     return this.values.length;
@@ -93,7 +93,7 @@ export class LossChart {
       g.moveTo(pad.l, y(v));
       g.lineTo(w - pad.r, y(v));
       g.stroke();
-      g.fillText(v.toFixed(digits), 2, y(v) + 4);
+      g.fillText(Math.abs(v) < 1e-2 && v !== 0 ? v.toExponential(2) : v.toFixed(digits), 2, y(v) + 4);
     }
     g.fillText(`step ${this.values.length}`, w - pad.r - 60, h - 4);
     const line = (series: (readonly [number, number])[], style: string, width: number) => {
@@ -103,6 +103,7 @@ export class LossChart {
       series.forEach(([i, v], k) => (k === 0 ? g.moveTo(x(i), y(v)) : g.lineTo(x(i), y(v))));
       g.stroke();
     };
+    if (this.smoothing === 0) return line(pts, 'rgb(30, 90, 180)', 1.5);
     line(pts, 'rgba(40, 110, 200, 0.25)', 1);
     const sm = this.smoothed();
     line(sm.map((v, i) => [i, v] as const).filter(([, v]) => Number.isFinite(v)), 'rgb(30, 90, 180)', 2);

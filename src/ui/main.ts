@@ -24,6 +24,8 @@ const SHARD_URL = new URL('data/sample-000000.tar', document.baseURI).href;
 const worker = new Worker(new URL('../worker/trainer-worker.ts', import.meta.url), { type: 'module', name: 'webspark-trainer' });
 const host = Comlink.wrap<TrainerHost>(worker);
 const chart = new LossChart($<HTMLCanvasElement>('loss-chart'));
+const lrChart = new LossChart($<HTMLCanvasElement>('lr-chart'), 0);
+const normChart = new LossChart($<HTMLCanvasElement>('norm-chart'), 0);
 const form = $<HTMLFormElement>('setup-form');
 
 
@@ -104,6 +106,8 @@ const fmtTime = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 
 
 function showMetrics(m: StepMetrics): void {
   chart.set(m.step, m.loss);
+  lrChart.set(m.step, m.lr);
+  normChart.set(m.step, m.gradNorm);
   const done = m.step + 1;
   const progress = $<HTMLProgressElement>('progress');
   progress.max = totalSteps;
@@ -196,13 +200,16 @@ async function refreshCheckpoints(manifest?: Manifest): Promise<void> {
       tr.dataset.step = String(c.step);
       const dl = el('button', 'download');
       dl.onclick = async () => download(await host.readCheckpoint(c.file), c.file);
+      const enc = el('button', 'encoder');
+      enc.title = 'the encoder alone, timm-style keys (safetensors)';
+      enc.onclick = async () => download(await host.exportEncoder(c.file), c.file.replace(/\.safetensors$/, '-encoder.safetensors'));
       const del = el('button', 'delete');
       del.onclick = async () => {
         await host.deleteCheckpoint(c.file);
         await refreshCheckpoints();
       };
       const actions = el('td');
-      actions.append(dl, ' ', del);
+      actions.append(dl, ' ', enc, ' ', del);
       tr.append(el('td', run.config.model + (run.config.resnet ? ' (tiny)' : '')), el('td', `step ${c.step} / ${run.config.totalSteps}`),
         el('td', `${(c.bytes / 2 ** 20).toFixed(2)} MiB`), el('td', new Date(c.savedAt).toLocaleString()), actions);
       rows.push(tr);
@@ -210,6 +217,13 @@ async function refreshCheckpoints(manifest?: Manifest): Promise<void> {
   }
   body.replaceChildren(...rows);
   if (rows.length === 0) body.append(el('tr', 'none yet'));
+  const est = await navigator.storage?.estimate?.().catch(() => null);
+  const persisted = await navigator.storage?.persisted?.().catch(() => false);
+  if (est) {
+    const mib = (n = 0) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+    $('storage').textContent = `Storage: ${mib(est.usage)} used of ${mib(est.quota)} available` +
+      (persisted ? ' (persistent).' : ' (the browser may evict it under pressure; starting a run asks to keep it).');
+  }
 }
 
 /** After a reload: offers to continue the newest unfinished run that has a checkpoint. */
@@ -271,6 +285,10 @@ async function main(): Promise<void> {
     const err = $('setup-error');
     err.hidden = true;
     chart.reset();
+    lrChart.reset();
+    normChart.reset();
+    // Checkpoints should survive storage pressure; the browser may grant or refuse this.
+    void navigator.storage?.persist?.().catch(() => false);
     try {
       await host.start(readForm(), SHARD_URL);
       $('resume-offer').hidden = true;

@@ -20,6 +20,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { Trainer, type TrainConfig } from '../train/trainer.ts';
 import { validateTrainConfig } from '../train/config.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
+import { exportEncoder } from '../io/export.ts';
 import { toTrainConfig, type AdapterReport, type AppConfig, type HostEvent } from './protocol.ts';
 
 const AUTOSAVE_REASON = 'automatic checkpoint';
@@ -96,6 +97,21 @@ export class TrainerHost {
   async readCheckpoint(file: string): Promise<Uint8Array> {
     const bytes = await (await this.checkpoints()).read(file);
     return Comlink.transfer(bytes, [bytes.buffer]);
+  }
+
+  /** The encoder of a stored checkpoint alone, timm-style keys (as `webspark export-encoder`). */
+  async exportEncoder(file: string): Promise<Uint8Array> {
+    const store = await this.checkpoints();
+    const run = (await store.manifest()).runs.find((r) => r.checkpoints.some((c) => c.file === file));
+    const weights = readWeightFile(await store.read(file), file);
+    const parts = exportEncoder(weights.arrays, weights.config.model ?? run?.config.model ?? 'unknown');
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return Comlink.transfer(out, [out.buffer]);
   }
 
   async deleteCheckpoint(file: string): Promise<void> {

@@ -9,7 +9,8 @@
  * reads the loss and LAMB's status asynchronously (two mapAsync copies, each read submits
  * what was recorded before it); nothing waits on them inside the step, so synchronous
  * readbacks are zero by construction and the target checks submits/step. And
- * the pool's peak bytes over the whole step including weights, gradients and LAMB moments.
+ * the pool's peak bytes over the whole step including weights, gradients and LAMB moments
+ * (above what was live before the model was made).
  *
  * Defaults: ResNet-50 at 224 px, batch 32 on hardware; on a software adapter ResNet-18's
  * depth at a quarter of its width (stem 16, planes 16/32/64/128), decoder width 128, 64 px,
@@ -38,6 +39,7 @@ export interface TrainSummary {
   msPerStep: number;
   imagesPerSecond: number;
   submitsPerStep: number;
+  dispatchesPerStep: number;
   readbacksPerStep: number;
   peakBytes: number;
   /** Synchronous readbacks are zero by construction: the step awaits nothing. */
@@ -55,6 +57,9 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
   const inFlight = 2;
   const gpu = ctx.gpu;
 
+  // Tensors other suites left alive in this context are not the step's.
+  await gpu.sync();
+  const before = gpu.pool.liveBytes;
   const narrow = soft && options.model === undefined;
   const spark = createSparK(ctx, new Rng(1), {
     model,
@@ -104,9 +109,10 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
   // Gpu.sync() itself submits once per group; it stands in for the Trainer's read fence.
   const submitsPerStep = (gpu.stats.submits - s0.submits) / steps;
   const readbacksPerStep = (gpu.stats.readbacks - s0.readbacks) / steps;
+  const dispatchesPerStep = (gpu.stats.dispatches - s0.dispatches) / steps;
   times.sort((a, b) => a - b);
   const ms = times[Math.floor(times.length / 2)]!;
-  const peakBytes = pool.peakBytes;
+  const peakBytes = pool.peakBytes - before;
   const name = narrow ? `${model}/4, decoder 128` : model;
   const shape = `${name} B${B} ${size}px${soft ? ' (scaled down)' : ''}`;
   const targets = { submitsPerStep: 4 };
@@ -117,6 +123,7 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
     msPerStep: ms,
     imagesPerSecond: (1000 * B) / ms,
     submitsPerStep,
+    dispatchesPerStep,
     readbacksPerStep,
     peakBytes,
     syncReadbacksPerStep: 0,
@@ -129,7 +136,7 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
 export function formatTrain(s: TrainSummary): string {
   return [
     `train ${s.model} B${s.batch} ${s.inputSize}px: ${s.msPerStep.toFixed(1)} ms/step, ${s.imagesPerSecond.toFixed(1)} images/s`,
-    `  queue submits/step ${s.submitsPerStep.toFixed(2)} (target <= ${s.targets.submitsPerStep}: ${s.met.submits ? 'met' : 'NOT met'})`,
+    `  queue submits/step ${s.submitsPerStep.toFixed(2)} (target <= ${s.targets.submitsPerStep}: ${s.met.submits ? 'met' : 'NOT met'}), dispatches/step ${s.dispatchesPerStep.toFixed(0)}`,
     `  asynchronous readbacks/step ${s.readbacksPerStep.toFixed(2)} (loss + LAMB status; synchronous: 0, nothing in the step awaits them)`,
     `  peak GPU pool bytes ${(s.peakBytes / 2 ** 20).toFixed(1)} MiB (weights, grads, LAMB moments, activations)`,
   ].join('\n');

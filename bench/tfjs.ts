@@ -187,7 +187,11 @@ export interface TfjsResult {
 export async function benchTfjs(ctx: Context, timing: TimingOptions = {}): Promise<TfjsResult> {
   const tf = await loadTf();
   const info = (tf.backend() as unknown as TfBackend).adapterInfo;
-  const adapter = `${info?.vendor ?? ''} ${info?.architecture ?? ''}`.trim();
+  let adapter = `${info?.vendor ?? ''} ${info?.architecture ?? ''}`.trim();
+  const ours = ctx.gpu.adapter;
+  if (info && (info.vendor !== ours.vendor || info.architecture !== ours.architecture)) {
+    adapter += ` -- NOT webspark's adapter (${ours.vendor} ${ours.architecture}): ratios are not comparable`;
+  }
   const check = await crossCheck(ctx, tf);
   const s = ctx.gpu.adapter.isFallbackAdapter ? SMALL : FULL;
   const out: BenchRecord[] = [];

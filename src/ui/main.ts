@@ -5,7 +5,8 @@
  */
 import * as Comlink from 'comlink';
 import type { TrainerHost } from '../worker/trainer-worker.ts';
-import { APP_MODELS, DEFAULT_APP_CONFIG, fromTrainConfig, type AdapterReport, type AppConfig, type HostEvent } from '../worker/protocol.ts';
+import { APP_MODELS, DEFAULT_APP_CONFIG, fromTrainConfig, type AdapterReport, type AppConfig, type DataSource, type HostEvent } from '../worker/protocol.ts';
+import { pickFolder } from '../platform/browser/data-sources.ts';
 import type { Manifest, RunEntry } from '../platform/browser/checkpoint-store.ts';
 import type { Preview, StepMetrics, TrainerState } from '../train/trainer.ts';
 import { LossChart } from './chart.ts';
@@ -31,6 +32,32 @@ const form = $<HTMLFormElement>('setup-form');
 
 let totalSteps = 0;
 let runStartedAt = 0;
+let folderFiles: File[] = [];
+
+/** The data source the set-up panel names now. */
+function dataSource(): DataSource {
+  const kind = (form.elements.namedItem('dataKind') as HTMLSelectElement).value;
+  if (kind === 'url') {
+    const pattern = (form.elements.namedItem('dataUrl') as HTMLInputElement).value.trim();
+    const token = (form.elements.namedItem('dataToken') as HTMLInputElement).value.trim();
+    return { kind: 'url', pattern, label: pattern, ...(token ? { token } : {}) };
+  }
+  if (kind === 'files') {
+    const files = [...($<HTMLInputElement>('data-files').files ?? [])];
+    return { kind: 'files', files, label: `files: ${files.map((f) => f.name).join(', ')}` };
+  }
+  if (kind === 'folder') {
+    const top = folderFiles[0]?.webkitRelativePath.split('/')[0] || (folderFiles[0] as File & { relativePath?: string })?.relativePath?.split('/')[0];
+    return { kind: 'files', files: folderFiles, label: `folder: ${top ?? '(none)'} (${folderFiles.length} files)` };
+  }
+  return { kind: 'url', pattern: SHARD_URL, label: 'bundled sample shard' };
+}
+
+function showDataFields(): void {
+  const kind = (form.elements.namedItem('dataKind') as HTMLSelectElement).value;
+  for (const label of form.querySelectorAll<HTMLElement>('label[data-for]')) label.hidden = label.dataset.for !== kind;
+  $('data-summary').textContent = kind === 'folder' ? dataSource().label : '';
+}
 let stepsAtStart = 0;
 
 function showAdapter(section: HTMLElement, a: AdapterReport | null, error?: string): void {
@@ -239,6 +266,8 @@ function offerResume(m: Manifest): void {
     el('h2', 'Unfinished run'),
     el('p', `${run.config.model}${run.config.resnet ? ' (tiny)' : ''} @${run.config.inputSize}px, batch ${run.config.batchSize}: ` +
       `saved at step ${last.step} of ${run.config.totalSteps} (${new Date(last.savedAt).toLocaleString()}).`),
+    el('p', `It trained on: ${run.data ?? 'bundled sample shard'}. Resuming reads the data source chosen in the set-up ` +
+      'below; choose the same one to continue exactly.', 'hint'),
     go, ' ', discard,
   );
   section.hidden = false;
@@ -247,7 +276,7 @@ function offerResume(m: Manifest): void {
     fillForm(fromTrainConfig(run.config, readForm().autosaveMinutes));
     chart.reset(run.losses.slice(0, last.step));
     try {
-      const step = await host.resumeRun(run.id, SHARD_URL, readForm().autosaveMinutes);
+      const step = await host.resumeRun(run.id, dataSource(), readForm().autosaveMinutes);
       log(`resumed ${run.id} at step ${step}`);
       section.hidden = true;
     } catch (err) {
@@ -266,6 +295,12 @@ async function main(): Promise<void> {
   fillForm(DEFAULT_APP_CONFIG);
   setState('idle');
   ($('start') as HTMLButtonElement).disabled = true;
+  (form.elements.namedItem('dataKind') as HTMLSelectElement).onchange = showDataFields;
+  showDataFields();
+  $('pick-folder').onclick = async () => {
+    folderFiles = await pickFolder();
+    showDataFields();
+  };
   $<HTMLInputElement>('smoothing').oninput = (e) => chart.setSmoothing(Number((e.target as HTMLInputElement).value));
   let adapter: AdapterReport;
   try {
@@ -290,7 +325,7 @@ async function main(): Promise<void> {
     // Checkpoints should survive storage pressure; the browser may grant or refuse this.
     void navigator.storage?.persist?.().catch(() => false);
     try {
-      await host.start(readForm(), SHARD_URL);
+      await host.start(readForm(), dataSource());
       $('resume-offer').hidden = true;
     } catch (e) {
       err.textContent = (e as Error).message;

@@ -81,6 +81,16 @@ export function fromTrainConfig(c: TrainConfig, autosaveMinutes: number): AppCon
   };
 }
 
+/**
+ * Where the images come from: shard URLs (the bundled shard is one; a pattern like
+ * `https://host/train-{000000..000099}.tar` with an optional bearer token), or files the user
+ * picked (shard files, or the images of a folder). `label` names it in the run's record; the
+ * token is never stored.
+ */
+export type DataSource =
+  | { kind: 'url'; pattern: string; token?: string; label: string }
+  | { kind: 'files'; files: File[]; label: string };
+
 export type HostEvent =
   | { type: 'metrics'; metrics: StepMetrics }
   | { type: 'preview'; preview: Preview }

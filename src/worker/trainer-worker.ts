@@ -12,6 +12,7 @@
 import * as Comlink from 'comlink';
 import { createBrowserGpu } from '../platform/browser/gpu.ts';
 import { BitmapDecoder } from '../platform/browser/data-decode.ts';
+import { browserShards } from '../platform/browser/data-sources.ts';
 import { BrowserCheckpointStore, type Manifest, type RunEntry } from '../platform/browser/checkpoint-store.ts';
 import { urlShards } from '../data/sources.ts';
 import { DataLoader } from '../data/loader.ts';
@@ -21,7 +22,8 @@ import { Trainer, type TrainConfig } from '../train/trainer.ts';
 import { validateTrainConfig } from '../train/config.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { exportEncoder } from '../io/export.ts';
-import { toTrainConfig, type AdapterReport, type AppConfig, type HostEvent } from './protocol.ts';
+import type { Shard } from '../data/types.ts';
+import { toTrainConfig, type AdapterReport, type AppConfig, type DataSource, type HostEvent } from './protocol.ts';
 
 const AUTOSAVE_REASON = 'automatic checkpoint';
 
@@ -51,28 +53,30 @@ export class TrainerHost {
     return (await this.checkpoints()).manifest();
   }
 
-  /** Starts a new run on the shard at `shardUrl`. */
-  async start(app: AppConfig, shardUrl: string): Promise<string> {
+  /** Starts a new run on `source`. */
+  async start(app: AppConfig, source: DataSource): Promise<string> {
     const config = toTrainConfig(app);
     validateTrainConfig(config);
+    const shards = shardsOf(source);
     await this.halt();
     const store = await this.checkpoints();
-    this.run = await store.addRun(config);
+    this.run = await store.addRun(config, source.label);
     this.losses = [];
-    await this.build(config, shardUrl, app.autosaveMinutes);
+    await this.build(config, shards, app.autosaveMinutes);
     this.launch();
     return this.run.id;
   }
 
   /** Continues a stored run from its newest checkpoint; returns the step it continues at. */
-  async resumeRun(runId: string, shardUrl: string, autosaveMinutes: number): Promise<number> {
+  async resumeRun(runId: string, source: DataSource, autosaveMinutes: number): Promise<number> {
+    const shards = shardsOf(source);
     await this.halt();
     const store = await this.checkpoints();
     const run = await store.run(runId);
     const latest = run?.checkpoints[run.checkpoints.length - 1];
     if (!run || !latest) throw new Error(`run ${runId} has no checkpoint to resume from`);
     const file = readWeightFile(await store.read(latest.file), latest.file);
-    const trainer = await this.build(run.config, shardUrl, autosaveMinutes);
+    const trainer = await this.build(run.config, shards, autosaveMinutes);
     trainer.restore(file.arrays, file.metadata);
     this.run = run;
     this.losses = run.losses.slice(0, trainer.step);
@@ -146,10 +150,9 @@ export class TrainerHost {
     this.trainer = null;
   }
 
-  private async build(config: TrainConfig, shardUrl: string, autosaveMinutes: number): Promise<Trainer> {
+  private async build(config: TrainConfig, shards: Shard[], autosaveMinutes: number): Promise<Trainer> {
     const gpu = await this.device();
     const store = await this.checkpoints();
-    const shards = urlShards(shardUrl, { retries: 3, backoffMs: 200 });
     const decoder = new BitmapDecoder();
     this.ctx = new Context(gpu);
     this.autosaveMs = autosaveMinutes * 60_000;
@@ -211,6 +214,17 @@ export class TrainerHost {
       }
     })();
   }
+}
+
+function shardsOf(source: DataSource): Shard[] {
+  if (source.kind === 'url') {
+    if (!source.pattern.trim()) throw new Error('data: give a shard URL or pattern');
+    const headers = source.token ? { Authorization: `Bearer ${source.token}` } : undefined;
+    return urlShards(source.pattern.trim(), { retries: 3, backoffMs: 200, ...(headers ? { headers } : {}) });
+  }
+  const { shards } = browserShards(source.files, { name: source.label });
+  if (shards.length === 0) throw new Error('data: none of the chosen files is a shard (.tar, .tar.gz, .parquet) or an image');
+  return shards;
 }
 
 Comlink.expose(new TrainerHost());

@@ -25,6 +25,8 @@ export interface RunEntry {
   id: string;
   createdAt: number;
   config: TrainConfig;
+  /** What it trained on (a URL pattern or a description of picked files). */
+  data?: string;
   /** Oldest first. */
   checkpoints: CheckpointEntry[];
   /** The run reached its last step. */
@@ -64,11 +66,12 @@ export class BrowserCheckpointStore {
     return m;
   }
 
-  async addRun(config: TrainConfig): Promise<RunEntry> {
+  async addRun(config: TrainConfig, data?: string): Promise<RunEntry> {
     const run: RunEntry = {
       id: `run-${new Date().toISOString().replace(/[:.]/g, '-')}`,
       createdAt: Date.now(),
       config,
+      ...(data ? { data } : {}),
       checkpoints: [],
       finished: false,
       losses: [],

@@ -1,24 +1,27 @@
 /**
  * `webspark bench tfjs`: TensorFlow.js's WebGPU backend (4.22) as the peer, in the same Node
- * process, on the same Dawn adapter, at the shapes of bench/kernels.ts (duplicated here; the
- * summary pairs records by name and shape, so a drift shows up as a missing ratio).
+ * process, on the same Dawn adapter, beside webspark's own kernels at the shapes of
+ * bench/kernels.ts (duplicated here): matmul, dense 3x3 conv forward / input gradient /
+ * weight gradient, transposed conv 4x4/2.
  *
  * tfjs finds WebGPU through `navigator.gpu`: we set it to a second Dawn instance created
  * after src/platform/node/gpu.ts has chosen the Vulkan driver, so both engines get the same
  * adapter (two devices). The full `@tensorflow/tfjs` package is loaded so that gradients are
  * registered. Feature maps are NHWC; filters HWIO (tfjs) vs OIHW (webspark).
  *
- * Timing mirrors bench/harness.ts's `timeGpu`: one warm-up, a probe that sizes the batch of
- * back-to-back runs, then the median of `samples` batches; each batch ends with tfjs's
- * `submitQueue()` and `queue.onSubmittedWorkDone()`. Gradients are timed as webspark's are:
- * (forward + that one gradient) minus forward, with `tf.grad` wrt x or wrt the filter only.
- * `WEBGPU_CPU_FORWARD` is turned off so that no op is handed to tfjs's CPU kernels.
+ * Timing mirrors bench/harness.ts's `timeGpu` (one warm-up, a probe that sizes the batch of
+ * back-to-back runs, the median of `samples` batches), with webspark's and tfjs's samples
+ * interleaved so both see the same load on a shared machine; a tfjs batch ends with its
+ * `submitQueue()` and `queue.onSubmittedWorkDone()`. Gradients are timed as bench/kernels.ts
+ * times webspark's: (forward + that one gradient) minus forward, with `tf.grad` wrt x or wrt
+ * the filter only. `WEBGPU_CPU_FORWARD` is turned off so no op goes to tfjs's CPU kernels.
  * tfjs's transposed conv defaults to a naive kernel (`WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE`);
  * we time that default and its matmul variant, and ratios are taken against the faster.
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Context } from '../src/tensor/context.ts';
 import { SiteLayout } from '../src/tensor/layout.ts';
+import type { Tensor } from '../src/tensor/tensor.ts';
 import { conv2d, convTranspose2d } from '../src/ops/conv2d.ts';
 import { linear } from '../src/ops/matmul.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -72,23 +75,37 @@ async function tfSync(tf: Tf): Promise<void> {
   await b.device.queue.onSubmittedWorkDone();
 }
 
-/** Median ms of one run of `work` on tfjs, timed as harness.ts's `timeGpu` times webspark. */
-async function timeTf(tf: Tf, work: () => void, opts: TimingOptions = {}): Promise<number> {
+/** One engine's workload: `run` records one run (in that engine's tidy scope), `sync` waits for the GPU. */
+interface Side {
+  sync(): Promise<void>;
+  run(): void;
+}
+
+/**
+ * Median ms of one run of each side, timed as harness.ts's `timeGpu` times webspark (warm-up,
+ * a probe sizing batches to >= minSampleMs, median of `samples` batches), with the sides'
+ * samples interleaved so that both see the same load on a shared machine.
+ */
+async function timeSides(sides: readonly Side[], opts: TimingOptions = {}): Promise<number[]> {
   const { warmup = 1, samples = 5, minSampleMs = 50 } = opts;
-  const once = async (inner: number) => {
-    await tfSync(tf);
+  const once = async (side: Side, inner: number) => {
+    await side.sync();
     const t0 = performance.now();
-    for (let i = 0; i < inner; i++) tf.tidy(() => void work());
-    await tfSync(tf);
+    for (let i = 0; i < inner; i++) side.run();
+    await side.sync();
     return (performance.now() - t0) / inner;
   };
-  for (let i = 0; i < warmup; i++) await once(1);
-  const probe = await once(1);
-  const inner = Math.max(1, Math.min(64, Math.ceil(minSampleMs / Math.max(probe, 1e-3))));
-  const times: number[] = [];
-  for (let i = 0; i < samples; i++) times.push(await once(inner));
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  const inner: number[] = [];
+  for (const side of sides) {
+    for (let i = 0; i < warmup; i++) await once(side, 1);
+    const probe = await once(side, 1);
+    inner.push(Math.max(1, Math.min(64, Math.ceil(minSampleMs / Math.max(probe, 1e-3)))));
+  }
+  const times: number[][] = sides.map(() => []);
+  for (let i = 0; i < samples; i++) {
+    for (let k = 0; k < sides.length; k++) times[k]!.push(await once(sides[k]!, inner[k]!));
+  }
+  return times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]!);
 }
 
 function randoms(n: number, seed: number): Float32Array {
@@ -197,47 +214,96 @@ export async function benchTfjs(ctx: Context, timing: TimingOptions = {}): Promi
   const out: BenchRecord[] = [];
   const keep: TF.Tensor[] = [];
   const hold = <T extends TF.Tensor>(t: T): T => (keep.push(t), t);
+  const ws = (work: () => void): Side => ({ sync: () => ctx.gpu.sync(), run: () => ctx.tidy(work) });
+  const tfSide = (work: () => void, naiveConvT = true): Side => ({
+    sync: () => tfSync(tf),
+    run: () => {
+      tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', naiveConvT);
+      tf.tidy(work);
+    },
+  });
 
   for (const n of s.gemm) {
-    const a = hold(tf.tensor2d(randoms(n * n, 1), [n, n]));
-    const b = hold(tf.tensor2d(randoms(n * n, 2), [n, n]));
-    const ms = await timeTf(tf, () => void tf.matMul(a, b, false, true), timing);
-    out.push(record('tfjs', 'matmul', TFJS_IMPL, `${n}x${n}x${n}`, ms, 2 * n ** 3));
+    const a = ctx.fromArray(randoms(n * n, 1), [n, n]);
+    const b = ctx.fromArray(randoms(n * n, 2), [n, n]);
+    const ta = hold(tf.tensor2d(randoms(n * n, 1), [n, n]));
+    const tb = hold(tf.tensor2d(randoms(n * n, 2), [n, n]));
+    const [mw, mt] = await timeSides([ws(() => void linear(a, b, null)), tfSide(() => void tf.matMul(ta, tb, false, true))], timing);
+    out.push(record('tfjs', 'matmul', 'webspark', `${n}x${n}x${n}`, mw!, 2 * n ** 3));
+    out.push(record('tfjs', 'matmul', TFJS_IMPL, `${n}x${n}x${n}`, mt!, 2 * n ** 3));
   }
 
-  const passes = async (name: string, shape: string, flops: number, impl: string, x: TF.Tensor4D, f: TF.Tensor4D, fwd: (x: TF.Tensor4D, f: TF.Tensor4D) => TF.Tensor4D) => {
-    const dy = hold(tf.tidy(() => tf.onesLike(fwd(x, f))));
-    const tFwd = await timeTf(tf, () => void fwd(x, f), timing);
-    out.push(record('tfjs', `${name} forward`, impl, shape, tFwd, flops));
-    const gx = tf.grad((a: TF.Tensor) => fwd(a as TF.Tensor4D, f));
-    const tDx = (await timeTf(tf, () => void gx(x, dy), timing)) - tFwd;
-    out.push(record('tfjs', `${name} input-grad`, impl, shape, tDx, flops));
-    const gf = tf.grad((b: TF.Tensor) => fwd(x, b as TF.Tensor4D));
-    const tDw = (await timeTf(tf, () => void gf(f, dy), timing)) - tFwd;
-    out.push(record('tfjs', `${name} weight-grad`, impl, shape, tDw, flops));
+  /**
+   * Forward, then (forward + one gradient) minus forward, per engine, as bench/kernels.ts does.
+   * `impls` lists the tfjs variants (the flag picks tfjs's transposed-conv kernel).
+   */
+  const passes = async (
+    name: string,
+    shape: string,
+    flops: number,
+    x: Tensor,
+    w: Tensor,
+    ours: (x: Tensor, w: Tensor) => Tensor,
+    tx: TF.Tensor4D,
+    tw: TF.Tensor4D,
+    theirs: (x: TF.Tensor4D, f: TF.Tensor4D) => TF.Tensor4D,
+    impls: readonly (readonly [string, boolean])[],
+  ) => {
+    const dy = hold(tf.tidy(() => tf.onesLike(theirs(tx, tw))));
+    const gx = tf.grad((a: TF.Tensor) => theirs(a as TF.Tensor4D, tw));
+    const gw = tf.grad((b: TF.Tensor) => theirs(tx, b as TF.Tensor4D));
+    const kinds = [
+      ['forward', false, false, () => void 0],
+      ['input-grad', true, false, () => void gx(tx, dy)],
+      ['weight-grad', false, true, () => void gw(tw, dy)],
+    ] as const;
+    let fwd: number[] = [];
+    for (const [kind, gradX, gradW, tfGrad] of kinds) {
+      x.requiresGrad = gradX;
+      w.requiresGrad = gradW;
+      const ourWork = () => {
+        const y = ours(x, w);
+        if (gradX || gradW) ctx.backward(y, y);
+      };
+      const tfWork = kind === 'forward' ? () => void theirs(tx, tw) : tfGrad;
+      const t = await timeSides([ws(ourWork), ...impls.map(([, naive]) => tfSide(tfWork, naive))], timing);
+      if (kind === 'forward') fwd = t;
+      const names = ['webspark', ...impls.map(([impl]) => impl)];
+      names.forEach((impl, k) => out.push(record('tfjs', `${name} ${kind}`, impl, shape, kind === 'forward' ? t[k]! : t[k]! - fwd[k]!, flops)));
+    }
+    x.requiresGrad = false;
+    w.requiresGrad = false;
   };
 
   {
     const { b, c, hw } = s.conv;
-    const x = hold(tf.tensor4d(randoms(b * hw * hw * c, 3), [b, hw, hw, c]));
-    const f = hold(tf.tensor4d(randoms(9 * c * c, 4), [3, 3, c, c]));
+    const layout = SiteLayout.dense(b, hw, hw);
+    const xs = randoms(b * hw * hw * c, 3), wsd = randoms(9 * c * c, 4);
+    const x = ctx.fromArray(xs, [layout.rows, c], layout);
+    const w = ctx.fromArray(wsd, [c, c, 3, 3]);
+    const tx = hold(tf.tensor4d(xs, [b, hw, hw, c]));
+    const tw = hold(tf.tensor4d(oihwToHwio(wsd, c, c, 3), [3, 3, c, c]));
     const flops = 2 * b * hw * hw * c * c * 9;
-    await passes('conv3x3', `B${b} ${c}->${c} ${hw}x${hw} k3`, flops, TFJS_IMPL, x, f, (x, f) => tf.conv2d(x, f, 1, 'same'));
+    const ours = (x: Tensor, w: Tensor) => conv2d(x, w, null, { padding: 1 });
+    const theirs = (x: TF.Tensor4D, f: TF.Tensor4D) => tf.conv2d(x, f, 1, 'same');
+    await passes('conv3x3', `B${b} ${c}->${c} ${hw}x${hw} k3`, flops, x, w, ours, tx, tw, theirs, [[TFJS_IMPL, true]]);
   }
 
   {
     const { b, cin, cout, hw } = s.convT;
-    const x = hold(tf.tensor4d(randoms(b * hw * hw * cin, 5), [b, hw, hw, cin]));
-    const f = hold(tf.tensor4d(randoms(16 * cin * cout, 6), [4, 4, cout, cin]));
+    const layout = SiteLayout.dense(b, hw, hw);
+    const xs = randoms(b * hw * hw * cin, 5), wsd = randoms(16 * cin * cout, 6);
+    const x = ctx.fromArray(xs, [layout.rows, cin], layout);
+    const w = ctx.fromArray(wsd, [cin, cout, 4, 4]);
+    const tx = hold(tf.tensor4d(xs, [b, hw, hw, cin]));
+    const tw = hold(tf.tensor4d(iohwToHwoi(wsd, cin, cout, 4), [4, 4, cout, cin]));
     const flops = 2 * b * (2 * hw) ** 2 * cout * cin * 4;
     const shape = `B${b} ${cin}->${cout} ${hw}->${2 * hw} k4s2`;
-    const fwd = (x: TF.Tensor4D, f: TF.Tensor4D) => tf.conv2dTranspose(x, f, [b, 2 * hw, 2 * hw, cout], 2, 'same');
-    for (const [impl, naive] of [[TFJS_IMPL, true], [TFJS_MM_CONVT, false]] as const) {
-      tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', naive);
-      await passes('convT4x4', shape, flops, impl, x, f, fwd);
-    }
-    tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', true);
+    const ours = (x: Tensor, w: Tensor) => convTranspose2d(x, w, null, { stride: 2, padding: 1 });
+    const theirs = (x: TF.Tensor4D, f: TF.Tensor4D) => tf.conv2dTranspose(x, f, [b, 2 * hw, 2 * hw, cout], 2, 'same');
+    await passes('convT4x4', shape, flops, x, w, ours, tx, tw, theirs, [[TFJS_IMPL, true], [TFJS_MM_CONVT, false]]);
   }
+  tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', true);
   tf.dispose(keep);
   await tfSync(tf);
   return { records: out, check, adapter };
@@ -259,12 +325,12 @@ export interface Ratio {
   met: boolean;
 }
 
-/** webspark/tfjs GFLOP/s per kernel and shape, against the faster tfjs variant. */
+/** webspark/tfjs GFLOP/s per kernel and shape (both timed in the tfjs suite), against the faster tfjs variant. */
 export function ratios(records: readonly BenchRecord[]): Ratio[] {
   const out: Ratio[] = [];
   for (const w of records) {
-    if (w.suite !== 'kernels' || w.impl !== 'webspark' || w.gflops === null) continue;
-    const peers = records.filter((r) => r.suite === 'tfjs' && r.name === w.name && r.shape === w.shape && r.gflops !== null);
+    if (w.suite !== 'tfjs' || w.impl !== 'webspark' || w.gflops === null) continue;
+    const peers = records.filter((r) => r.suite === 'tfjs' && r.impl !== 'webspark' && r.name === w.name && r.shape === w.shape && r.gflops !== null);
     if (!peers.length) continue;
     const best = peers.reduce((a, b) => (b.gflops! > a.gflops! ? b : a));
     const ratio = w.gflops / best.gflops!;

@@ -10,7 +10,7 @@ import { createNodeGpu } from '../platform/node/gpu.ts';
 import { Context } from '../tensor/context.ts';
 import { adapterLine, formatTable, record, type BenchRecord } from '../../bench/harness.ts';
 import { benchKernels } from '../../bench/kernels.ts';
-import { benchTfjs, formatRatios, ratios } from '../../bench/tfjs.ts';
+import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts';
 import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
 import { benchTrain, formatTrain } from '../../bench/train.ts';
 import { RESNETS } from '../models/resnet.ts';
@@ -38,24 +38,18 @@ const timingFor = (quick: boolean) => (quick ? { samples: 3, minSampleMs: 10 } :
 
 const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRecord[] | SuiteResult>> = {
   kernels: (ctx, o) => benchKernels(ctx, timingFor(o.quick)),
-  // TensorFlow.js's WebGPU backend on the same adapter, same shapes; runs the webspark kernels
-  // too when `kernels` was not part of this command, so the table is always side by side.
+  // TensorFlow.js's WebGPU backend on the same adapter, same shapes, timed interleaved with
+  // webspark's kernels (records of both impls under suite 'tfjs').
   tfjs: async (ctx, o) => {
-    const ours = o.prior.some((r) => r.suite === 'kernels') ? [] : await benchKernels(ctx, timingFor(o.quick));
     const peer = await benchTfjs(ctx, timingFor(o.quick));
-    const all = [...o.prior, ...ours, ...peer.records];
-    const rs = ratios(all);
-    const side = all.filter((r) => (r.suite === 'kernels' && r.impl === 'webspark' && !r.name.startsWith('submanifold')) || r.suite === 'tfjs');
-    side.sort((a, b) => kernelOrder(a) - kernelOrder(b));
+    const rs = ratios(peer.records);
+    const side = [...peer.records].sort((a, b) => kernelOrder(a) - kernelOrder(b));
     return {
-      records: [...ours, ...peer.records],
+      records: side,
       text: [
         `tfjs adapter: ${peer.adapter} (same process, same Dawn driver, its own device)`,
         'numerics, webspark vs tfjs on B2 5->6 7x7:',
         ...peer.check.map((l) => `  ${l}`),
-        '',
-        'side by side:',
-        formatTable(side),
         '',
         'webspark / tfjs GFLOP/s (against the faster tfjs variant):',
         formatRatios(rs),
@@ -99,7 +93,7 @@ function size(o: SuiteOptions): { inputSize?: number; batch?: number } {
 
 function kernelOrder(r: BenchRecord): number {
   const kinds = ['matmul', 'conv3x3 forward', 'conv3x3 input-grad', 'conv3x3 weight-grad', 'convT4x4 forward', 'convT4x4 input-grad', 'convT4x4 weight-grad'];
-  return kinds.indexOf(r.name) * 1e6 + (r.suite === 'tfjs' ? 1 : 0) + (parseInt(r.shape, 10) || 0);
+  return kinds.indexOf(r.name) * 1e6 + (parseInt(r.shape, 10) || 0) * 10 + (r.impl === 'webspark' ? 0 : r.impl === TFJS_IMPL ? 1 : 2);
 }
 
 export async function bench(args: Args): Promise<number> {

@@ -307,7 +307,11 @@ async function main(): Promise<void> {
     adapter = await host.adapter();
   } catch (err) {
     showAdapter($('adapter'), null, (err as Error).message);
-    $('run').hidden = true;
+    $('adapter').append(
+      el('p', 'Training needs WebGPU. Open this page in a recent Chrome or Edge on a machine with a GPU; on Linux, ' +
+        'Chrome may need chrome://flags/#enable-unsafe-webgpu, and chrome://gpu shows whether WebGPU is blocked.', 'hint'),
+    );
+    for (const id of ['setup', 'run', 'previews']) $(id).hidden = true;
     return;
   }
   showAdapter($('adapter'), adapter);

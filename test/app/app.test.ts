@@ -58,8 +58,10 @@ describe('browser app (built, static server, Chromium on SwiftShader)', () => {
     await page.fill('input[name=previewEvery]', '2');
     await page.screenshot({ path: join(SHOTS, '1-setup.png'), fullPage: true });
 
-    const t0 = await page.evaluate(() => performance.now());
     await page.click('#start');
+    await stateIs(page, 'running');
+    // Long tasks are counted from here on, while the worker trains (as after the reload below).
+    const t0 = await page.evaluate(() => performance.now());
     await page.waitForFunction(() => Number(document.getElementById('loss-chart')!.dataset.points) >= 3, null, { timeout: 60_000 });
     await page.waitForSelector('#preview-step[data-step]', { timeout: 60_000 });
     expect(await page.locator('#preview-grid canvas').count()).toBe(8); // 2 images x 4 panels
@@ -136,4 +138,14 @@ describe('browser app (built, static server, Chromium on SwiftShader)', () => {
     expect(errors).toEqual([]);
     await context.close();
   }, 180_000);
+
+  it('without WebGPU says so and what to do, and offers no training', async () => {
+    const browser = await app.browserWithoutWebGpu();
+    const page = await browser.newPage();
+    await page.goto(`${app.base}/`);
+    await page.waitForSelector('#adapter .error', { timeout: 30_000 });
+    await expect(page.locator('#adapter .error').innerText()).resolves.toMatch(/WebGPU.*(Chrome|Edge)/s);
+    await expect(page.locator('#run').isHidden()).resolves.toBe(true);
+    await page.screenshot({ path: join(SHOTS, '6-no-webgpu.png'), fullPage: true });
+  }, 60_000);
 });

@@ -38,6 +38,8 @@ const TYPES: Record<string, string> = {
 export interface ServedApp {
   base: string;
   browser: Browser;
+  /** Another Chromium with WebGPU turned off (closed with the app). */
+  browserWithoutWebGpu(): Promise<Browser>;
   close(): Promise<void>;
 }
 
@@ -71,7 +73,12 @@ export async function serveBuiltApp(executablePath = '/usr/bin/chromium'): Promi
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
     cleanups.push(() => browser.close());
-    return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, browser, close };
+    const browserWithoutWebGpu = async () => {
+      const other = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), '--disable-webgpu'] });
+      cleanups.push(() => other.close());
+      return other;
+    };
+    return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, browser, browserWithoutWebGpu, close };
   } catch (err) {
     await close();
     throw err;

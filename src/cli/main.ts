@@ -24,7 +24,7 @@ const commands: Record<string, Command> = {
     run: async (args) => (await import('./export-encoder.ts')).exportEncoderCommand(args),
   },
   bench: {
-    summary: 'benchmarks: `bench [kernels|data] [--json FILE] [--quick]`',
+    summary: 'benchmarks: `bench [kernels|data|tfjs|encoder|train] [--json FILE] [--quick]`',
     run: async (args) => (await import('./bench.ts')).bench(args),
   },
 };

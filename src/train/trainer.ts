@@ -112,6 +112,8 @@ export class Trainer {
   private previewImage: Tensor | null = null;
   private previewMask = null as ReturnType<SparK['randomMask']> | null;
   private pauseReason: string | null = null;
+  /** The step of the last checkpoint written (so the end of a run does not write it twice). */
+  private savedStep = -1;
 
   constructor(
     readonly ctx: Context,
@@ -190,7 +192,8 @@ export class Trainer {
     // pause() and stop() change the state while the loop awaits, which TypeScript cannot see.
     let state = this.state as TrainerState;
     if (state === 'running') state = this.state = this.run.step >= this.config.totalSteps ? 'finished' : 'stopped';
-    await this.checkpoint();
+    // The loop may just have written this step's checkpoint (checkpointEvery divides it).
+    if (this.savedStep !== this.run.step) await this.checkpoint();
     if (state === 'paused' && this.pauseReason) this.events.notice?.(`paused: ${this.pauseReason}`);
     return state;
   }
@@ -211,6 +214,7 @@ export class Trainer {
     await this.ctx.gpu.sync();
     const parts = await encodeCheckpoint(this.model, this.optimizer, { config: this.modelConfig(), run: { ...this.run, train: this.config } });
     const where = await this.io.saveCheckpoint(this.run.step, parts);
+    this.savedStep = this.run.step;
     this.events.checkpoint?.({ step: this.run.step, where });
     return where;
   }

@@ -11,7 +11,7 @@ import { conv2d, convTranspose2d } from '../src/ops/conv2d.ts';
 import { linear } from '../src/ops/matmul.ts';
 import { record, timeGpu, type BenchRecord, type TimingOptions } from './harness.ts';
 
-interface Shapes {
+export interface Shapes {
   gemm: number[];
   conv: { b: number; c: number; hw: number };
   convT: { b: number; cin: number; cout: number; hw: number };
@@ -19,7 +19,7 @@ interface Shapes {
 }
 
 /** Full shapes: a decoder block of SparK ResNet-50 at 224 (56x56x192, batch 8). */
-const FULL: Shapes = {
+export const FULL: Shapes = {
   gemm: [1024, 2048],
   conv: { b: 8, c: 192, hw: 56 },
   convT: { b: 8, cin: 384, cout: 384, hw: 28 },
@@ -27,7 +27,7 @@ const FULL: Shapes = {
 };
 
 /** Software adapters (SwiftShader on a CPU) run ~1000x slower: scale down. */
-const SMALL: Shapes = {
+export const SMALL: Shapes = {
   gemm: [256, 512],
   conv: { b: 1, c: 32, hw: 28 },
   convT: { b: 1, cin: 32, cout: 32, hw: 14 },

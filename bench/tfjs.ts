@@ -18,6 +18,7 @@
  * tfjs's transposed conv defaults to a naive kernel (`WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE`);
  * we time that default and its matmul variant, and ratios are taken against the faster.
  */
+import { FULL, SMALL } from './kernels.ts';
 import type * as TF from '@tensorflow/tfjs';
 import type { Context } from '../src/tensor/context.ts';
 import { SiteLayout } from '../src/tensor/layout.ts';
@@ -29,9 +30,7 @@ import { record, type BenchRecord, type TimingOptions } from './harness.ts';
 
 type Tf = typeof TF;
 
-/** The shapes of bench/kernels.ts (FULL on hardware, SMALL on software adapters). */
-const FULL = { gemm: [1024, 2048], conv: { b: 8, c: 192, hw: 56 }, convT: { b: 8, cin: 384, cout: 384, hw: 28 } };
-const SMALL = { gemm: [256, 512], conv: { b: 1, c: 32, hw: 28 }, convT: { b: 1, cin: 32, cout: 32, hw: 14 } };
+// The shapes of bench/kernels.ts (FULL on hardware, SMALL on software adapters).
 
 export const TFJS_IMPL = 'tfjs-webgpu';
 export const TFJS_MM_CONVT = 'tfjs-webgpu (mm convT)';

@@ -6,13 +6,15 @@
 import { readFileSync } from 'node:fs';
 import type { Args } from './args.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
-import { denormalizeRgb, loadSquareRgb, normalizeRgb, writeGridPng } from '../platform/node/images.ts';
+import { loadSquareRgb, writeGridPng } from '../platform/node/images.ts';
+import { denormalizeRgb, normalizeRgb } from '../data/imagenet.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { loadStateDict } from '../io/state-dict.ts';
 import { createSparK, type SparKConfig } from '../models/registry.ts';
 import { Context } from '../tensor/context.ts';
 import { PatchMask, SiteLayout } from '../tensor/layout.ts';
-import { Rng, roundHalfEven } from '../util/rng.ts';
+import { Rng } from '../util/rng.ts';
+import { visiblePatches } from '../models/spark.ts';
 
 const OPTIONS = ['checkpoint', 'model', 'input-size', 'decoder-width', 'mask', 'mask-ratio', 'seed', 'out', 'json'];
 
@@ -61,15 +63,11 @@ export async function reconstruct(args: Args): Promise<number> {
     const rgb = await Promise.all(images.map((p) => loadSquareRgb(p, size)));
     const mask = args.has('mask')
       ? parseMasks(args.string('mask')!, images.length, model.fmap, model.fmap)
-      : (() => {
-          const ratio = args.number('mask-ratio', model.maskRatio, { min: 0, max: 1 });
-          const keep = roundHalfEven(model.fmap * model.fmap * (1 - ratio));
-          const rng = new Rng(args.number('seed', 0, { integer: true, min: 0 }));
-          const n = model.fmap * model.fmap;
-          const visible = new Uint8Array(images.length * n);
-          for (let b = 0; b < images.length; b++) rng.permutation(n).slice(0, keep).forEach((i) => (visible[b * n + i] = 1));
-          return new PatchMask(images.length, model.fmap, model.fmap, visible);
-        })();
+      : model.randomMask(
+          images.length,
+          new Rng(args.number('seed', 0, { integer: true, min: 0 })),
+          visiblePatches(model.fmap, args.number('mask-ratio', model.maskRatio, { min: 0, max: 1 })),
+        );
     const layout = SiteLayout.dense(images.length, size, size);
     const pixels = new Float32Array(layout.rows * 3);
     rgb.forEach((r, b) => pixels.set(normalizeRgb(r), b * size * size * 3));

@@ -51,6 +51,7 @@ export function configFromMetadata(meta: Record<string, string>): Partial<SparKC
   if (meta.spark_config) {
     const c = JSON.parse(meta.spark_config) as Record<string, unknown>;
     const out: Partial<SparKConfig> = { decoderWidth: c.decoder_width as number, maskRatio: c.mask_ratio as number };
+    if (typeof c.drop_path_rate === 'number') out.dropPathRate = c.drop_path_rate;
     if (c.arch === 'resnet') {
       out.model = c.block === 'basic' ? 'resnet18' : 'resnet50';
       out.resnet = {

@@ -21,6 +21,11 @@ export interface Encoder extends Module {
   forward(x: Tensor): Tensor[];
 }
 
+/** Visible patches per image on an fmap x fmap grid: round(h*w*(1-ratio)) with Python's round, as the official code. */
+export function visiblePatches(fmap: number, maskRatio: number): number {
+  return roundHalfEven(fmap * fmap * (1 - maskRatio));
+}
+
 export type DensifyNorm = 'bn' | 'ln' | 'identity';
 
 export interface SparKOptions {
@@ -75,7 +80,7 @@ export class SparK extends Module {
     if (inputSize % ratio !== 0) throw new Error(`input size ${inputSize} is not a multiple of ${ratio}`);
     this.maskRatio = options.maskRatio ?? 0.6;
     this.fmap = inputSize / ratio;
-    this.keep = roundHalfEven(this.fmap * this.fmap * (1 - this.maskRatio));
+    this.keep = visiblePatches(this.fmap, this.maskRatio);
     this.encoder = this.child('sparse_encoder', new EncoderHolder(ctx, encoder)).spCnn;
     const width = options.decoderWidth ?? 768;
     const eWidths = [...encoder.featureChannels].reverse();
@@ -95,13 +100,13 @@ export class SparK extends Module {
     this.decoder = this.child('dense_decoder', new LightDecoder(ctx, rng, width, ratio));
   }
 
-  /** A mask per image with exactly `keep` visible patches, drawn from `rng`. */
-  randomMask(batch: number, rng: Rng): PatchMask {
+  /** A mask per image with exactly `keep` visible patches (the model's count by default), drawn from `rng`. */
+  randomMask(batch: number, rng: Rng, keep = this.keep): PatchMask {
     const n = this.fmap * this.fmap;
     const visible = new Uint8Array(batch * n);
     for (let b = 0; b < batch; b++) {
       const order = rng.permutation(n);
-      for (let i = 0; i < this.keep; i++) visible[b * n + order[i]!] = 1;
+      for (let i = 0; i < keep; i++) visible[b * n + order[i]!] = 1;
     }
     return new PatchMask(batch, this.fmap, this.fmap, visible);
   }

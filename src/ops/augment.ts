@@ -12,8 +12,6 @@ import { params } from './params.ts';
 
 const WG = 256;
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 
 export interface PixelShape {
   batch: number;

@@ -46,7 +46,10 @@ export function restoreCheckpoint(
 ): Record<string, unknown> {
   const modelArrays = new Map<string, NamedArray>();
   const optimizerArrays = new Map<string, NamedArray>();
-  for (const [k, v] of arrays) (k.startsWith(OPTIMIZER_PREFIX) ? optimizerArrays : modelArrays).set(k.slice(k.startsWith(OPTIMIZER_PREFIX) ? OPTIMIZER_PREFIX.length : 0), v);
+  for (const [k, v] of arrays) {
+    if (k.startsWith(OPTIMIZER_PREFIX)) optimizerArrays.set(k.slice(OPTIMIZER_PREFIX.length), v);
+    else modelArrays.set(k, v);
+  }
   loadStateDict(model, modelArrays);
   if (optimizer) {
     for (const [name, t] of optimizer.stateTensors()) {

@@ -3,6 +3,7 @@
  * and the allowed range (for the CLI and the UI alike).
  */
 import { MODEL_NAMES } from '../models/registry.ts';
+import { visiblePatches } from '../models/spark.ts';
 import type { TrainConfig } from './trainer.ts';
 
 export class ConfigError extends Error {
@@ -29,7 +30,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   const ratio = c.maskRatio ?? 0.6;
   check(finite(ratio) && ratio > 0 && ratio < 1, 'mask ratio', `must be in (0, 1), got ${ratio}`);
   const fmap = c.inputSize / 32;
-  const keep = Math.round(fmap * fmap * (1 - ratio));
+  const keep = visiblePatches(fmap, ratio);
   check(keep >= 1 && keep < fmap * fmap, 'mask ratio', `keeps ${keep} of ${fmap * fmap} patches at input ${c.inputSize}: at least one must be visible and one masked`);
   const width = c.decoderWidth ?? 768;
   check(int(width) && width >= 32, 'decoder width', `must be a whole number of at least 32 (it halves five times), got ${width}`);

@@ -2,8 +2,7 @@
  * Draws normalized channels-last float images (the Trainer's previews) onto canvases: undo
  * ImageNet's normalization, clamp to [0, 255].
  */
-const MEAN = [0.485, 0.456, 0.406];
-const STD = [0.229, 0.224, 0.225];
+import { IMAGENET_MEAN as MEAN, IMAGENET_STD as STD } from '../data/imagenet.ts';
 
 /** RGBA bytes of image `index` of a [batch, size, size, 3] normalized array. */
 export function denormalize(data: Float32Array, index: number, size: number): Uint8ClampedArray<ArrayBuffer> {

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.ts';
 import { loadStateDict, type NamedArray } from '../../src/io/state-dict.ts';
-import { createSparK } from '../../src/models/registry.ts';
+import { createSparK, type SparKConfig } from '../../src/models/registry.ts';
+import { configFromMetadata } from '../../src/io/checkpoint-file.ts';
 import type { SparK } from '../../src/models/spark.ts';
 import type { Context } from '../../src/tensor/context.ts';
 import { PatchMask, SiteLayout } from '../../src/tensor/layout.ts';
@@ -50,26 +51,10 @@ export function readArrays(file: string): Map<string, NamedArray> {
   return out;
 }
 
+/** The fixture's model, described the way its weight files describe it (`spark_config`). */
 export function buildModel(ctx: Context, modelName: string, inputSize: number): SparK {
-  const c = manifest.models[modelName]!.config;
-  const rng = new Rng(1);
-  return c.arch === 'resnet'
-    ? createSparK(ctx, rng, {
-        model: c.block === 'basic' ? 'resnet18' : 'resnet50',
-        inputSize,
-        decoderWidth: c.decoder_width,
-        maskRatio: c.mask_ratio,
-        dropPathRate: 0,
-        resnet: { block: c.block!, layers: c.layers!, stemWidth: c.stem_width!, planes: c.planes! },
-      })
-    : createSparK(ctx, rng, {
-        model: 'convnext_tiny',
-        inputSize,
-        decoderWidth: c.decoder_width,
-        maskRatio: c.mask_ratio,
-        dropPathRate: 0,
-        convnext: { depths: c.depths!, dims: c.dims! },
-      });
+  const config = configFromMetadata({ spark_config: JSON.stringify(manifest.models[modelName]!.config) });
+  return createSparK(ctx, new Rng(1), { ...config, inputSize } as SparKConfig);
 }
 
 /** Model with the fixture's weights, its input image (dense rows) and its mask. */

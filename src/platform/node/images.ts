@@ -5,13 +5,11 @@
  */
 import sharp from 'sharp';
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
-
 /** RGB bytes (HWC) of `path` at size x size. */
 export async function loadSquareRgb(path: string, size: number): Promise<Uint8Array> {
-  let image = sharp(path, { failOn: 'error' }).rotate().removeAlpha().toColourspace('srgb');
-  const meta = await sharp(path).metadata();
+  let image = sharp(path, { failOn: 'error' });
+  const meta = await image.metadata();
+  image = image.rotate().removeAlpha().toColourspace('srgb');
   if (meta.width !== size || meta.height !== size) {
     image = image.resize(size, size, { fit: 'cover', position: 'centre', kernel: 'cubic' });
   }
@@ -20,27 +18,6 @@ export async function loadSquareRgb(path: string, size: number): Promise<Uint8Ar
     throw new Error(`${path}: decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/** RGB bytes (HWC) -> ImageNet-normalized channels-last floats. */
-export function normalizeRgb(rgb: Uint8Array): Float32Array {
-  const out = new Float32Array(rgb.length);
-  for (let i = 0; i < rgb.length; i++) {
-    const c = i % 3;
-    out[i] = (rgb[i]! / 255 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!;
-  }
-  return out;
-}
-
-/** Normalized channels-last floats -> RGB bytes, clamped (the notebook's `*std + mean`, clamp 0..1). */
-export function denormalizeRgb(values: ArrayLike<number>): Uint8Array {
-  const out = new Uint8Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const c = i % 3;
-    const v = values[i]! * IMAGENET_STD[c]! + IMAGENET_MEAN[c]!;
-    out[i] = Math.round(Math.min(1, Math.max(0, v)) * 255);
-  }
-  return out;
 }
 
 /** Writes tiles (each size x size RGB) as a PNG grid of `columns` columns with a 2 px gap. */

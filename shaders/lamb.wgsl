@@ -15,21 +15,20 @@
 // Non-finite detection reads the exponent bits: WGSL lets compilers assume floats are finite,
 // so `x != x` may be folded away.
 //
+// The scheduled lr and weight decay are read from `hyper` = [lr, wd], a buffer the host
+// writes each step, not from the uniform: a recorded step is replayed with new values.
+//
 // Dispatch: ceil(n / 256) workgroups of 256 (2-D split), `global_state` one workgroup.
 
 struct Params {
   n: u32,
   norm_index: u32,   // this parameter's slot in `norms` (pairs: |p|^2, |u|^2)
   adapt: u32,        // 1: apply the trust ratio
-  _pad0: u32,
-  lr: f32,
-  wd: f32,
+  decay: u32,        // 1: this parameter takes weight decay (hyper[1])
   beta1: f32,
   beta2: f32,
   eps: f32,
   max_norm: f32,     // global grad-norm clip (<= 0: no clipping)
-  _pad1: u32,
-  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -41,6 +40,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;
 @group(0) @binding(7) var<storage, read> norms: array<f32>;
 @group(0) @binding(8) var<storage, read> grad_sumsq: array<f32>;
+@group(0) @binding(9) var<storage, read> hyper: array<f32>;
 
 const WG: u32 = 256u;
 
@@ -82,7 +82,8 @@ fn moments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   m[i] = mi;
   v[i] = vi;
   let denom = sqrt(vi) / sqrt(bc2) + params.eps;
-  u[i] = (mi / bc1) / denom + params.wd * p[i];
+  let wd = select(0.0, hyper[1], params.decay != 0u);
+  u[i] = (mi / bc1) / denom + wd * p[i];
 }
 
 @compute @workgroup_size(256)
@@ -99,5 +100,5 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
       trust = w_norm / u_norm;
     }
   }
-  p[i] = p[i] - params.lr * trust * u[i];
+  p[i] = p[i] - hyper[0] * trust * u[i];
 }

@@ -12,6 +12,7 @@ import { BufferPool, STORAGE_USAGE } from './buffer-pool.ts';
 import { GpuDeviceLostError, GpuOutOfMemoryError, GpuValidationError } from './errors.ts';
 import { BufferUsage, MapMode, ShaderStage } from './constants.ts';
 import { parseBindings, type BindingDecl } from './wgsl-bindings.ts';
+import { Recording } from './recording.ts';
 
 /** Reads the text of `shaders/<name>.wgsl`. Node reads the file; the browser bundles it. */
 export type ShaderLoader = (name: string) => string;
@@ -76,6 +77,8 @@ export class Gpu {
   private lostInfo: GPUDeviceLostInfo | null = null;
   private dummies = new Map<number, GPUBuffer>();
   private destroyed = false;
+  /** The step being recorded for replay, if any (see recording.ts). */
+  private recording: Recording | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -127,7 +130,9 @@ export class Gpu {
           `(${(max / 2 ** 20).toFixed(0)} MiB)`,
       );
     }
-    return this.pool.acquire(bytes, STORAGE_USAGE, label);
+    const buffer = this.pool.acquire(bytes, STORAGE_USAGE, label);
+    this.recording?.acquired.add(buffer);
+    return buffer;
   }
 
   release(buffer: GPUBuffer): void {
@@ -135,8 +140,12 @@ export class Gpu {
     this.pool.release(buffer);
   }
 
-  /** Records a copy of `data` into `target` (at `offset` bytes), ordered with other commands. */
-  write(target: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+  /**
+   * Records a copy of `data` into `target` (at `offset` bytes), ordered with other commands.
+   * `refill`, for data that changes from step to step, gives the data again when a recorded
+   * step is replayed (the same size every time); without it the write is a constant.
+   */
+  write(target: GPUBuffer, data: ArrayBufferView, offset = 0, refill?: () => ArrayBufferView): void {
     this.checkAlive();
     const bytes = data.byteLength;
     if (bytes === 0) return;
@@ -148,15 +157,18 @@ export class Gpu {
     });
     new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
     staging.unmap();
-    this.stagingToDestroy.push(staging);
+    const rec = this.recording;
+    if (rec && !refill) rec.ownBuffers.push(staging);
+    else this.stagingToDestroy.push(staging);
+    rec?.commands.push({ kind: 'write', target, offset, bytes, staging: refill ? null : staging, refill: refill ?? null });
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(staging, 0, target, offset, padded);
   }
 
-  /** A new pooled buffer holding `data`. */
-  upload(data: ArrayBufferView, label?: string): GPUBuffer {
+  /** A new pooled buffer holding `data` (`refill` as for `write`). */
+  upload(data: ArrayBufferView, label?: string, refill?: () => ArrayBufferView): GPUBuffer {
     const buffer = this.buffer(Math.max(4, data.byteLength), label);
-    this.write(buffer, data);
+    this.write(buffer, data, 0, refill);
     return buffer;
   }
 
@@ -164,6 +176,7 @@ export class Gpu {
   copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
     this.checkAlive();
     if (bytes === 0) return;
+    this.recording?.commands.push({ kind: 'copy', src, dst, bytes, srcOffset, dstOffset });
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
@@ -172,8 +185,10 @@ export class Gpu {
   zero(buffer: GPUBuffer, bytes: number = buffer.size, offset = 0): void {
     this.checkAlive();
     if (bytes === 0) return;
+    const size = Math.ceil(bytes / 4) * 4;
+    this.recording?.commands.push({ kind: 'clear', buffer, offset, bytes: size });
     this.endPass();
-    this.commandEncoder().clearBuffer(buffer, offset, Math.ceil(bytes / 4) * 4);
+    this.commandEncoder().clearBuffer(buffer, offset, size);
   }
 
   /**
@@ -182,6 +197,7 @@ export class Gpu {
    */
   async read(buffer: GPUBuffer, bytes: number = buffer.size, offset = 0): Promise<ArrayBuffer> {
     this.checkAlive();
+    if (this.recording) throw new Error('a recorded step cannot read back: read after endRecording()');
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     const staging = this.device.createBuffer({
       size,
@@ -284,6 +300,7 @@ export class Gpu {
       if (!p.bindings.has(name)) throw new Error(`${p.label}: no binding named '${name}' in the shader`);
     }
     const bindGroup = this.device.createBindGroup({ layout: p.layout, entries });
+    this.recording?.commands.push({ kind: 'dispatch', pipeline: p.pipeline, bindGroup, x, y, z });
     const pass = this.computePass();
     pass.setPipeline(p.pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -303,6 +320,89 @@ export class Gpu {
     return [Math.ceil(groups / y), y];
   }
 
+  // ---- recorded steps --------------------------------------------------------------------
+
+  /**
+   * Starts recording every command (dispatches, copies, clears, host writes) for replay.
+   * Nothing recorded may read back. Everything recorded before is submitted first, so the
+   * recording's uniform chunks hold only its own data.
+   */
+  beginRecording(): void {
+    this.checkAlive();
+    if (this.recording) throw new Error('already recording');
+    this.flush();
+    this.recording = new Recording();
+  }
+
+  /**
+   * Ends the recording (the commands have also run once, as usual). The pooled buffers it
+   * acquired and has released are now owned by it; buffers still handed out stay with their
+   * owners, which must outlive the recording (parameters, gradients, optimizer state).
+   */
+  endRecording(): Recording {
+    const rec = this.recording;
+    if (!rec) throw new Error('not recording');
+    this.flush();
+    this.recording = null;
+    rec.claimed = this.pool.claim(rec.acquired);
+    rec.ended = true;
+    return rec;
+  }
+
+  /**
+   * Host-side bookkeeping that goes with the commands being recorded (a counter the recorded
+   * code advanced): `effect` runs again at this point of every replay. Outside a recording it
+   * does nothing (the caller has already done the work once).
+   */
+  onReplay(effect: () => void): void {
+    this.recording?.commands.push({ kind: 'host', run: effect });
+  }
+
+  /** Encodes a recorded sequence again, refilling its step-dependent writes. */
+  replay(rec: Recording): void {
+    this.checkAlive();
+    if (!rec.ended || rec.disposed) throw new Error('replay: the recording is not finished or was released');
+    if (this.recording) throw new Error('replay: cannot replay while recording');
+    for (const c of rec.commands) {
+      if (c.kind === 'dispatch') {
+        const pass = this.computePass();
+        pass.setPipeline(c.pipeline);
+        pass.setBindGroup(0, c.bindGroup);
+        pass.dispatchWorkgroups(c.x, c.y, c.z);
+        this.stats.dispatches++;
+        this.stats.workgroups += c.x * c.y * c.z;
+      } else if (c.kind === 'copy') {
+        this.copy(c.src, c.dst, c.bytes, c.srcOffset, c.dstOffset);
+      } else if (c.kind === 'clear') {
+        this.zero(c.buffer, c.bytes, c.offset);
+      } else if (c.kind === 'host') {
+        c.run();
+      } else if (c.refill) {
+        const data = c.refill();
+        if (data.byteLength !== c.bytes) {
+          throw new Error(`replay: a step-dependent write changed size (${c.bytes} -> ${data.byteLength} bytes); record the step again`);
+        }
+        this.write(c.target, data, c.offset);
+      } else {
+        this.endPass();
+        this.commandEncoder().copyBufferToBuffer(c.staging!, 0, c.target, c.offset, c.staging!.size);
+      }
+    }
+  }
+
+  /** Gives a recording's buffers back (its commands may still be in flight: the queue orders them). */
+  releaseRecording(rec: Recording): void {
+    if (rec.disposed) return;
+    rec.disposed = true;
+    if (this.destroyed) return;
+    for (const b of rec.claimed) this.pool.release(b);
+    for (const b of rec.ownBuffers) {
+      if (b.usage & BufferUsage.UNIFORM) this.freeArenaChunks.push(b);
+      else this.stagingToDestroy.push(b);
+    }
+    rec.claimed = [];
+  }
+
   // ---- submission ----------------------------------------------------------------------
 
   /** Submits everything recorded so far (one queue submit). */
@@ -318,7 +418,8 @@ export class Gpu {
     this.encoder = null;
     // Arena chunks and staging buffers may be reused or destroyed now: later writes to them
     // are ordered after this submit on the queue.
-    for (const chunk of this.arenaChunks) this.freeArenaChunks.push(chunk.buffer);
+    // A recording keeps its uniform chunks: replays bind them again.
+    for (const chunk of this.arenaChunks) (this.recording ? this.recording.ownBuffers : this.freeArenaChunks).push(chunk.buffer);
     this.arenaChunks = [];
     for (const b of this.stagingToDestroy) b.destroy();
     this.stagingToDestroy = [];

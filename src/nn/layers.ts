@@ -102,7 +102,11 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (this.training) this.numBatchesTracked++;
+    if (this.training) {
+      const count = () => void this.numBatchesTracked++;
+      count();
+      this.ctx.gpu.onReplay(count);
+    }
     return batchNorm(
       x,
       this.weight,
@@ -136,8 +140,12 @@ export class DropPath {
   forward(x: Tensor, training: boolean): Tensor {
     if (!training || this.prob === 0) return x;
     const batch = x.layout!.batch;
-    const keep = new Uint8Array(batch);
-    for (let b = 0; b < batch; b++) keep[b] = this.rng.next() >= this.prob ? 1 : 0;
-    return dropPath(x, keep, this.prob);
+    // A replayed step draws again, in recording order, so its draws equal a re-recorded step's.
+    const draw = () => {
+      const keep = new Uint8Array(batch);
+      for (let b = 0; b < batch; b++) keep[b] = this.rng.next() >= this.prob ? 1 : 0;
+      return keep;
+    };
+    return dropPath(x, draw(), this.prob, draw);
   }
 }

@@ -59,9 +59,10 @@ export function channelScale(x: Tensor, gamma: Tensor): Tensor {
  * Stochastic depth per sample: the rows of image b are multiplied by keep[b] / (1 - prob), as
  * timm's drop_path (keep[b] in {0, 1}, drawn by the caller from a seeded CPU RNG so runs are
  * reproducible). The image of a row comes from the layout; a tensor without a layout is split
- * into keep.length equal blocks along its first dimension.
+ * into keep.length equal blocks along its first dimension. `redraw` gives the next step's
+ * flags when a recorded step is replayed (see Gpu.replay).
  */
-export function dropPath(x: Tensor, keep: Uint8Array, prob: number): Tensor {
+export function dropPath(x: Tensor, keep: Uint8Array, prob: number, redraw?: () => Uint8Array): Tensor {
   const ctx = x.ctx;
   const layout = x.layout;
   const B = layout ? layout.batch : keep.length;
@@ -70,9 +71,12 @@ export function dropPath(x: Tensor, keep: Uint8Array, prob: number): Tensor {
   if (!layout && x.shape[0]! % B !== 0) throw new Error(`dropPath: first dimension ${x.shape[0]} is not a multiple of ${B}`);
   // timm: random_tensor.div_(keep_prob) unless keep_prob is 0, in f32.
   const keepProb = Math.fround(1 - prob);
-  const factors = new Float32Array(B);
-  for (let b = 0; b < B; b++) factors[b] = keep[b] ? (keepProb > 0 ? 1 / keepProb : 1) : 0;
-  const factor = ctx.fromArray(factors, [B]);
+  const factorsOf = (flags: Uint8Array): Float32Array => {
+    const factors = new Float32Array(B);
+    for (let b = 0; b < B; b++) factors[b] = flags[b] ? (keepProb > 0 ? 1 / keepProb : 1) : 0;
+    return factors;
+  };
+  const factor = ctx.fromArray(factorsOf(keep), [B], null, redraw && (() => factorsOf(redraw())));
   // With a layout: element -> row (C per row) -> site -> image. Without: blocks of size/B.
   const C = layout ? x.channels : 1;
   const plane = layout ? layout.height * layout.width : x.size / B;

@@ -53,6 +53,10 @@ export class Lamb {
   private slots: Slot[];
   /** [clip divisor, skip flag, grad norm, applied steps] on the GPU. */
   readonly state: Tensor;
+  /** [lr, weight decay] of the step being recorded or replayed (see `schedule`). */
+  private readonly hyper: Tensor;
+  private lr = 0;
+  private weightDecay = 0;
   private beta1: number;
   private beta2: number;
   private eps: number;
@@ -72,6 +76,17 @@ export class Lamb {
       decay: usesWeightDecay(name, param.shape),
     }));
     this.state = ctx.persistent([4]);
+    this.hyper = ctx.persistent([2]);
+  }
+
+  /**
+   * Sets the lr and weight decay the next replay of a recorded `step` uses (its write of
+   * them is refilled from here). Weight decay switching to or from 0 changes which parameters
+   * take the trust ratio, so such a step must be recorded again.
+   */
+  schedule(lr: number, weightDecay: number): void {
+    this.lr = lr;
+    this.weightDecay = weightDecay;
   }
 
   /** Optimizer state tensors by name (for checkpoints): `<param>.exp_avg`, `<param>.exp_avg_sq`, `step_state`. */
@@ -93,35 +108,33 @@ export class Lamb {
       ctx.tidy(() => {
         const live = this.slots.filter((s) => s.param.grad);
         if (live.length === 0) return;
+        this.schedule(lr, weightDecay);
+        const hyper = () => new Float32Array([this.lr, this.weightDecay]);
+        gpu.write(this.hyper.buffer, hyper(), 0, hyper);
         const gradSq = ew.sum(sumsOfSquares(live.map((s) => s.param.grad!)));
-        const base = (p: { n: number; index: number; adapt: boolean; lr: number; wd: number }) =>
+        const base = (p: { n: number; index: number; adapt: boolean; decay: boolean }) =>
           uniform()
             .u32(p.n)
             .u32(p.index)
             .u32(p.adapt ? 1 : 0)
-            .u32(0)
-            .f32(p.lr)
-            .f32(p.wd)
+            .u32(p.decay ? 1 : 0)
             .f32(this.beta1)
             .f32(this.beta2)
             .f32(this.eps)
             .f32(this.maxGradNorm)
-            .u32(0)
-            .u32(0)
             .build();
         gpu.dispatch(
           gpu.pipeline('lamb', 'global_state'),
           { state: this.state.buffer, grad_sumsq: gradSq.buffer },
-          base({ n: 1, index: 0, adapt: false, lr, wd: 0 }),
+          base({ n: 1, index: 0, adapt: false, decay: false }),
           [1],
         );
         const updates = live.map((s) => {
           const u = ctx.empty(s.param.shape);
-          const wd = s.decay ? weightDecay : 0;
           gpu.dispatch(
             gpu.pipeline('lamb', 'moments'),
-            { p: s.param.buffer, g: s.param.grad!.buffer, m: s.m.buffer, v: s.v.buffer, u: u.buffer, state: this.state.buffer },
-            base({ n: s.param.size, index: 0, adapt: false, lr, wd }),
+            { p: s.param.buffer, g: s.param.grad!.buffer, m: s.m.buffer, v: s.v.buffer, u: u.buffer, state: this.state.buffer, hyper: this.hyper.buffer },
+            base({ n: s.param.size, index: 0, adapt: false, decay: s.decay }),
             gpu.grid(Math.ceil(s.param.size / 256)),
           );
           return u;
@@ -138,8 +151,8 @@ export class Lamb {
         live.forEach((s, k) => {
           gpu.dispatch(
             gpu.pipeline('lamb', 'apply'),
-            { p: s.param.buffer, u: updates[k]!.buffer, state: this.state.buffer, ...(norms ? { norms: norms.buffer } : {}) },
-            base({ n: s.param.size, index: index[k]!, adapt: adapt[k]!, lr, wd: 0 }),
+            { p: s.param.buffer, u: updates[k]!.buffer, state: this.state.buffer, hyper: this.hyper.buffer, ...(norms ? { norms: norms.buffer } : {}) },
+            base({ n: s.param.size, index: index[k]!, adapt: adapt[k]!, decay: false }),
             gpu.grid(Math.ceil(s.param.size / 256)),
           );
         });

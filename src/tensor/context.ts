@@ -46,10 +46,14 @@ export class Context {
     return t;
   }
 
-  fromArray(data: ArrayLike<number>, shape: readonly number[], layout: SiteLayout | null = null): Tensor {
+  /**
+   * A tensor holding `data`. Data that changes from step to step (a mask's flags, random
+   * draws) passes `refill`, which gives the next step's values when a recorded step is replayed.
+   */
+  fromArray(data: ArrayLike<number>, shape: readonly number[], layout: SiteLayout | null = null, refill?: () => Float32Array): Tensor {
     const t = this.empty(shape, layout);
     if (data.length !== t.size) throw new Error(`fromArray: ${data.length} values for shape [${shape}]`);
-    this.gpu.write(t.buffer, data instanceof Float32Array ? data : Float32Array.from(data));
+    this.gpu.write(t.buffer, data instanceof Float32Array ? data : Float32Array.from(data), 0, refill);
     return t;
   }
 
@@ -145,9 +149,11 @@ export class Context {
       const hit = this.scopes[i]!.layoutBuffers.get(layout.id);
       if (hit) return hit;
     }
+    // A replayed step sees the next mask through the same layout object (PatchMask.assign
+    // rewrites its sites in place), so the refills read the layout again.
     const made = {
-      sites: this.gpu.upload(layout.sites!, 'sites'),
-      rowOf: this.gpu.upload(layout.rowOf, 'rowOf'),
+      sites: this.gpu.upload(layout.sites!, 'sites', () => layout.sites!),
+      rowOf: this.gpu.upload(layout.rowOf, 'rowOf', () => layout.rowOf),
     };
     this.top().layoutBuffers.set(layout.id, made);
     return made;

@@ -40,6 +40,29 @@ export class PatchMask {
     if (height % this.h || width % this.w) {
       throw new Error(`PatchMask ${this.h}x${this.w} does not tile a ${height}x${width} grid`);
     }
+    layout = SiteLayout.sparse(this.batch, height, width, this.sitesAt(height, width), this);
+    this.layouts.set(key, layout);
+    return layout;
+  }
+
+  /**
+   * Makes this mask show `other`'s pattern, in place: its flags and every layout made from it
+   * change their contents, not their identity or sizes. A recorded training step refers to one
+   * mask and its layouts; assigning the next step's mask before a replay is how the replay
+   * sees it. Both masks must keep the same number of patches visible.
+   */
+  assign(other: PatchMask): void {
+    if (other.batch !== this.batch || other.h !== this.h || other.w !== this.w) {
+      throw new Error(`PatchMask.assign: a ${other.batch}x${other.h}x${other.w} mask onto a ${this.batch}x${this.h}x${this.w} one`);
+    }
+    if (other.visibleCount !== this.visibleCount) {
+      throw new Error(`PatchMask.assign: ${other.visibleCount} visible patches where the recorded mask has ${this.visibleCount}`);
+    }
+    this.visible.set(other.visible);
+    for (const layout of this.layouts.values()) layout.overwriteSites(this.sitesAt(layout.height, layout.width));
+  }
+
+  private sitesAt(height: number, width: number): Uint32Array {
     const fy = height / this.h;
     const fx = width / this.w;
     const sites: number[] = [];
@@ -51,9 +74,7 @@ export class PatchMask {
         }
       }
     }
-    layout = SiteLayout.sparse(this.batch, height, width, Uint32Array.from(sites), this);
-    this.layouts.set(key, layout);
-    return layout;
+    return Uint32Array.from(sites);
   }
 }
 
@@ -91,6 +112,16 @@ export class SiteLayout {
       }
     }
     return new SiteLayout(batch, height, width, sites, mask);
+  }
+
+  /** Replaces the active sites, same count, in place (PatchMask.assign). */
+  overwriteSites(sites: Uint32Array): void {
+    if (!this.sites || sites.length !== this.sites.length) throw new Error('overwriteSites: the number of active sites must not change');
+    this.sites.set(sites);
+    if (this.rowOfCache) {
+      this.rowOfCache.fill(-1);
+      this.sites.forEach((site, row) => (this.rowOfCache![site] = row));
+    }
   }
 
   get isDense(): boolean {

@@ -7,12 +7,21 @@
  * synchronously: the loss and the optimizer status are read asynchronously, with at most
  * `maxInFlight` steps queued ahead of the oldest unread result.
  *
+ * The step is recorded once and replayed (src/gpu/recording.ts): after a first step that
+ * creates the gradient buffers, the next step's commands are recorded, and every later step
+ * copies its batch into the same input buffer, assigns its mask onto the recorded mask, sets
+ * the scheduled lr, and re-encodes the recorded commands; no model code runs. A step is
+ * recorded again only if its shape changes (batch, size) or weight decay turns 0 or non-zero.
+ * One queue submit per step: the step's commands and the copy that reads its report back.
+ *
  * Non-finite gradients: LAMB skips the update on the GPU (weights and moments untouched);
  * the trainer counts it, and after `maxConsecutiveSkips` in a row pauses the run with an
  * explanation instead of carrying on.
  */
 import type { Context } from '../tensor/context.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import type { PatchMask } from '../tensor/layout.ts';
+import type { Recording } from '../gpu/recording.ts';
 import type { SparK } from '../models/spark.ts';
 import { createSparK, modelSpec, type SparKConfig } from '../models/registry.ts';
 import { Lamb, type OptimizerKind, type StepStatus } from '../optim/lamb.ts';
@@ -87,6 +96,17 @@ export interface TrainerIO {
 
 export type TrainerState = 'idle' | 'running' | 'paused' | 'stopped' | 'finished';
 
+export interface TrainerOptions {
+  /**
+   * Record the step once and replay it (default true). False records every step anew, which
+   * gives the same numbers (the replay test checks it bit for bit) at more CPU cost.
+   */
+  replay?: boolean;
+}
+
+/** What a step's report buffer holds: [loss, clip divisor, skip flag, grad norm, applied steps]. */
+const REPORT_VALUES = 5;
+
 interface RunState {
   step: number;
   epoch: number;
@@ -114,19 +134,40 @@ export class Trainer {
   private pauseReason: string | null = null;
   /** The step of the last checkpoint written (so the end of a run does not write it twice). */
   private savedStep = -1;
+  /** The recorded step, what it was recorded for, and the buffers and mask it refers to. */
+  private recording: Recording | null = null;
+  private recordedKey = '';
+  private input: Tensor | null = null;
+  private stepMask: PatchMask | null = null;
+  private readonly report: Tensor;
 
   constructor(
     readonly ctx: Context,
     readonly config: TrainConfig,
     private io: TrainerIO,
     private events: TrainerEvents = {},
+    private options: TrainerOptions = {},
   ) {
     this.modelRng = new Rng(config.seed ^ 0x5eed);
     this.maskRng = new Rng(config.seed ^ 0x3a5c);
     this.model = createSparK(ctx, this.modelRng, config);
     this.optimizer = new Lamb(ctx, this.model.namedParameters(), { kind: config.optimizer, ...betasFor(config.model) });
     this.run = { step: 0, epoch: 0, cursor: null, maskRng: this.maskRng.state, modelRng: this.modelRng.state, skippedSteps: 0 };
+    this.report = ctx.persistent([REPORT_VALUES]);
     this.model.train();
+  }
+
+  /** Commands of the recorded step (dispatches, workgroups, owned bytes), or null before one is recorded. */
+  get recordedStep(): { dispatches: number; workgroups: number; bytes: number } | null {
+    const r = this.recording;
+    return r ? { dispatches: r.dispatches, workgroups: r.workgroups, bytes: r.claimedBytes } : null;
+  }
+
+  /** Gives the recorded step's buffers back to the pool (the trainer records again if it trains on). */
+  dispose(): void {
+    if (this.recording) this.ctx.gpu.releaseRecording(this.recording);
+    this.recording = null;
+    this.recordedKey = '';
   }
 
   get step(): number {
@@ -166,7 +207,7 @@ export class Trainer {
           break;
         }
         const stepIndex = this.run.step;
-        const { lossRead, statusRead, lr, wd } = this.record(batch, stepIndex);
+        const { reportRead, lr, wd } = this.record(batch, stepIndex);
         this.run.step++;
         this.run.epoch = batch.epoch;
         this.run.cursor = batch.cursor;
@@ -175,7 +216,7 @@ export class Trainer {
         const now = performance.now();
         const stepMs = now - lastTime;
         lastTime = now;
-        pending.push(this.report(stepIndex, batch, lossRead, statusRead, lr, wd, stepMs, this.loader.metrics));
+        pending.push(this.reportStep(stepIndex, batch, reportRead, lr, wd, stepMs, this.loader.metrics));
         // Bounded run-ahead: wait for the oldest step's numbers before recording more.
         while (pending.length > this.config.maxInFlight) await pending.shift();
         if (this.config.previewEvery > 0 && this.run.step % this.config.previewEvery === 0) await this.preview(batch);
@@ -225,38 +266,79 @@ export class Trainer {
   }
 
   /**
-   * Records one step without waiting. The reads of the loss and of the optimizer status are
-   * recorded right behind the work they report on, so every buffer of the step can go back
-   * to the pool at once; their promises settle when the GPU gets there.
+   * Records (or replays) one step without waiting. The read of its report (loss and optimizer
+   * status) is recorded right behind the work, so one submit carries the step; the promise
+   * settles when the GPU gets there.
    */
   private record(batch: Batch, step: number) {
     const ctx = this.ctx;
+    const gpu = ctx.gpu;
     const lr = lrAt(this.schedule, step);
     const wd = wdAt(this.schedule, step);
-    const lossRead = ctx.tidy(() => {
-      ctx.zeroGrad(this.model.parameters());
+    ctx.tidy(() => {
       const image = batchToTensor(ctx, batch);
-      const mask = this.model.randomMask(batch.batch, this.maskRng);
-      const out = this.model.forward(image, mask);
-      ctx.backward(out.loss);
-      return out.loss.read();
+      if (!this.input || this.input.size !== image.size || !this.input.layout!.sameGrid(image.layout!)) {
+        this.input = ctx.persistent(image.shape, image.layout);
+      }
+      gpu.copy(image.buffer, this.input.buffer, image.bytes);
     });
-    this.optimizer.step(lr, wd);
-    return { lossRead, statusRead: this.optimizer.status(), lr, wd };
+    const mask = this.model.randomMask(batch.batch, this.maskRng);
+    // The first step makes the gradient buffers, so it is not the step later ones repeat.
+    const ready = this.model.parameters().every((p) => p.grad);
+    const key = `${batch.batch}x${batch.size}:${wd === 0 ? 'no-wd' : 'wd'}`;
+    if (this.recording && key === this.recordedKey) {
+      this.stepMask!.assign(mask);
+      this.optimizer.schedule(lr, wd);
+      gpu.replay(this.recording);
+    } else {
+      this.dispose();
+      const record = ready && this.options.replay !== false;
+      this.stepMask = mask;
+      if (record) gpu.beginRecording();
+      let recorded = false;
+      try {
+        this.recordStep(this.input!, mask, lr, wd);
+        recorded = true;
+      } finally {
+        if (record) {
+          const rec = gpu.endRecording();
+          if (recorded) {
+            this.recording = rec;
+            this.recordedKey = key;
+          } else {
+            gpu.releaseRecording(rec);
+          }
+        }
+      }
+    }
+    return { reportRead: this.report.read(), lr, wd };
   }
 
-  private async report(
+  /** The step's commands: forward, backward, LAMB, and the copies into the report buffer. */
+  private recordStep(image: Tensor, mask: PatchMask, lr: number, wd: number): void {
+    const ctx = this.ctx;
+    ctx.tidy(() => {
+      ctx.zeroGrad(this.model.parameters());
+      const out = this.model.forward(image, mask);
+      ctx.backward(out.loss);
+      ctx.gpu.copy(out.loss.buffer, this.report.buffer, 4);
+    });
+    this.optimizer.step(lr, wd);
+    ctx.gpu.copy(this.optimizer.state.buffer, this.report.buffer, 16, 0, 4);
+  }
+
+  private async reportStep(
     step: number,
     batch: Batch,
-    lossRead: Promise<Float32Array>,
-    statusRead: Promise<StepStatus>,
+    reportRead: Promise<Float32Array>,
     lr: number,
     wd: number,
     stepMs: number,
     data: DataMetrics,
   ): Promise<void> {
-    const status = await statusRead;
-    const value = (await lossRead)[0]!;
+    const r = await reportRead;
+    const value = r[0]!;
+    const status: StepStatus = { gradNorm: r[3]!, skipped: r[2] !== 0, step: r[4]! };
     if (status.skipped) {
       this.run.skippedSteps++;
       this.consecutiveSkips++;

@@ -12,7 +12,7 @@ import { NodeCheckpointStore } from '../../src/platform/node/checkpoint-store.ts
 import { DataLoader } from '../../src/data/loader.ts';
 import { Context } from '../../src/tensor/context.ts';
 import { readWeightFile } from '../../src/io/checkpoint-file.ts';
-import { Trainer, type TrainConfig, type TrainerEvents } from '../../src/train/trainer.ts';
+import { Trainer, type TrainConfig, type TrainerEvents, type TrainerOptions } from '../../src/train/trainer.ts';
 
 export const SHARD = fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
 
@@ -39,7 +39,7 @@ export function tinyConfig(totalSteps: number): TrainConfig {
   };
 }
 
-export async function tinyTrainer(ctx: Context, config: TrainConfig, outDir: string, events: TrainerEvents = {}) {
+export async function tinyTrainer(ctx: Context, config: TrainConfig, outDir: string, events: TrainerEvents = {}, options: TrainerOptions = {}) {
   const { shards } = await nodeShards(SHARD);
   const store = new NodeCheckpointStore(outDir, 10);
   const trainer = new Trainer(
@@ -50,6 +50,7 @@ export async function tinyTrainer(ctx: Context, config: TrainConfig, outDir: str
       saveCheckpoint: async (step, parts) => store.save(step, parts),
     },
     events,
+    options,
   );
   return { trainer, store };
 }

@@ -1,27 +1,30 @@
 /**
- * `webspark bench train`: one SparK pre-training step as the Trainer records it (zero grads,
- * a fresh per-image mask, forward, masked loss, backward, LAMB on the GPU), on a fixed image
- * batch already on the GPU (data loading is `bench data`'s subject). Steps are recorded back
- * to back and fenced every `inFlight` steps with `onSubmittedWorkDone`, as the Trainer keeps
- * at most a couple of steps queued; ms/step is the median over fenced groups after warm-up.
+ * `webspark bench train`: the SparK pre-training step as the Trainer runs it (zero grads, a
+ * fresh per-image mask, forward, masked loss, backward, LAMB, all recorded once and replayed),
+ * driven through the real `Trainer` so the figures are the product's, not a copy of it.
  *
- * Also per step: queue submits and readbacks (Gpu.stats deltas). Like the Trainer, each step
- * reads the loss and LAMB's status asynchronously (two mapAsync copies, each read submits
- * what was recorded before it); nothing waits on them inside the step, so synchronous
- * readbacks are zero by construction and the target checks submits/step. And
- * the pool's peak bytes over the whole step including weights, gradients and LAMB moments
- * (above what was live before the model was made).
+ * Three runs side by side, each in its own Context on the same Gpu:
+ * 1. replayed steps on a fixed batch (data loading out of the picture): ms/step (median of
+ *    the Trainer's own step times after the recorded step), queue submits, dispatches and
+ *    readbacks per step (Gpu.stats deltas), the pool's peak bytes over the run (weights,
+ *    gradients, LAMB moments, activations, the recording's working set);
+ * 2. the same with every step recorded anew (TrainerOptions.replay false): what replaying
+ *    saves on the CPU;
+ * 3. replayed steps fed by a real loader (the CLI passes one over the bundled shard): the
+ *    share of step time spent waiting for data.
+ * Synchronous readbacks are zero by construction: the step awaits nothing; the one readback
+ * per step (loss and optimizer status together) is asynchronous.
  *
  * Defaults: ResNet-50 at 224 px, batch 32 on hardware; on a software adapter ResNet-18's
  * depth at a quarter of its width (stem 16, planes 16/32/64/128), decoder width 128, 64 px,
  * batch 2 (stated in the shape column): SwiftShader runs a full ResNet-18 encoder pass at
- * 128 px in ~50 s on this machine's shared cores.
+ * 128 px in ~50 s on a 2-core machine.
  */
-import type { Context } from '../src/tensor/context.ts';
-import { SiteLayout } from '../src/tensor/layout.ts';
-import { createSparK } from '../src/models/registry.ts';
-import { Lamb } from '../src/optim/lamb.ts';
-import { betasFor } from '../src/train/trainer.ts';
+import { Context } from '../src/tensor/context.ts';
+import type { SparKConfig } from '../src/models/registry.ts';
+import { Trainer, type BatchSource, type StepMetrics, type TrainConfig } from '../src/train/trainer.ts';
+import type { Batch } from '../src/data/loader.ts';
+import { newMetrics } from '../src/data/types.ts';
 import { Rng } from '../src/util/rng.ts';
 import { record, type BenchRecord } from './harness.ts';
 
@@ -29,7 +32,10 @@ export interface TrainBenchOptions {
   model?: string;
   inputSize?: number;
   batch?: number;
+  /** Measured (replayed) steps per run. */
   steps?: number;
+  /** A real loader for the data-wait run (the CLI gives the bundled shard's). */
+  dataLoader?: (config: TrainConfig) => BatchSource;
 }
 
 export interface TrainSummary {
@@ -38,106 +44,188 @@ export interface TrainSummary {
   batch: number;
   msPerStep: number;
   imagesPerSecond: number;
+  /** ms/step when every step is recorded anew instead of replayed. */
+  msPerStepRecorded: number;
+  /** CPU ms to encode a step: replaying the recording, and recording it anew. */
+  encodeMs: number;
+  encodeMsRecorded: number;
   submitsPerStep: number;
   dispatchesPerStep: number;
   readbacksPerStep: number;
   peakBytes: number;
   /** Synchronous readbacks are zero by construction: the step awaits nothing. */
   syncReadbacksPerStep: 0;
-  targets: { submitsPerStep: number };
-  met: { submits: boolean };
+  /** Share of step time waiting for the real loader (null without one). */
+  dataWaitShare: number | null;
+  targets: { submitsPerStep: number; dataWaitShare: number };
+  met: { submits: boolean; dataWait: boolean | null };
 }
+
+/**
+ * The same batch every time (random pixels, no flips), delivered without waiting. The Trainer
+ * asks for a batch right before it records each step, so `marks` gets Gpu.stats at each
+ * step's start: their differences are exactly one step's submits, dispatches and readbacks.
+ */
+function fixedBatches(batch: number, size: number, stats: () => GpuCounts, marks: GpuCounts[] = []): BatchSource {
+  const rng = new Rng(2);
+  const b: Batch = {
+    batch,
+    size,
+    channels: 3,
+    pixels: Uint8Array.from({ length: batch * size * size * 3 }, () => rng.int(0, 256)),
+    flips: new Uint8Array(batch),
+    labels: new Int32Array(batch).fill(-1),
+    keys: Array.from({ length: batch }, (_, i) => `bench-${i}`),
+    boxes: [],
+    cursor: {
+      version: 1, seed: 0, epoch: 0, shardIndex: 0, samplesConsumed: 0, read: 0, emitted: 0, rng: 0, buffer: [],
+      refill: { shardIndex: 0, samplesConsumed: 0, read: 0 }, numShards: 1, bufferSize: 0,
+    },
+    epoch: 0,
+    waitMs: 0,
+  };
+  const next = async () => {
+    marks.push(stats());
+    return { ...b };
+  };
+  return { next, close: () => {}, metrics: newMetrics() };
+}
+
+interface GpuCounts {
+  submits: number;
+  dispatches: number;
+  readbacks: number;
+}
+
+interface RunResult {
+  /** Metrics of the replayed steps (from step 2). */
+  metrics: StepMetrics[];
+  /** Per replayed step, from the fixed source's marks (null for a real loader). */
+  perStep: GpuCounts | null;
+  peakBytes: number;
+}
+
+async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSource, replay: boolean): Promise<RunResult> {
+  const gpu = base.gpu;
+  await gpu.sync();
+  const ctx = new Context(gpu);
+  const before = gpu.pool.liveBytes;
+  gpu.pool.resetPeak();
+  const metrics: StepMetrics[] = [];
+  const marks: GpuCounts[] = [];
+  const counts = () => ({ submits: gpu.stats.submits, dispatches: gpu.stats.dispatches, readbacks: gpu.stats.readbacks });
+  const batches = source === 'fixed' ? fixedBatches(config.batchSize, config.inputSize, counts, marks) : source;
+  const trainer = new Trainer(
+    ctx,
+    config,
+    { loader: () => batches, saveCheckpoint: async () => 'not saved (bench)' },
+    { metrics: (m) => void metrics.push(m) },
+    { replay },
+  );
+  try {
+    await trainer.train();
+  } finally {
+    trainer.dispose();
+  }
+  const peakBytes = gpu.pool.peakBytes - before;
+  ctx.dispose();
+  // Steps 0 (makes gradients) and 1 (recorded) are warm-up. marks[i]: the start of step i.
+  let perStep: GpuCounts | null = null;
+  if (marks.length >= 4) {
+    const first = marks[2]!;
+    const last = marks[marks.length - 1]!;
+    const n = marks.length - 3;
+    perStep = {
+      submits: (last.submits - first.submits) / n,
+      dispatches: (last.dispatches - first.dispatches) / n,
+      readbacks: (last.readbacks - first.readbacks) / n,
+    };
+  }
+  return { metrics: metrics.slice(2), perStep, peakBytes };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}): Promise<{ records: BenchRecord[]; summary: TrainSummary }> {
   const soft = ctx.gpu.adapter.isFallbackAdapter;
   const model = options.model ?? (soft ? 'resnet18' : 'resnet50');
   const size = options.inputSize ?? (soft ? 64 : 224);
   const B = options.batch ?? (soft ? 2 : 32);
-  const groups = options.steps ?? (soft ? 3 : 5);
-  const inFlight = 2;
-  const gpu = ctx.gpu;
-
-  // Tensors other suites left alive in this context are not the step's.
-  await gpu.sync();
-  const before = gpu.pool.liveBytes;
+  const measured = Math.max(2, options.steps ?? (soft ? 4 : 10));
   const narrow = soft && options.model === undefined;
-  const spark = createSparK(ctx, new Rng(1), {
+  const spark: SparKConfig = {
     model,
     inputSize: size,
     ...(narrow ? { resnet: { block: 'basic', layers: [2, 2, 2, 2], stemWidth: 16, planes: [16, 32, 64, 128] }, decoderWidth: 128 } : {}),
-  });
-  spark.train();
-  const lamb = new Lamb(ctx, spark.namedParameters(), betasFor(model));
-  const rng = new Rng(2);
-  const maskRng = new Rng(3);
-  const layout = SiteLayout.dense(B, size, size);
-  const image = ctx.fromArray(Float32Array.from({ length: layout.rows * 3 }, () => rng.uniform(-2, 2)), [layout.rows, 3], layout);
-  const params = spark.parameters();
-
-  // As Trainer.record: the loss and LAMB's status are read asynchronously behind the step.
-  const pending: Promise<unknown>[] = [];
-  const step = () => {
-    pending.push(
-      ctx.tidy(() => {
-        ctx.zeroGrad(params);
-        const out = spark.forward(image, spark.randomMask(B, maskRng));
-        ctx.backward(out.loss);
-        return out.loss.read();
-      }),
-    );
-    // lr / wd of a mid-run step; their values do not change the work.
-    lamb.step(1e-4, 0.04);
-    pending.push(lamb.status());
+  } as SparKConfig;
+  const config: TrainConfig = {
+    ...spark,
+    batchSize: B,
+    totalSteps: measured + 2,
+    // A mid-run lr: the values do not change the work.
+    baseLr: 2e-4,
+    warmupSteps: 1,
+    wd: 0.04,
+    wdEnd: 0.2,
+    optimizer: 'lamb',
+    seed: 1,
+    checkpointEvery: 0,
+    previewEvery: 0,
+    maxInFlight: 2,
+    maxConsecutiveSkips: 1 << 30,
   };
 
-  // Warm-up: pipelines compiled, gradient and moment buffers allocated, pool populated.
-  step();
-  await gpu.sync();
-  await Promise.all(pending.splice(0));
-  const pool = gpu.pool;
-  pool.resetPeak();
-  const s0 = { ...gpu.stats };
-  const times: number[] = [];
-  for (let g = 0; g < groups; g++) {
-    const t0 = performance.now();
-    for (let i = 0; i < inFlight; i++) step();
-    await gpu.sync();
-    await Promise.all(pending.splice(0));
-    times.push((performance.now() - t0) / inFlight);
-  }
-  const steps = groups * inFlight;
-  // Gpu.sync() itself submits once per group; it stands in for the Trainer's read fence.
-  const submitsPerStep = (gpu.stats.submits - s0.submits) / steps;
-  const readbacksPerStep = (gpu.stats.readbacks - s0.readbacks) / steps;
-  const dispatchesPerStep = (gpu.stats.dispatches - s0.dispatches) / steps;
-  times.sort((a, b) => a - b);
-  const ms = times[Math.floor(times.length / 2)]!;
-  const peakBytes = pool.peakBytes - before;
+  const replayed = await run(ctx, config, 'fixed', true);
+  const recorded = await run(ctx, config, 'fixed', false);
+  const fed = options.dataLoader ? await run(ctx, config, options.dataLoader(config), true) : null;
+
+  const perStep = replayed.perStep!;
+  const ms = median(replayed.metrics.map((m) => m.stepMs));
+  const encodeMs = median(replayed.metrics.map((m) => m.encodeMs));
+  const encodeMsRecorded = median(recorded.metrics.map((m) => m.encodeMs));
+  const msRecorded = median(recorded.metrics.map((m) => m.stepMs));
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const dataWaitShare = fed ? sum(fed.metrics.map((m) => m.dataWaitMs)) / sum(fed.metrics.map((m) => m.stepMs)) : null;
   const name = narrow ? `${model}/4, decoder 128` : model;
   const shape = `${name} B${B} ${size}px${soft ? ' (scaled down)' : ''}`;
-  const targets = { submitsPerStep: 4 };
+  const targets = { submitsPerStep: 4, dataWaitShare: 0.05 };
   const summary: TrainSummary = {
     model: name,
     inputSize: size,
     batch: B,
     msPerStep: ms,
     imagesPerSecond: (1000 * B) / ms,
-    submitsPerStep,
-    dispatchesPerStep,
-    readbacksPerStep,
-    peakBytes,
+    msPerStepRecorded: msRecorded,
+    encodeMs,
+    encodeMsRecorded,
+    submitsPerStep: perStep.submits,
+    dispatchesPerStep: perStep.dispatches,
+    readbacksPerStep: perStep.readbacks,
+    peakBytes: replayed.peakBytes,
     syncReadbacksPerStep: 0,
+    dataWaitShare,
     targets,
-    met: { submits: submitsPerStep <= targets.submitsPerStep },
+    met: { submits: perStep.submits <= targets.submitsPerStep, dataWait: dataWaitShare === null ? null : dataWaitShare <= targets.dataWaitShare },
   };
-  return { records: [record('train', 'SparK step (fwd+bwd+LAMB)', 'webspark', shape, ms, null, peakBytes)], summary };
+  const records = [
+    record('train', 'SparK step (fwd+bwd+LAMB), replayed', 'webspark', shape, ms, null, replayed.peakBytes),
+    record('train', 'SparK step, recorded every step', 'webspark', shape, msRecorded, null, recorded.peakBytes),
+  ];
+  if (fed) records.push(record('train', 'SparK step, bundled shard loader', 'webspark', shape, median(fed.metrics.map((m) => m.stepMs)), null, fed.peakBytes));
+  return { records, summary };
 }
 
 export function formatTrain(s: TrainSummary): string {
+  const wait =
+    s.dataWaitShare === null
+      ? '  data wait: not measured (no loader given)'
+      : `  data wait ${(100 * s.dataWaitShare).toFixed(1)} % of step time on the bundled shard (target <= ${100 * s.targets.dataWaitShare} %: ${s.met.dataWait ? 'met' : 'NOT met'})`;
   return [
-    `train ${s.model} B${s.batch} ${s.inputSize}px: ${s.msPerStep.toFixed(1)} ms/step, ${s.imagesPerSecond.toFixed(1)} images/s`,
+    `train ${s.model} B${s.batch} ${s.inputSize}px: ${s.msPerStep.toFixed(1)} ms/step replayed, ${s.imagesPerSecond.toFixed(1)} images/s`,
+    `  CPU to encode a step: ${s.encodeMs.toFixed(1)} ms replayed, ${s.encodeMsRecorded.toFixed(1)} ms recorded anew (${s.msPerStepRecorded.toFixed(1)} ms/step that way)`,
     `  queue submits/step ${s.submitsPerStep.toFixed(2)} (target <= ${s.targets.submitsPerStep}: ${s.met.submits ? 'met' : 'NOT met'}), dispatches/step ${s.dispatchesPerStep.toFixed(0)}`,
-    `  asynchronous readbacks/step ${s.readbacksPerStep.toFixed(2)} (loss + LAMB status; synchronous: 0, nothing in the step awaits them)`,
+    `  asynchronous readbacks/step ${s.readbacksPerStep.toFixed(2)} (loss + LAMB status in one copy; synchronous: 0, nothing in the step awaits them)`,
     `  peak GPU pool bytes ${(s.peakBytes / 2 ** 20).toFixed(1)} MiB (weights, grads, LAMB moments, activations)`,
+    wait,
   ].join('\n');
 }

@@ -14,6 +14,11 @@ import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts'
 import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
 import { benchTrain, formatTrain } from '../../bench/train.ts';
 import { RESNETS } from '../models/resnet.ts';
+import { nodeShards } from '../platform/node/data-sources.ts';
+import { SharpDecoder } from '../platform/node/data-decode.ts';
+import { DataLoader } from '../data/loader.ts';
+import type { TrainConfig } from '../train/trainer.ts';
+import { DEFAULT_DATA } from './pretrain.ts';
 
 let browser = false;
 
@@ -66,7 +71,11 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
     return { records: r.records, text: [formatEncoder(r.summary), ...mem].join('\n'), summary: r.summary };
   },
   train: async (ctx, o) => {
-    const r = await benchTrain(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o), ...(o.quick ? { steps: 2 } : {}) });
+    // The data-wait run reads the bundled shard as `pretrain` does by default.
+    const { shards } = await nodeShards(DEFAULT_DATA);
+    const dataLoader = (c: TrainConfig) =>
+      new DataLoader({ shards, decoder: new SharpDecoder(), batchSize: c.batchSize, seed: c.seed, shuffleBuffer: 64, augment: { size: c.inputSize }, cursor: null });
+    const r = await benchTrain(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o), ...(o.quick ? { steps: 2 } : {}), dataLoader });
     return { records: r.records, text: formatTrain(r.summary), summary: r.summary };
   },
   data: async (_ctx, o) => {

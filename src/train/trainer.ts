@@ -62,6 +62,8 @@ export interface StepMetrics {
   skippedStep: boolean;
   imagesPerSec: number;
   stepMs: number;
+  /** CPU milliseconds spent encoding the step (recording it, or replaying the recording). */
+  encodeMs: number;
   dataWaitMs: number;
   skippedSamples: number;
   skippedShards: number;
@@ -87,9 +89,12 @@ export interface TrainerEvents {
   notice?(message: string): void;
 }
 
+/** What the trainer needs of a loader (DataLoader; a fixed batch in `bench train`). */
+export type BatchSource = Pick<DataLoader, 'next' | 'close' | 'metrics'>;
+
 export interface TrainerIO {
   /** A loader positioned after `cursor` (or at the start). */
-  loader(cursor: ResumeCursor | null): DataLoader;
+  loader(cursor: ResumeCursor | null): BatchSource;
   /** Stores a checkpoint atomically; returns where. */
   saveCheckpoint(step: number, parts: Uint8Array[]): Promise<string>;
 }
@@ -128,7 +133,7 @@ export class Trainer {
   private maskRng: Rng;
   private modelRng: Rng;
   private consecutiveSkips = 0;
-  private loader: DataLoader | null = null;
+  private loader: BatchSource | null = null;
   private previewImage: Tensor | null = null;
   private previewMask = null as ReturnType<SparK['randomMask']> | null;
   private pauseReason: string | null = null;
@@ -207,7 +212,9 @@ export class Trainer {
           break;
         }
         const stepIndex = this.run.step;
+        const encodeStart = performance.now();
         const { reportRead, lr, wd } = this.record(batch, stepIndex);
+        const encodeMs = performance.now() - encodeStart;
         this.run.step++;
         this.run.epoch = batch.epoch;
         this.run.cursor = batch.cursor;
@@ -216,7 +223,7 @@ export class Trainer {
         const now = performance.now();
         const stepMs = now - lastTime;
         lastTime = now;
-        pending.push(this.reportStep(stepIndex, batch, reportRead, lr, wd, stepMs, this.loader.metrics));
+        pending.push(this.reportStep(stepIndex, batch, reportRead, lr, wd, stepMs, encodeMs, this.loader.metrics));
         // Bounded run-ahead: wait for the oldest step's numbers before recording more.
         while (pending.length > this.config.maxInFlight) await pending.shift();
         if (this.config.previewEvery > 0 && this.run.step % this.config.previewEvery === 0) await this.preview(batch);
@@ -334,6 +341,7 @@ export class Trainer {
     lr: number,
     wd: number,
     stepMs: number,
+    encodeMs: number,
     data: DataMetrics,
   ): Promise<void> {
     const r = await reportRead;
@@ -362,6 +370,7 @@ export class Trainer {
       skippedStep: status.skipped,
       imagesPerSec: (batch.batch * 1000) / Math.max(stepMs, 1e-3),
       stepMs,
+      encodeMs,
       dataWaitMs: batch.waitMs,
       skippedSamples: data.skippedDecode,
       skippedShards: data.skippedShards,

@@ -145,6 +145,7 @@ export class TrainerHost {
   private async halt(): Promise<void> {
     this.stop();
     await this.loop;
+    this.trainer?.dispose();
     this.ctx?.dispose();
     this.ctx = null;
     this.trainer = null;

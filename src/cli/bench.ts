@@ -4,7 +4,8 @@
  * sparse/dense encoder ratios, the training step's figures); `--json` writes
  * `{adapter, records, summary}`. --model/--input-size/--batch configure `encoder` and `train`.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Args } from './args.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { Context } from '../tensor/context.ts';
@@ -71,11 +72,15 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
     return { records: r.records, text: [formatEncoder(r.summary), ...mem].join('\n'), summary: r.summary };
   },
   train: async (ctx, o) => {
-    // The data-wait run reads the bundled shard as `pretrain` does by default.
-    const { shards } = await nodeShards(DEFAULT_DATA);
-    const dataLoader = (c: TrainConfig) =>
-      new DataLoader({ shards, decoder: new SharpDecoder(), batchSize: c.batchSize, seed: c.seed, shuffleBuffer: 64, augment: { size: c.inputSize }, cursor: null });
-    const r = await benchTrain(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o), ...(o.quick ? { steps: 2 } : {}), dataLoader });
+    // The data-wait run reads the bundled shard as `pretrain` does by default (from the
+    // working directory when the CLI runs as a bundle elsewhere, as on a lent GPU machine).
+    const shard = [DEFAULT_DATA, resolve('public/data/sample-000000.tar')].find((p) => existsSync(p));
+    const shards = shard ? (await nodeShards(shard)).shards : null;
+    const dataLoader = shards
+      ? (c: TrainConfig) =>
+          new DataLoader({ shards, decoder: new SharpDecoder(), batchSize: c.batchSize, seed: c.seed, shuffleBuffer: 64, augment: { size: c.inputSize }, cursor: null })
+      : undefined;
+    const r = await benchTrain(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o), ...(o.quick ? { steps: 2 } : {}), ...(dataLoader ? { dataLoader } : {}) });
     return { records: r.records, text: formatTrain(r.summary), summary: r.summary };
   },
   data: async (_ctx, o) => {

@@ -8,11 +8,11 @@
  * the pool hands out again is only overwritten after the commands that read it before.
  * The one exception is uniform data, which lives in arena chunks no other command uses.
  */
-import { BufferPool, STORAGE_USAGE } from './buffer-pool.ts';
+import { BufferPool, sizeClass, STORAGE_USAGE } from './buffer-pool.ts';
 import { GpuDeviceLostError, GpuOutOfMemoryError, GpuValidationError } from './errors.ts';
 import { BufferUsage, MapMode, ShaderStage } from './constants.ts';
 import { parseBindings, type BindingDecl } from './wgsl-bindings.ts';
-import { Recording } from './recording.ts';
+import { assignBuffers, Recording, VirtualBuffer, type AnyBuffer, type RecordedEntry } from './recording.ts';
 
 /** Reads the text of `shaders/<name>.wgsl`. Node reads the file; the browser bundles it. */
 export type ShaderLoader = (name: string) => string;
@@ -120,8 +120,13 @@ export class Gpu {
 
   // ---- buffers -------------------------------------------------------------------------
 
-  /** A pooled storage buffer of at least `bytes` bytes; its contents are undefined. */
-  buffer(bytes: number, label?: string): GPUBuffer {
+  /**
+   * A pooled storage buffer of at least `bytes` bytes; its contents are undefined. While a
+   * step is being recorded, a transient one (not `lasting`) is a VirtualBuffer: the recording
+   * assigns memory by liveness when it ends (recording.ts). Parameters, gradients and other
+   * state that outlives the step pass `lasting`.
+   */
+  buffer(bytes: number, label?: string, lasting = false): GPUBuffer {
     this.checkAlive();
     const max = this.limits.maxStorageBufferBindingSize;
     if (bytes > max) {
@@ -130,23 +135,38 @@ export class Gpu {
           `(${(max / 2 ** 20).toFixed(0)} MiB)`,
       );
     }
-    const buffer = this.pool.acquire(bytes, STORAGE_USAGE, label);
-    this.recording?.acquired.add(buffer);
-    return buffer;
+    if (this.recording && !lasting) {
+      const v = new VirtualBuffer(sizeClass(bytes), STORAGE_USAGE, label ?? 'transient');
+      this.recording.virtual.push(v);
+      return v as unknown as GPUBuffer;
+    }
+    return this.pool.acquire(bytes, STORAGE_USAGE, label);
   }
 
   release(buffer: GPUBuffer): void {
     if (this.destroyed) return;
+    const b = buffer as AnyBuffer;
+    if (b instanceof VirtualBuffer) {
+      b.released = true;
+      return;
+    }
     this.pool.release(buffer);
   }
 
   /**
    * Records a copy of `data` into `target` (at `offset` bytes), ordered with other commands.
-   * `refill`, for data that changes from step to step, gives the data again when a recorded
-   * step is replayed (the same size every time); without it the write is a constant.
+   * Data that changes from step to step (a mask's tables, random draws, the scheduled lr) is
+   * given as a function: it is called once now, or, while a step is being recorded, once on
+   * every replay (same size each time). Data given as a view is a constant of a recording.
    */
-  write(target: GPUBuffer, data: ArrayBufferView, offset = 0, refill?: () => ArrayBufferView): void {
+  write(target: GPUBuffer, source: ArrayBufferView | (() => ArrayBufferView), offset = 0): void {
     this.checkAlive();
+    const rec = this.recording;
+    if (rec && typeof source === 'function') {
+      rec.commands.push({ kind: 'write', target, offset, bytes: -1, staging: null, refill: source });
+      return;
+    }
+    const data = typeof source === 'function' ? source() : source;
     const bytes = data.byteLength;
     if (bytes === 0) return;
     const padded = Math.ceil(bytes / 4) * 4;
@@ -157,18 +177,21 @@ export class Gpu {
     });
     new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
     staging.unmap();
-    const rec = this.recording;
-    if (rec && !refill) rec.ownBuffers.push(staging);
-    else this.stagingToDestroy.push(staging);
-    rec?.commands.push({ kind: 'write', target, offset, bytes, staging: refill ? null : staging, refill: refill ?? null });
+    if (rec) {
+      // A constant of the recording: its staging buffer is kept and copied on every replay.
+      rec.ownBuffers.push(staging);
+      rec.commands.push({ kind: 'write', target, offset, bytes, staging, refill: null });
+      return;
+    }
+    this.stagingToDestroy.push(staging);
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(staging, 0, target, offset, padded);
   }
 
-  /** A new pooled buffer holding `data` (`refill` as for `write`). */
-  upload(data: ArrayBufferView, label?: string, refill?: () => ArrayBufferView): GPUBuffer {
+  /** A new pooled buffer holding `data`. */
+  upload(data: ArrayBufferView, label?: string): GPUBuffer {
     const buffer = this.buffer(Math.max(4, data.byteLength), label);
-    this.write(buffer, data, 0, refill);
+    this.write(buffer, data);
     return buffer;
   }
 
@@ -176,7 +199,10 @@ export class Gpu {
   copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
     this.checkAlive();
     if (bytes === 0) return;
-    this.recording?.commands.push({ kind: 'copy', src, dst, bytes, srcOffset, dstOffset });
+    if (this.recording) {
+      this.recording.commands.push({ kind: 'copy', src, dst, bytes, srcOffset, dstOffset });
+      return;
+    }
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
@@ -186,7 +212,10 @@ export class Gpu {
     this.checkAlive();
     if (bytes === 0) return;
     const size = Math.ceil(bytes / 4) * 4;
-    this.recording?.commands.push({ kind: 'clear', buffer, offset, bytes: size });
+    if (this.recording) {
+      this.recording.commands.push({ kind: 'clear', buffer, offset, bytes: size });
+      return;
+    }
     this.endPass();
     this.commandEncoder().clearBuffer(buffer, offset, size);
   }
@@ -280,27 +309,30 @@ export class Gpu {
     if (x > maxDim || y > maxDim || z > maxDim) {
       throw new Error(`${p.label}: dispatch ${x}x${y}x${z} exceeds ${maxDim} workgroups per dimension`);
     }
-    const entries: GPUBindGroupEntry[] = [];
+    const entries: RecordedEntry[] = [];
     for (const [name, decl] of p.bindings) {
       if (decl.type === 'uniform') {
         if (!params) throw new Error(`${p.label}: the shader declares uniform '${name}' but no params were given`);
-        entries.push({ binding: decl.binding, resource: this.uniform(params) });
+        entries.push({ binding: decl.binding, ...this.uniform(params) });
         continue;
       }
       const given = buffers[name];
       if (given === undefined) {
-        entries.push({ binding: decl.binding, resource: { buffer: this.dummy(decl.binding) } });
-      } else if (isBuffer(given)) {
-        entries.push({ binding: decl.binding, resource: { buffer: given } });
+        entries.push({ binding: decl.binding, buffer: this.dummy(decl.binding) });
+      } else if (isBinding(given)) {
+        entries.push({ binding: decl.binding, ...given });
       } else {
-        entries.push({ binding: decl.binding, resource: given });
+        entries.push({ binding: decl.binding, buffer: given });
       }
     }
     for (const name of Object.keys(buffers)) {
       if (!p.bindings.has(name)) throw new Error(`${p.label}: no binding named '${name}' in the shader`);
     }
-    const bindGroup = this.device.createBindGroup({ layout: p.layout, entries });
-    this.recording?.commands.push({ kind: 'dispatch', pipeline: p.pipeline, bindGroup, x, y, z });
+    if (this.recording) {
+      this.recording.commands.push({ kind: 'dispatch', pipeline: p.pipeline, layout: p.layout, entries, bindGroup: null, x, y, z });
+      return;
+    }
+    const bindGroup = this.device.createBindGroup({ layout: p.layout, entries: entries.map(bindEntry) });
     const pass = this.computePass();
     pass.setPipeline(p.pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -324,7 +356,8 @@ export class Gpu {
 
   /**
    * Starts recording every command (dispatches, copies, clears, host writes) for replay.
-   * Nothing recorded may read back. Everything recorded before is submitted first, so the
+   * Nothing recorded runs, and nothing recorded may read back; transient buffers are virtual
+   * until `endRecording` assigns them. Everything encoded before is submitted first, so the
    * recording's uniform chunks hold only its own data.
    */
   beginRecording(): void {
@@ -335,27 +368,45 @@ export class Gpu {
   }
 
   /**
-   * Ends the recording (the commands have also run once, as usual). The pooled buffers it
-   * acquired and has released are now owned by it; buffers still handed out stay with their
-   * owners, which must outlive the recording (parameters, gradients, optimizer state).
+   * Ends the recording: gives its transient buffers memory by liveness and makes its bind
+   * groups. Nothing has run yet: `replay` runs it. A transient buffer the recorded code did
+   * not release (a tensor kept past the step) is an error: it would be overwritten by the
+   * next replay.
    */
   endRecording(): Recording {
     const rec = this.recording;
     if (!rec) throw new Error('not recording');
-    this.flush();
+    // The arena holds only the recording's uniforms (beginRecording flushed): write them and
+    // hand the chunks to the recording. (Recording encodes nothing, so flush() would not.)
+    for (const chunk of this.arenaChunks) {
+      this.device.queue.writeBuffer(chunk.buffer, 0, chunk.data, 0, chunk.used);
+      rec.ownBuffers.push(chunk.buffer);
+    }
+    this.arenaChunks = [];
     this.recording = null;
-    rec.claimed = this.pool.claim(rec.acquired);
+    const kept = rec.virtual.filter((v) => !v.released);
+    if (kept.length > 0) {
+      this.releaseRecording(rec);
+      throw new Error(
+        `a recorded step kept ${kept.length} transient tensor(s) past its end (${kept.slice(0, 3).map((v) => v.label).join(', ')}); ` +
+          'make long-lived tensors before recording or with Context.persistent',
+      );
+    }
+    assignBuffers(rec, this.pool);
+    for (const c of rec.commands) {
+      if (c.kind === 'dispatch') c.bindGroup = this.device.createBindGroup({ layout: c.layout, entries: c.entries.map(bindEntry) });
+    }
     rec.ended = true;
     return rec;
   }
 
   /**
-   * Host-side bookkeeping that goes with the commands being recorded (a counter the recorded
-   * code advanced): `effect` runs again at this point of every replay. Outside a recording it
-   * does nothing (the caller has already done the work once).
+   * Host-side bookkeeping that goes with the GPU work (a counter): runs now, or, while a step
+   * is being recorded, at this point of every replay.
    */
-  onReplay(effect: () => void): void {
-    this.recording?.commands.push({ kind: 'host', run: effect });
+  hostEffect(effect: () => void): void {
+    if (this.recording) this.recording.commands.push({ kind: 'host', run: effect });
+    else effect();
   }
 
   /** Encodes a recorded sequence again, refilling its step-dependent writes. */
@@ -363,29 +414,32 @@ export class Gpu {
     this.checkAlive();
     if (!rec.ended || rec.disposed) throw new Error('replay: the recording is not finished or was released');
     if (this.recording) throw new Error('replay: cannot replay while recording');
+    // After endRecording every buffer in the commands is a real one.
+    const real = (b: AnyBuffer) => b as GPUBuffer;
     for (const c of rec.commands) {
       if (c.kind === 'dispatch') {
         const pass = this.computePass();
         pass.setPipeline(c.pipeline);
-        pass.setBindGroup(0, c.bindGroup);
+        pass.setBindGroup(0, c.bindGroup!);
         pass.dispatchWorkgroups(c.x, c.y, c.z);
         this.stats.dispatches++;
         this.stats.workgroups += c.x * c.y * c.z;
       } else if (c.kind === 'copy') {
-        this.copy(c.src, c.dst, c.bytes, c.srcOffset, c.dstOffset);
+        this.copy(real(c.src), real(c.dst), c.bytes, c.srcOffset, c.dstOffset);
       } else if (c.kind === 'clear') {
-        this.zero(c.buffer, c.bytes, c.offset);
+        this.zero(real(c.buffer), c.bytes, c.offset);
       } else if (c.kind === 'host') {
         c.run();
       } else if (c.refill) {
         const data = c.refill();
+        if (c.bytes < 0) c.bytes = data.byteLength;
         if (data.byteLength !== c.bytes) {
           throw new Error(`replay: a step-dependent write changed size (${c.bytes} -> ${data.byteLength} bytes); record the step again`);
         }
-        this.write(c.target, data, c.offset);
+        this.write(real(c.target), data, c.offset);
       } else {
         this.endPass();
-        this.commandEncoder().copyBufferToBuffer(c.staging!, 0, c.target, c.offset, c.staging!.size);
+        this.commandEncoder().copyBufferToBuffer(c.staging!, 0, real(c.target), c.offset, c.staging!.size);
       }
     }
   }
@@ -395,12 +449,12 @@ export class Gpu {
     if (rec.disposed) return;
     rec.disposed = true;
     if (this.destroyed) return;
-    for (const b of rec.claimed) this.pool.release(b);
+    for (const b of rec.assigned) this.pool.release(b);
     for (const b of rec.ownBuffers) {
       if (b.usage & BufferUsage.UNIFORM) this.freeArenaChunks.push(b);
       else this.stagingToDestroy.push(b);
     }
-    rec.claimed = [];
+    rec.assigned = [];
   }
 
   // ---- submission ----------------------------------------------------------------------
@@ -417,9 +471,9 @@ export class Gpu {
     this.stats.submits++;
     this.encoder = null;
     // Arena chunks and staging buffers may be reused or destroyed now: later writes to them
-    // are ordered after this submit on the queue.
-    // A recording keeps its uniform chunks: replays bind them again.
-    for (const chunk of this.arenaChunks) (this.recording ? this.recording.ownBuffers : this.freeArenaChunks).push(chunk.buffer);
+    // are ordered after this submit on the queue. (A recording's chunks never get here:
+    // endRecording hands them to it.)
+    for (const chunk of this.arenaChunks) this.freeArenaChunks.push(chunk.buffer);
     this.arenaChunks = [];
     for (const b of this.stagingToDestroy) b.destroy();
     this.stagingToDestroy = [];
@@ -546,6 +600,14 @@ function describeAdapter(adapter: GPUAdapter, device: GPUDevice): AdapterReport 
   };
 }
 
-function isBuffer(b: BufferBinding): b is GPUBuffer {
-  return typeof (b as GPUBuffer).mapAsync === 'function';
+/** A `{buffer, offset, size}` binding rather than a whole buffer (GPUBuffer has no `buffer`). */
+function isBinding(b: BufferBinding): b is { buffer: GPUBuffer; offset?: number; size?: number } {
+  return 'buffer' in b;
+}
+
+function bindEntry(e: RecordedEntry): GPUBindGroupEntry {
+  const resource: GPUBufferBinding = { buffer: e.buffer as GPUBuffer };
+  if (e.offset !== undefined) resource.offset = e.offset;
+  if (e.size !== undefined) resource.size = e.size;
+  return { binding: e.binding, resource };
 }

@@ -2,37 +2,76 @@
  * A recorded command sequence that can be encoded again without running the code that made it.
  *
  * WebGPU command buffers are single-use and compute passes have no bundles, so "replaying" a
- * training step means re-encoding its dispatches and copies from a list: the pipelines, bind
- * groups, uniform data and workgroup counts were all built once, while recording. What a step
- * must change between replays is host data: each write recorded with a `refill` callback
- * (a new image batch, a new mask's site tables, drop-path draws, the scheduled lr) is refilled
- * when the replay reaches it, in recording order, so callbacks that draw random numbers draw
- * them in the same order as recording the step again would. Writes without one are constants;
- * their staging buffers are kept and copied again. Host-side bookkeeping the recorded code did
- * (BatchNorm's num_batches_tracked) is registered with `Gpu.onReplay` and done again too.
+ * training step means re-encoding its dispatches and copies from a list: pipelines, bind
+ * groups, uniform data and workgroup counts are all built once. What a step must change
+ * between replays is host data: each write recorded with a `refill` callback (a new mask's
+ * site tables, drop-path draws, the scheduled lr) is refilled when the replay reaches it, in
+ * recording order, so callbacks that draw random numbers draw them in the same order as
+ * recording the step again would. Writes without one are constants; their staging buffers are
+ * kept. Host-side bookkeeping the recorded code did (BatchNorm's num_batches_tracked) is
+ * registered with `Gpu.onReplay` and done again too.
  *
- * Buffers: every pooled buffer the recording acquired is owned by it while it lives (taken
- * out of the pool's free lists when recording ends), so nothing outside the step can be
- * handed a buffer the step will overwrite on its next replay. Uniform arena chunks likewise.
+ * Recording runs nothing. Every transient buffer the recorded code asks for (`Gpu.buffer`) is
+ * a `VirtualBuffer`: a size and an identity, no GPU memory. When recording ends, each virtual
+ * buffer's live range (first to last command that uses it) is known, and `assignBuffers`
+ * gives virtual buffers whose ranges do not overlap the same pooled buffer: liveness-based
+ * reuse, so the step needs the most bytes live at any one command, not everything its scopes
+ * held until they closed. Bind groups are made then, from the real buffers. The first replay
+ * runs the step. Long-lived buffers (parameters, gradients, optimizer state: `lasting` in
+ * `Gpu.buffer`) are real from the start and used in place.
+ *
+ * The recording owns its assigned buffers until released, so nothing outside the step can be
+ * handed one that a replay will overwrite. Uniform arena chunks likewise.
  */
+import type { BufferPool } from './buffer-pool.ts';
+
+/** A transient buffer of a step being recorded: what it would need, not yet memory. */
+export class VirtualBuffer {
+  released = false;
+  constructor(
+    readonly size: number,
+    readonly usage: number,
+    readonly label: string,
+  ) {}
+}
+
+export type AnyBuffer = GPUBuffer | VirtualBuffer;
+
+export interface RecordedEntry {
+  binding: number;
+  buffer: AnyBuffer;
+  offset?: number;
+  size?: number;
+}
 
 export type RecordedCommand =
-  | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; x: number; y: number; z: number }
-  | { kind: 'copy'; src: GPUBuffer; dst: GPUBuffer; bytes: number; srcOffset: number; dstOffset: number }
-  | { kind: 'clear'; buffer: GPUBuffer; offset: number; bytes: number }
-  /** A host write: from a kept staging buffer (constant) or refilled on every replay. */
-  | { kind: 'write'; target: GPUBuffer; offset: number; bytes: number; staging: GPUBuffer | null; refill: (() => ArrayBufferView) | null }
+  | {
+      kind: 'dispatch';
+      pipeline: GPUComputePipeline;
+      layout: GPUBindGroupLayout;
+      entries: RecordedEntry[];
+      /** Made when recording ends, from the assigned buffers. */
+      bindGroup: GPUBindGroup | null;
+      x: number;
+      y: number;
+      z: number;
+    }
+  | { kind: 'copy'; src: AnyBuffer; dst: AnyBuffer; bytes: number; srcOffset: number; dstOffset: number }
+  | { kind: 'clear'; buffer: AnyBuffer; offset: number; bytes: number }
+  /** A host write: from a kept staging buffer (constant) or refilled on every replay (bytes -1 until the first). */
+  | { kind: 'write'; target: AnyBuffer; offset: number; bytes: number; staging: GPUBuffer | null; refill: (() => ArrayBufferView) | null }
   /** Host bookkeeping the recorded code did (a counter), done again on every replay. */
   | { kind: 'host'; run: () => void };
 
 export class Recording {
   readonly commands: RecordedCommand[] = [];
-  /** Pooled buffers acquired while recording (owned by the recording once it ends). */
-  readonly acquired = new Set<GPUBuffer>();
+  readonly virtual: VirtualBuffer[] = [];
   /** Uniform arena chunks and constant staging buffers the commands read. */
   readonly ownBuffers: GPUBuffer[] = [];
-  /** Set when recording ends: the acquired buffers taken out of the pool. */
-  claimed: GPUBuffer[] = [];
+  /** Pooled buffers the virtual ones were assigned to (owned by the recording). */
+  assigned: GPUBuffer[] = [];
+  /** Bytes live at the busiest command, by the virtual buffers' live ranges. */
+  livePeakBytes = 0;
   ended = false;
   disposed = false;
 
@@ -48,10 +87,97 @@ export class Recording {
     return n;
   }
 
-  /** Bytes of the pooled buffers this recording owns (its working set between replays). */
-  get claimedBytes(): number {
+  /** Bytes of the pooled buffers this recording owns (its working set). */
+  get assignedBytes(): number {
     let n = 0;
-    for (const b of this.claimed) n += b.size;
+    for (const b of this.assigned) n += b.size;
     return n;
+  }
+}
+
+/** The buffers a command reads or writes. */
+export function buffersOf(c: RecordedCommand): AnyBuffer[] {
+  switch (c.kind) {
+    case 'dispatch':
+      return c.entries.map((e) => e.buffer);
+    case 'copy':
+      return [c.src, c.dst];
+    case 'clear':
+      return [c.buffer];
+    case 'write':
+      return [c.target];
+    case 'host':
+      return [];
+  }
+}
+
+/**
+ * Gives every virtual buffer a pooled buffer, sharing buffers between virtual ones whose live
+ * ranges do not overlap (a buffer freed after command i is reused from command i + 1 on; the
+ * queue orders the dispatches, WebGPU puts barriers between them). The buffers stay handed
+ * out (live in the pool's accounting) for as long as the recording lives. Rewrites the commands to
+ * the real buffers and returns them (each acquired from `pool`, owned by the recording).
+ */
+export function assignBuffers(rec: Recording, pool: BufferPool): void {
+  const first = new Map<VirtualBuffer, number>();
+  const last = new Map<VirtualBuffer, number>();
+  rec.commands.forEach((c, i) => {
+    for (const b of buffersOf(c)) {
+      if (!(b instanceof VirtualBuffer)) continue;
+      if (!first.has(b)) first.set(b, i);
+      last.set(b, i);
+    }
+  });
+  // Largest first, each into the smallest buffer already made whose other tenants' live
+  // ranges do not overlap its own, else into a new one of its size: buffers are reused only
+  // whole, so big tensors claim buffers first and small ones fill the gaps they leave.
+  const order = [...first.keys()].sort((a, b) => b.size - a.size || first.get(a)! - first.get(b)!);
+  const slots: { buffer: GPUBuffer; spans: [number, number][] }[] = []; // sorted by size
+  const real = new Map<VirtualBuffer, GPUBuffer>();
+  const overlaps = (spans: [number, number][], s: number, e: number) => spans.some(([a, b]) => a <= e && s <= b);
+  for (const v of order) {
+    const s = first.get(v)!;
+    const e = last.get(v)!;
+    let slot = null;
+    for (let k = slots.length - 1; k >= 0; k--) {
+      // slots is sorted by size descending; scan from the smallest up.
+      const c = slots[k]!;
+      if (c.buffer.size >= v.size && !overlaps(c.spans, s, e)) {
+        slot = c;
+        break;
+      }
+    }
+    if (!slot) {
+      slot = { buffer: pool.acquire(v.size, v.usage, v.label), spans: [] };
+      slots.push(slot);
+      slots.sort((x, y) => y.buffer.size - x.buffer.size);
+    }
+    slot.spans.push([s, e]);
+    real.set(v, slot.buffer);
+  }
+  rec.assigned = slots.map((x) => x.buffer);
+  // The lower bound, for reporting: the most bytes live at one command.
+  const delta = new Map<number, number>();
+  for (const [v, s] of first) {
+    delta.set(s, (delta.get(s) ?? 0) + v.size);
+    const e = last.get(v)! + 1;
+    delta.set(e, (delta.get(e) ?? 0) - v.size);
+  }
+  let live = 0;
+  for (const at of [...delta.keys()].sort((x, y) => x - y)) {
+    live += delta.get(at)!;
+    rec.livePeakBytes = Math.max(rec.livePeakBytes, live);
+  }
+  const map = (b: AnyBuffer): GPUBuffer => {
+    if (!(b instanceof VirtualBuffer)) return b;
+    const r = real.get(b);
+    if (!r) throw new Error(`recording: buffer '${b.label}' is used by no command`);
+    return r;
+  };
+  for (const c of rec.commands) {
+    if (c.kind === 'dispatch') c.entries = c.entries.map((e) => ({ ...e, buffer: map(e.buffer) }));
+    else if (c.kind === 'copy') Object.assign(c, { src: map(c.src), dst: map(c.dst) });
+    else if (c.kind === 'clear') c.buffer = map(c.buffer);
+    else if (c.kind === 'write') c.target = map(c.target);
   }
 }

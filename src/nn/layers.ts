@@ -103,9 +103,7 @@ export class BatchNorm2d extends Module {
 
   forward(x: Tensor): Tensor {
     if (this.training) {
-      const count = () => void this.numBatchesTracked++;
-      count();
-      this.ctx.gpu.onReplay(count);
+      this.ctx.gpu.hostEffect(() => void this.numBatchesTracked++);
     }
     return batchNorm(
       x,
@@ -140,12 +138,13 @@ export class DropPath {
   forward(x: Tensor, training: boolean): Tensor {
     if (!training || this.prob === 0) return x;
     const batch = x.layout!.batch;
-    // A replayed step draws again, in recording order, so its draws equal a re-recorded step's.
+    // Drawn when the write runs: once now, or on every replay of a recorded step, in the
+    // order the step makes them, so replayed draws equal an eager step's.
     const draw = () => {
       const keep = new Uint8Array(batch);
       for (let b = 0; b < batch; b++) keep[b] = this.rng.next() >= this.prob ? 1 : 0;
       return keep;
     };
-    return dropPath(x, draw(), this.prob, draw);
+    return dropPath(x, draw, this.prob);
   }
 }

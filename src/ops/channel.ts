@@ -59,24 +59,26 @@ export function channelScale(x: Tensor, gamma: Tensor): Tensor {
  * Stochastic depth per sample: the rows of image b are multiplied by keep[b] / (1 - prob), as
  * timm's drop_path (keep[b] in {0, 1}, drawn by the caller from a seeded CPU RNG so runs are
  * reproducible). The image of a row comes from the layout; a tensor without a layout is split
- * into keep.length equal blocks along its first dimension. `redraw` gives the next step's
- * flags when a recorded step is replayed (see Gpu.replay).
+ * into B equal blocks along its first dimension. `keep` may be a function that draws the
+ * flags: it is called when the write runs (once now, or on every replay of a recorded step).
  */
-export function dropPath(x: Tensor, keep: Uint8Array, prob: number, redraw?: () => Uint8Array): Tensor {
+export function dropPath(x: Tensor, keep: Uint8Array | (() => Uint8Array), prob: number): Tensor {
   const ctx = x.ctx;
   const layout = x.layout;
-  const B = layout ? layout.batch : keep.length;
-  if (keep.length !== B) throw new Error(`dropPath: ${keep.length} keep flags for a batch of ${B}`);
+  const B = layout ? layout.batch : typeof keep === 'function' ? 0 : keep.length;
+  if (!layout && typeof keep === 'function') throw new Error('dropPath: flags drawn by a function need a tensor with a layout (for the batch size)');
+  if (typeof keep !== 'function' && keep.length !== B) throw new Error(`dropPath: ${keep.length} keep flags for a batch of ${B}`);
   if (!(prob >= 0 && prob <= 1)) throw new Error(`dropPath: probability ${prob} outside [0, 1]`);
   if (!layout && x.shape[0]! % B !== 0) throw new Error(`dropPath: first dimension ${x.shape[0]} is not a multiple of ${B}`);
   // timm: random_tensor.div_(keep_prob) unless keep_prob is 0, in f32.
   const keepProb = Math.fround(1 - prob);
   const factorsOf = (flags: Uint8Array): Float32Array => {
+    if (flags.length !== B) throw new Error(`dropPath: ${flags.length} keep flags for a batch of ${B}`);
     const factors = new Float32Array(B);
     for (let b = 0; b < B; b++) factors[b] = flags[b] ? (keepProb > 0 ? 1 / keepProb : 1) : 0;
     return factors;
   };
-  const factor = ctx.fromArray(factorsOf(keep), [B], null, redraw && (() => factorsOf(redraw())));
+  const factor = ctx.fromArray(typeof keep === 'function' ? () => factorsOf(keep()) : factorsOf(keep), [B]);
   // With a layout: element -> row (C per row) -> site -> image. Without: blocks of size/B.
   const C = layout ? x.channels : 1;
   const plane = layout ? layout.height * layout.width : x.size / B;

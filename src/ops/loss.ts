@@ -72,8 +72,8 @@ function pack(g: Geometry, count: number, scale: number): Uint8Array {
 
 /** The mask's visible flags as an f32 tensor (1 = visible), owned by the current scope. */
 function visibleFlags(ctx: Context, mask: PatchMask): Tensor {
-  const flags = () => Float32Array.from(mask.visible, (v) => (v ? 1 : 0));
-  return ctx.fromArray(flags(), [mask.visible.length], null, flags);
+  // Read when the write runs: a replayed step sees the mask assigned to it (PatchMask.assign).
+  return ctx.fromArray(() => Float32Array.from(mask.visible, (v) => (v ? 1 : 0)), [mask.visible.length]);
 }
 
 /**

@@ -109,8 +109,7 @@ export class Lamb {
         const live = this.slots.filter((s) => s.param.grad);
         if (live.length === 0) return;
         this.schedule(lr, weightDecay);
-        const hyper = () => new Float32Array([this.lr, this.weightDecay]);
-        gpu.write(this.hyper.buffer, hyper(), 0, hyper);
+        gpu.write(this.hyper.buffer, () => new Float32Array([this.lr, this.weightDecay]));
         const gradSq = ew.sum(sumsOfSquares(live.map((s) => s.param.grad!)));
         const base = (p: { n: number; index: number; adapt: boolean; decay: boolean }) =>
           uniform()

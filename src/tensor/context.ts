@@ -48,19 +48,22 @@ export class Context {
 
   /**
    * A tensor holding `data`. Data that changes from step to step (a mask's flags, random
-   * draws) passes `refill`, which gives the next step's values when a recorded step is replayed.
+   * draws) is given as a function, called once now or, in a recorded step, on every replay.
    */
-  fromArray(data: ArrayLike<number>, shape: readonly number[], layout: SiteLayout | null = null, refill?: () => Float32Array): Tensor {
+  fromArray(data: ArrayLike<number> | (() => Float32Array), shape: readonly number[], layout: SiteLayout | null = null): Tensor {
     const t = this.empty(shape, layout);
-    if (data.length !== t.size) throw new Error(`fromArray: ${data.length} values for shape [${shape}]`);
-    this.gpu.write(t.buffer, data instanceof Float32Array ? data : Float32Array.from(data), 0, refill);
+    const checked = (values: ArrayLike<number>): Float32Array => {
+      if (values.length !== t.size) throw new Error(`fromArray: ${values.length} values for shape [${shape}]`);
+      return values instanceof Float32Array ? values : Float32Array.from(values);
+    };
+    this.gpu.write(t.buffer, typeof data === 'function' ? () => checked(data()) : checked(data));
     return t;
   }
 
   /** A named trainable tensor that lives as long as the context. */
   parameter(name: string, shape: readonly number[], data?: ArrayLike<number>): Parameter {
     const size = shape.reduce((a, b) => a * b, 1);
-    const p = new Parameter(this, name, shape, this.gpu.buffer(Math.max(size, 1) * 4, name));
+    const p = new Parameter(this, name, shape, this.gpu.buffer(Math.max(size, 1) * 4, name, true));
     if (data) {
       if (data.length !== size) throw new Error(`parameter ${name}: ${data.length} values for shape [${shape}]`);
       this.gpu.write(p.buffer, data instanceof Float32Array ? data : Float32Array.from(data));
@@ -74,7 +77,7 @@ export class Context {
   /** A long-lived tensor (optimizer state, running statistics), zero-filled. */
   persistent(shape: readonly number[], layout: SiteLayout | null = null): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
-    const t = new Tensor(this, shape, this.gpu.buffer(Math.max(size, 1) * 4), layout);
+    const t = new Tensor(this, shape, this.gpu.buffer(Math.max(size, 1) * 4, 'persistent', true), layout);
     this.gpu.zero(t.buffer, t.bytes);
     this.persistents.add(t);
     return t;
@@ -150,11 +153,13 @@ export class Context {
       if (hit) return hit;
     }
     // A replayed step sees the next mask through the same layout object (PatchMask.assign
-    // rewrites its sites in place), so the refills read the layout again.
+    // rewrites its sites in place), so the writes read the layout when they run.
     const made = {
-      sites: this.gpu.upload(layout.sites!, 'sites', () => layout.sites!),
-      rowOf: this.gpu.upload(layout.rowOf, 'rowOf', () => layout.rowOf),
+      sites: this.gpu.buffer(layout.sites!.byteLength, 'sites'),
+      rowOf: this.gpu.buffer(layout.gridSize * 4, 'rowOf'),
     };
+    this.gpu.write(made.sites, () => layout.sites!);
+    this.gpu.write(made.rowOf, () => layout.rowOf);
     this.top().layoutBuffers.set(layout.id, made);
     return made;
   }

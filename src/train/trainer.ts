@@ -7,12 +7,13 @@
  * synchronously: the loss and the optimizer status are read asynchronously, with at most
  * `maxInFlight` steps queued ahead of the oldest unread result.
  *
- * The step is recorded once and replayed (src/gpu/recording.ts): after a first step that
- * creates the gradient buffers, the next step's commands are recorded, and every later step
- * copies its batch into the same input buffer, assigns its mask onto the recorded mask, sets
- * the scheduled lr, and re-encodes the recorded commands; no model code runs. A step is
- * recorded again only if its shape changes (batch, size) or weight decay turns 0 or non-zero.
- * One queue submit per step: the step's commands and the copy that reads its report back.
+ * The step is recorded once and replayed (src/gpu/recording.ts). Recording runs nothing: it
+ * lists the step's commands, then gives its transient buffers memory by liveness. Step 0
+ * (which makes the gradient buffers) is recorded and run once; step 1 is recorded and kept;
+ * every later step copies its batch into the same input buffer, assigns its mask onto the
+ * recorded mask, sets the scheduled lr, and re-encodes the recorded commands: no model code
+ * runs. A step is recorded again only if its shape changes (batch, size) or weight decay turns
+ * 0 or non-zero. One queue submit per step: the step's commands and its report's readback.
  *
  * Non-finite gradients: LAMB skips the update on the GPU (weights and moments untouched);
  * the trainer counts it, and after `maxConsecutiveSkips` in a row pauses the run with an
@@ -163,9 +164,9 @@ export class Trainer {
   }
 
   /** Commands of the recorded step (dispatches, workgroups, owned bytes), or null before one is recorded. */
-  get recordedStep(): { dispatches: number; workgroups: number; bytes: number } | null {
+  get recordedStep(): { dispatches: number; workgroups: number; bytes: number; livePeakBytes: number } | null {
     const r = this.recording;
-    return r ? { dispatches: r.dispatches, workgroups: r.workgroups, bytes: r.claimedBytes } : null;
+    return r ? { dispatches: r.dispatches, workgroups: r.workgroups, bytes: r.assignedBytes, livePeakBytes: r.livePeakBytes } : null;
   }
 
   /** Gives the recorded step's buffers back to the pool (the trainer records again if it trains on). */
@@ -297,25 +298,31 @@ export class Trainer {
       this.stepMask!.assign(mask);
       this.optimizer.schedule(lr, wd);
       gpu.replay(this.recording);
+    } else if (this.options.replay === false) {
+      this.recordStep(this.input!, mask, lr, wd);
     } else {
+      // Recorded steps get their buffers by liveness (recording.ts), so even a step that is
+      // run once (the first, which makes the gradient buffers) is recorded and replayed.
       this.dispose();
-      const record = ready && this.options.replay !== false;
       this.stepMask = mask;
-      if (record) gpu.beginRecording();
-      let recorded = false;
+      gpu.beginRecording();
       try {
         this.recordStep(this.input!, mask, lr, wd);
-        recorded = true;
-      } finally {
-        if (record) {
-          const rec = gpu.endRecording();
-          if (recorded) {
-            this.recording = rec;
-            this.recordedKey = key;
-          } else {
-            gpu.releaseRecording(rec);
-          }
+      } catch (err) {
+        try {
+          gpu.releaseRecording(gpu.endRecording());
+        } catch {
+          // the step's own error is the one to report
         }
+        throw err;
+      }
+      const rec = gpu.endRecording();
+      gpu.replay(rec);
+      if (ready) {
+        this.recording = rec;
+        this.recordedKey = key;
+      } else {
+        gpu.releaseRecording(rec);
       }
     }
     return { reportRead: this.report.read(), lr, wd };

@@ -194,3 +194,56 @@ export async function browserUploadCost(o: { shardUrl: string; batchSize: number
   }
   return out;
 }
+
+/**
+ * For test/data/browser-texture.test.ts: one batch decoded as bitmaps, turned into the input
+ * tensor by the texture path and by the byte path (each shader entry), from the same bitmaps.
+ * Returns the bytes the byte path used (read back from the bitmaps), the flips and all outputs.
+ */
+export async function browserTextureVsBuffer(o: { shardUrl: string; batchSize: number; size: number; seed: number }) {
+  const ctx = new Context(await createBrowserGpu());
+  try {
+    const loader = new DataLoader({
+      shards: urlShards(o.shardUrl),
+      decoder: new BitmapDecoder({ output: 'bitmap' }),
+      batchSize: o.batchSize,
+      seed: o.seed,
+      shuffleBuffer: 8,
+      augment: { size: o.size },
+    });
+    const batch = (await loader.next())!;
+    loader.close();
+    const { size } = batch;
+    const images = batch.bitmaps!.images;
+    const canvas = new OffscreenCanvas(size, size);
+    const c2d = canvas.getContext('2d', { willReadFrequently: true })!;
+    const pixels = new Uint8Array(images.length * size * size * 4);
+    images.forEach((b, i) => {
+      c2d.clearRect(0, 0, size, size);
+      c2d.drawImage(b, 0, 0);
+      pixels.set(c2d.getImageData(0, 0, size, size).data, i * size * size * 4);
+    });
+    const shape = { batch: batch.batch, height: size, width: size, channels: 4 as const };
+    // Twice through the texture: the second upload reuses the texture while the first pass's
+    // result is still unread, so a wrong ordering of copies and passes would show.
+    const texture = batchToTensor(ctx, batch);
+    const again = batchToTensor(ctx, { ...batch, flips: batch.flips.map((f) => 1 - f) });
+    const perPixel = flipNormalize(ctx, pixels, batch.flips, shape, 'flip_normalize');
+    const runs = size % 4 === 0 ? flipNormalize(ctx, pixels, batch.flips, shape, 'flip_normalize4') : null;
+    const read = async (t: { read(): Promise<Float32Array> } | null) => (t ? [...new Uint32Array((await t.read()).buffer)] : null);
+    const out = {
+      pixels: [...pixels],
+      flips: [...batch.flips],
+      batch: batch.batch,
+      texture: (await read(texture))!,
+      textureFlipped: (await read(again))!,
+      perPixel: (await read(perPixel))!,
+      runs: await read(runs),
+    };
+    for (const b of images) b.close();
+    return out;
+  } finally {
+    ctx.dispose();
+    ctx.gpu.destroy();
+  }
+}

@@ -2,7 +2,10 @@
  * `bench data --browser`: builds a page around src/platform/browser/data-bench.ts with Vite,
  * serves it and the bundled shard from 127.0.0.1, and runs it in headless Chromium (Debian's
  * /usr/bin/chromium through playwright-core; WebGPU on SwiftShader where there is no GPU).
- * `node --import tsx src/data/bench-browser.ts [--no-gpu] [--images N] [--concurrency C]`.
+ * `node --import tsx src/data/bench-browser.ts [--no-gpu] [--images N] [--concurrency C]
+ * [--compare] [--rounds R]`: --compare times the path training uses ('pixels'), the previous
+ * shader entry, the texture upload and decode alone, interleaved round by round, and prints
+ * each one's median.
  */
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -113,6 +116,8 @@ export async function benchDataBrowser(args: BrowserBenchArgs = {}): Promise<Bro
       size: args.size ?? 224,
       concurrency: args.concurrency ?? 16,
       gpu: args.gpu ?? true,
+      paths: args.paths ?? ['pixels'],
+      rounds: args.rounds ?? 1,
     };
     const result = (await page.evaluate(
       (o) => (window as unknown as { runBrowserBench: (o: BrowserBenchOptions) => Promise<BrowserBenchResult> }).runBrowserBench(o),
@@ -121,8 +126,14 @@ export async function benchDataBrowser(args: BrowserBenchArgs = {}): Promise<Bro
     print(
       `bench data (Chromium ${version}): ${result.imagesPerSecond.toFixed(0)} images/s (${result.images} images of ` +
         `${opts.size}x${opts.size}, batch ${opts.batchSize}, ${opts.concurrency} decodes in flight, ${result.seconds.toFixed(2)} s, ` +
-        `${result.waitSeconds.toFixed(2)} s waiting for data); decode: createImageBitmap; GPU flip+normalise: ${result.device}`,
+        `${result.waitSeconds.toFixed(2)} s waiting for data); decode: createImageBitmap; ` +
+        `upload: ${opts.paths![0]}; GPU flip+normalise: ${result.device}`,
     );
+    if (result.paths.length > 1 || opts.rounds! > 1) {
+      for (const p of result.paths) {
+        print(`  ${p.path.padEnd(8)} median ${p.median.toFixed(0)} images/s over ${p.rates.length} rounds (${p.rates.map((r) => r.toFixed(0)).join(', ')})`);
+      }
+    }
     return result;
   } finally {
     await close();
@@ -138,6 +149,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const args = process.argv.slice(2);
   await benchDataBrowser({
     gpu: !args.includes('--no-gpu'),
+    ...(args.includes('--compare') ? { paths: ['pixels', 'pixels-old', 'texture', 'decode'] as const, rounds: flag(args, '--rounds') ?? 3 } : { rounds: flag(args, '--rounds') }),
     images: flag(args, '--images'),
     batchSize: flag(args, '--batch'),
     concurrency: flag(args, '--concurrency'),

@@ -10,7 +10,7 @@
  * fails to decode is skipped and counted; the batch is filled with the next ones.
  */
 import { drawFlip, randomResizedCrop, sampleRng, SPARK_AUGMENT, type AugmentOptions, type CropBox } from './augment.ts';
-import type { ImageDecoder } from './decoder.ts';
+import type { BitmapUpload, ImageDecoder } from './decoder.ts';
 import { orderedSamples, type Emission, type ResumeCursor } from './order.ts';
 import { newMetrics, noteError, type DataMetrics, type Shard } from './types.ts';
 
@@ -39,8 +39,14 @@ export interface Batch {
   batch: number;
   size: number;
   channels: 3 | 4;
-  /** batch x size x size x channels bytes, HWC per image. */
+  /** batch x size x size x channels bytes, HWC per image (empty when `bitmaps` holds the crops). */
   pixels: Uint8Array;
+  /**
+   * The crops as size x size bitmaps, from a decoder that skips the CPU readback (the browser's
+   * fast path), with the upload that turns them into the input tensor. Not closed by the loader:
+   * they are freed when the batch is garbage (or by whoever closes them after the upload).
+   */
+  bitmaps?: { images: ImageBitmap[]; upload: BitmapUpload };
   /** 1 where the image is to be mirrored (done on the GPU). */
   flips: Uint8Array;
   labels: Int32Array;
@@ -56,6 +62,7 @@ export interface Batch {
 interface Decoded {
   emission: Emission;
   pixels: Uint8Array;
+  bitmap?: ImageBitmap;
   box: CropBox;
   flip: boolean;
 }
@@ -143,10 +150,10 @@ export class DataLoader {
     const rng = sampleRng(this.opts.seed ?? 0, emission.epoch, emission.index);
     const { size, scale, ratio, flipP } = this.augment;
     try {
-      const { pixels, box } = await this.opts.decoder.decode(sample.image, sample.format, size, (w, h) =>
+      const { pixels, box, bitmap } = await this.opts.decoder.decode(sample.image, sample.format, size, (w, h) =>
         randomResizedCrop(w, h, scale, ratio, rng),
       );
-      return { emission, pixels, box, flip: drawFlip(rng, flipP) };
+      return { emission, pixels, bitmap, box, flip: drawFlip(rng, flipP) };
     } catch (err) {
       this.metrics.skippedDecode++;
       const first = String((err as Error).message ?? err).split('\n')[0];
@@ -159,7 +166,8 @@ export class DataLoader {
     const { batchSize } = this.opts;
     const { size } = this.augment;
     const channels = this.opts.decoder.channels;
-    const imageBytes = size * size * channels;
+    const upload = this.opts.decoder.bitmapsToTensor;
+    const imageBytes = upload ? 0 : size * size * channels;
     const concurrency = Math.max(1, this.opts.concurrency ?? 8);
     let current: Batch | null = null;
     const fresh = (): Batch => ({
@@ -167,6 +175,7 @@ export class DataLoader {
       size,
       channels,
       pixels: new Uint8Array(batchSize * imageBytes),
+      ...(upload ? { bitmaps: { images: [], upload } } : {}),
       flips: new Uint8Array(batchSize),
       labels: new Int32Array(batchSize),
       keys: [],
@@ -179,7 +188,10 @@ export class DataLoader {
       if (!d) return true;
       const b = (current ??= fresh());
       const i = b.batch++;
-      b.pixels.set(d.pixels, i * imageBytes);
+      if (b.bitmaps) {
+        if (!d.bitmap) throw new Error('the decoder has bitmapsToTensor but gave no bitmap');
+        b.bitmaps.images.push(d.bitmap);
+      } else b.pixels.set(d.pixels, i * imageBytes);
       b.flips[i] = d.flip ? 1 : 0;
       b.labels[i] = d.emission.sample.label;
       b.keys.push(d.emission.sample.key);

@@ -11,7 +11,14 @@ import type { Tensor } from '../tensor/tensor.ts';
 import { params } from './params.ts';
 
 const WG = 256;
+/**
+ * Runs of four pixels each thread of flip_normalize4 makes. On SwiftShader, 8 (14 for 224 px
+ * would divide evenly, but measured no better) costs about half of 1 per batch: fewer
+ * invocations to schedule, index arithmetic done once per run.
+ */
+const QUADS_PER_THREAD = 8;
 
+export type FlipNormalizeEntry = 'flip_normalize' | 'flip_normalize4';
 
 export interface PixelShape {
   batch: number;
@@ -22,28 +29,49 @@ export interface PixelShape {
 }
 
 /** Flips (where `flips[b]` is 1) and normalises `pixels` (B x H x W x C bytes) into a feature map. */
-export function flipNormalize(ctx: Context, pixels: Uint8Array, flips: Uint8Array, shape: PixelShape): Tensor {
+export function flipNormalize(
+  ctx: Context,
+  pixels: Uint8Array,
+  flips: Uint8Array,
+  shape: PixelShape,
+  /** Forces an entry point (tests and the bench compare them); by default the fastest that fits. */
+  entry?: FlipNormalizeEntry,
+): Tensor {
   const { batch, height, width, channels } = shape;
   const rows = batch * height * width;
   if (pixels.length !== rows * channels) {
     throw new Error(`flipNormalize: ${pixels.length} bytes for ${batch}x${height}x${width}x${channels}`);
   }
   if (flips.length !== batch) throw new Error(`flipNormalize: ${flips.length} flip flags for a batch of ${batch}`);
+  if (entry === 'flip_normalize4' && width % 4 !== 0) throw new Error(`flipNormalize: flip_normalize4 needs a width divisible by 4, not ${width}`);
   const gpu = ctx.gpu;
   const src = gpu.upload(pixels, 'augment-pixels');
   const flags = gpu.upload(Uint32Array.from(flips), 'augment-flips');
   const y = ctx.empty([rows, 3], SiteLayout.dense(batch, height, width));
-  const p = gpu.pipeline('augment', 'flip_normalize');
   const u = params().u32(batch).u32(height).u32(width).u32(channels).build();
-  gpu.dispatch(p, { pixels: src, flips: flags, y: y.buffer }, u, gpu.grid(Math.ceil(rows / WG)));
+  if ((entry ?? (width % 4 === 0 ? 'flip_normalize4' : 'flip_normalize')) === 'flip_normalize4') {
+    // Runs of four pixels per thread (the usual sizes): same bits, much less work on a CPU GPU.
+    const qpt = QUADS_PER_THREAD;
+    const p = gpu.pipeline('augment', 'flip_normalize4', { QUADS_PER_THREAD: qpt });
+    const threads = batch * height * Math.ceil(width / 4 / qpt);
+    gpu.dispatch(p, { pixels: src, flips: flags, y4: y.buffer }, u, gpu.grid(Math.ceil(threads / WG)));
+  } else {
+    const p = gpu.pipeline('augment', 'flip_normalize');
+    gpu.dispatch(p, { pixels: src, flips: flags, y: y.buffer }, u, gpu.grid(Math.ceil(rows / WG)));
+  }
   // Safe right away: a released buffer is only overwritten by commands recorded later.
   gpu.release(src);
   gpu.release(flags);
   return y;
 }
 
-/** A loader batch as the model's input feature map. */
+/**
+ * A loader batch as the model's input feature map: bytes go through flipNormalize; bitmap
+ * crops (BitmapDecoder with output 'bitmap') through its texture upload, which gives the same
+ * tensor bit for bit (on SwiftShader the byte path is the faster one; docs/benchmarks.md).
+ */
 export function batchToTensor(ctx: Context, batch: Batch): Tensor {
+  if (batch.bitmaps) return batch.bitmaps.upload(ctx, batch.bitmaps.images, batch.flips, batch.size);
   return flipNormalize(ctx, batch.pixels, batch.flips, {
     batch: batch.batch,
     height: batch.size,

@@ -97,6 +97,12 @@ describe('flip + ImageNet normalisation on the GPU', () => {
     [2, 6, 11, 4, 'RGBA, alpha ignored'],
     [4, 16, 16, 3, 'every image flipped'],
     [5, 13, 3, 4, 'no image flipped'],
+    // Widths divisible by 4 take flip_normalize4 (runs of 4 pixels, 8 runs a thread): a run
+    // count that is not a multiple of 8, RGB word unpacking, and more than one run per thread.
+    [3, 5, 8, 4, 'RGBA, width 8, mixed flips'],
+    [3, 4, 12, 3, 'RGB, width 12, mixed flips'],
+    [2, 3, 76, 3, 'RGB, width 76 (19 runs), mixed flips'],
+    [2, 2, 40, 4, 'every image flipped, RGBA width 40'],
   ];
   for (const [B, H, W, C, label] of cases) {
     it(`${label}: ${B}x${H}x${W}x${C}`, async () => {
@@ -116,6 +122,22 @@ describe('flip + ImageNet normalisation on the GPU', () => {
       ctx.dispose();
     });
   }
+
+  it('both entry points give the same bits (RGB and RGBA, mixed flips)', async () => {
+    const ctx = getCtx();
+    for (const C of [3, 4] as const) {
+      const [B, H, W] = [3, 7, 36];
+      const rng = new TestRng(77 + C);
+      const pixels = Uint8Array.from({ length: B * H * W * C }, () => rng.int(256));
+      const flips = Uint8Array.of(1, 0, 1);
+      const shape = { batch: B, height: H, width: W, channels: C };
+      const one = await flipNormalize(ctx, pixels, flips, shape, 'flip_normalize').read();
+      const four = await flipNormalize(ctx, pixels, flips, shape, 'flip_normalize4').read();
+      expect(Buffer.from(four.buffer).equals(Buffer.from(one.buffer)), `C=${C}`).toBe(true);
+    }
+    expect(() => flipNormalize(ctx, new Uint8Array(30), new Uint8Array(1), { batch: 1, height: 2, width: 5, channels: 3 }, 'flip_normalize4')).toThrow(/divisible by 4/);
+    ctx.dispose();
+  });
 
   it('rejects inconsistent sizes', () => {
     const ctx = getCtx();

@@ -7,8 +7,9 @@
  * ignored, as torchvision with PIL does.
  */
 import type { CropBox } from '../../data/augment.ts';
-import type { DecodedImage, ImageDecoder } from '../../data/decoder.ts';
+import type { BitmapUpload, DecodedImage, ImageDecoder } from '../../data/decoder.ts';
 import { imageSize } from '../../data/image-size.ts';
+import { bitmapsToTensor } from './data-texture.ts';
 
 const MIME: Record<string, string> = {
   jpg: 'image/jpeg',
@@ -19,10 +20,20 @@ const MIME: Record<string, string> = {
   avif: 'image/avif',
 };
 
+export interface BitmapDecoderOptions {
+  /** 'bitmap': hand the ImageBitmap on for a texture upload (fast); 'pixels': read RGBA bytes back. */
+  output?: 'pixels' | 'bitmap';
+}
+
 export class BitmapDecoder implements ImageDecoder {
   readonly channels = 4 as const;
+  readonly bitmapsToTensor?: BitmapUpload;
   private canvas: OffscreenCanvas | null = null;
   private context: OffscreenCanvasRenderingContext2D | null = null;
+
+  constructor(options: BitmapDecoderOptions = {}) {
+    if (options.output === 'bitmap') this.bitmapsToTensor = bitmapsToTensor;
+  }
 
   async decode(bytes: Uint8Array, format: string, size: number, pick: (w: number, h: number) => CropBox): Promise<DecodedImage> {
     if (bytes.length === 0) throw new Error('empty image file');
@@ -42,6 +53,7 @@ export class BitmapDecoder implements ImageDecoder {
       colorSpaceConversion: 'none',
       premultiplyAlpha: 'none',
     });
+    if (this.bitmapsToTensor) return { pixels: new Uint8Array(0), box, bitmap };
     try {
       // Drawing and reading back are synchronous, so one canvas serves every decode in flight.
       const ctx = this.context2d(size);

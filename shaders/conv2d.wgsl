@@ -91,8 +91,9 @@ override PASS: u32 = 0u;
 override SPARSE: bool = false;
 override POINTWISE: bool = false;
 override HAS_BIAS: bool = false;
-// VEC4_A (pass 0 only, cin_g % 4 == 0): A is gathered 4 channels at a time through `src4`
-// (the same buffer as `src`), so the site/tap index math runs once per 4 elements.
+// VEC4_A (passes 0 and 1; cin_g resp. cout_g % 4 == 0): A is gathered 4 channels at a time
+// through `src4` (the same buffer as `src`), so the site/tap index math runs once per 4
+// elements; 4 consecutive k never straddle a tap.
 override VEC4_A: bool = false;
 // FLIP (pack_weights only): pack the flipped, transposed weight of the adjoint conv (below).
 override FLIP: bool = false;
@@ -318,25 +319,42 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // Decode the next step (its buffer was last read before the previous step's barrier).
     if (!b_kfast && lidx < KT) { step_info[(1u - buf) * KT + lidx] = decode_step(k0 + KT + lidx, k_end, g, cl); }
     // ---- stage A[KT][TM] ----
-    if (VEC4_A && PASS == 0u) {
-      // Thread loads k = k0 + kq*4 .. +3 (one tap: cin_g % 4 == 0) for rows mm = lidx/4 + i*WG/4.
+    if (VEC4_A && PASS != 2u) {
+      // Thread loads k = k0 + kq*4 .. +3 (one tap) for rows mm = lidx/4 + i*WG/4.
       let kq = lidx % 4u;
       let k = k0 + kq * 4u;
-      let j = k / params.cin_g;
-      let c = k - j * params.cin_g;
-      let ky = i32(j / params.kw);
-      let kx = i32(j % params.kw);
+      let per_tap = select(params.cout_g, params.cin_g, PASS == 0u);
+      let j = k / per_tap;
+      let c = k - j * per_tap;
+      var ky: i32;
+      var kx: i32;
+      if (PASS == 0u) {
+        ky = i32(j / params.kw);
+        kx = i32(j % params.kw);
+      } else {
+        let jy = j / max(cl.ntx, 1u);
+        ky = cl.cy + i32(jy) * cl.step;
+        kx = cl.cx + i32(j - jy * cl.ntx) * cl.step;
+      }
       for (var i = 0u; i < TM * 4u / WG; i++) {  // 64 / TN: exact for TN in {32, 64}
         let mm = lidx / 4u + i * (WG / 4u);
         let m = m0 + mm;
         var v = vec4<f32>(0.0);
         if (k < k_end && m < M) {
           var row = i32(m);
-          if (!POINTWISE) {
-            let s = tile_rows[mm];
-            row = in_row(s.x, s.y + ky, s.z + kx);
+          if (PASS == 0u) {
+            if (!POINTWISE) {
+              let s = tile_rows[mm];
+              row = in_row(s.x, s.y + ky, s.z + kx);
+            }
+            if (row >= 0) { v = src4[(u32(row) * params.cin + g * params.cin_g + c) / 4u]; }
+          } else {
+            if (!POINTWISE) {
+              let s = tile_rows[mm];
+              row = out_row(Site(s.x, s.y, s.z), ky, kx);
+            }
+            if (row >= 0) { v = src4[(u32(row) * params.cout + g * params.cout_g + c) / 4u]; }
           }
-          if (row >= 0) { v = src4[(u32(row) * params.cin + g * params.cin_g + c) / 4u]; }
         }
         put_a(kq * 4u, mm, v.x);
         put_a(kq * 4u + 1u, mm, v.y);

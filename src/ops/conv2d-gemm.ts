@@ -39,8 +39,9 @@ const KT = 16;
  * 4-channel cases with each setting); the defaults are the faster on every adapter measured
  * (docs/performance.md). `flipInputGrad`: a dense or submanifold stride-1 conv's input
  * gradient runs as the forward GEMM of dy with the flipped, transposed weight (padding
- * k-1-pad) instead of the input-gradient GEMM. `vec4Gather`: the forward GEMM gathers 4
- * channels per load when the group's input channels are a multiple of 4.
+ * k-1-pad) instead of the input-gradient GEMM. `vec4Gather`: the forward and input-gradient
+ * GEMMs gather 4 channels per load when the channels per group they read (cin_g in the
+ * forward, cout_g in the input gradient) are a multiple of 4.
  */
 export const convVariants = { flipInputGrad: true, vec4Gather: true };
 const PASS = { forward: 0, inputGrad: 1, weightGrad: 2 } as const;
@@ -229,8 +230,10 @@ export function gemmInputGrad(
   const bufs: Record<string, GPUBuffer> = { src: dy, wp, dst: dx, ...tables(ctx, g.inL, g.outL) };
   if (bias) bufs.bias = bias;
   const N = g.cin / g.groups;
+  const vec4A = convVariants.vec4Gather && (g.cout / g.groups) % 4 === 0;
+  if (vec4A) bufs.src4 = dy;
   if (isSparse(g) || g.pointwise) {
-    launchGemm(ctx, g, PASS.inputGrad, { M: g.inRows, N, extra: 1, rows: g.inRows }, bufs, bias !== null);
+    launchGemm(ctx, g, PASS.inputGrad, { M: g.inRows, N, extra: 1, rows: g.inRows }, bufs, bias !== null, vec4A);
     return;
   }
   const rows = classRows(g);
@@ -244,6 +247,7 @@ export function gemmInputGrad(
     { M, N, mTiles: Math.ceil(M / TM), extra: g.stride * g.stride, rows: g.inRows },
     bufs,
     bias !== null,
+    vec4A,
   );
 }
 

@@ -68,7 +68,8 @@ const cases: Case[] = [
   { name: 'k2 s2 p0, 3 -> 13, 3x3', B: 1, H: 3, W: 3, Cin: 3, Cout: 13, k: 2, stride: 2, pad: 0, bias: true },
   { name: 'k3 s1 p1, 5 -> 5, 5x7', B: 1, H: 5, W: 7, Cin: 5, Cout: 5, k: 3, stride: 1, pad: 1 },
   { name: 'k1 s2 p0 (classes without taps write zeros), 4 -> 3', B: 1, H: 3, W: 4, Cin: 4, Cout: 3, k: 1, stride: 2, pad: 0, bias: true },
-  // Cout a multiple of 4: dx (the adjoint's forward GEMM) gathers 4 channels per load.
+  // Cout (Cin) a multiple of 4: dx, the adjoint's forward GEMM (the forward, its input-gradient
+  // GEMM) gathers 4 channels per load.
   { name: 'k4 s2 p1, 6 -> 8, 4x5, vec4 gather in dx', B: 2, H: 4, W: 5, Cin: 6, Cout: 8, k: 4, stride: 2, pad: 1, bias: true },
   // Stride 1: the forward runs as a forward conv with the flipped weight, padding k-1-pad.
   { name: 'k3 s1 p0, 8 -> 4, 4x5 (flipped forward, vec4)', B: 1, H: 4, W: 5, Cin: 8, Cout: 4, k: 3, stride: 1, pad: 0, bias: true },
@@ -90,7 +91,7 @@ describe('convTranspose2d on the GPU vs the reference', () => {
     });
   }
   for (const v of VARIANT_SETTINGS) {
-    for (const tc of cases.filter((c) => c.stride === 1 || c.Cout % 4 === 0)) {
+    for (const tc of cases.filter((c) => c.stride === 1 || c.Cout % 4 === 0 || c.Cin % 4 === 0)) {
       it(`${tc.name} [flipInputGrad ${v.flipInputGrad}, vec4Gather ${v.vec4Gather}]`, async () => {
         const saved = { ...convVariants };
         Object.assign(convVariants, v);

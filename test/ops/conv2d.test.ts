@@ -103,13 +103,19 @@ const cases: Case[] = [
     B: 2, H: 12, W: 12, Cin: 3, Cout: 5, k: 4, stride: 4, bias: true,
     mask: { h: 3, w: 3, images: ['some', 'all'] },
   },
-  // Channels per group a multiple of 4: the forward GEMM gathers 4 channels per load (vec4).
+  // Channels per group a multiple of 4: the forward (Cin) and input-gradient (Cout) GEMMs
+  // gather 4 channels per load (vec4).
   { name: 'dense 3x3 pad 1, 8 -> 12, vec4 gather', B: 2, H: 5, W: 7, Cin: 8, Cout: 12, k: 3, pad: 1, bias: true },
   { name: 'dense 3x3 groups 2, 8 -> 6 (4 channels per group)', B: 1, H: 6, W: 5, Cin: 8, Cout: 6, k: 3, pad: 1, groups: 2 },
   { name: 'dense 3x3 stride 2 pad 1, 12 -> 8, vec4 gather', B: 1, H: 7, W: 9, Cin: 12, Cout: 8, k: 3, stride: 2, pad: 1 },
   // Stride 1 with pad != (k-1)/2: the flipped input-gradient conv pads by k-1-pad = 2 and 3.
   { name: 'dense 3x3 pad 0 (valid), 4 -> 8', B: 1, H: 6, W: 7, Cin: 4, Cout: 8, k: 3 },
   { name: 'dense 5x5 pad 1, 5 -> 4', B: 2, H: 7, W: 6, Cin: 5, Cout: 4, k: 5, pad: 1, bias: true },
+  {
+    name: 'sparse 3x3 stride 2 pad 1, 6 -> 8 (vec4 gather of dy in dx)',
+    B: 2, H: 12, W: 12, Cin: 6, Cout: 8, k: 3, stride: 2, pad: 1,
+    mask: { h: 3, w: 3, images: ['some', 'all'] },
+  },
   {
     name: 'sparse 3x3 pad 1, 8 -> 12, vec4 gather',
     B: 2, H: 12, W: 12, Cin: 8, Cout: 12, k: 3, pad: 1, bias: true,
@@ -136,7 +142,8 @@ describe('conv2d on the GPU vs the reference', () => {
   // block above ran the defaults (both on).
   for (const v of VARIANT_SETTINGS) {
     const name = `flipInputGrad ${v.flipInputGrad}, vec4Gather ${v.vec4Gather}`;
-    for (const tc of cases.filter((c) => (c.stride ?? 1) === 1 || (c.Cin / (c.groups ?? 1)) % 4 === 0)) {
+    const perGroup = (c: Case, n: number) => (n / (c.groups ?? 1)) % 4 === 0;
+    for (const tc of cases.filter((c) => (c.stride ?? 1) === 1 || perGroup(c, c.Cin) || perGroup(c, c.Cout))) {
       it(`${tc.name} [${name}]`, async () => {
         const saved = { ...convVariants };
         Object.assign(convVariants, v);

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import type { Args } from './args.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { Context } from '../tensor/context.ts';
-import { adapterLine, formatTable, record, type BenchRecord } from '../../bench/harness.ts';
+import { adapterLine, formatTable, record, timingMethod, type BenchRecord } from '../../bench/harness.ts';
 import { benchKernels } from '../../bench/kernels.ts';
 import { benchVariants } from '../../bench/variants.ts';
 import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts';
@@ -127,7 +127,7 @@ export async function bench(args: Args): Promise<number> {
   const ctx = new Context(gpu);
   try {
     process.stdout.write(`${adapterLine(gpu)}\n`);
-    process.stdout.write('timing: median wall time per run, runs batched between GPU syncs\n\n');
+    process.stdout.write(`timing: ${timingMethod(gpu)}; the tfjs suite times both engines by wall clock\n\n`);
     const records: BenchRecord[] = [];
     const summary: Record<string, unknown> = {};
     const model = args.string('model');

@@ -28,22 +28,25 @@ export interface TimingOptions {
   minSampleMs?: number;
 }
 
+/** One sample: ms per run of `inner` back-to-back runs of `work` (GPU timestamps where available). */
+export async function sampleMs(ctx: Context, work: () => void, inner: number): Promise<number> {
+  const gpu = ctx.gpu;
+  const runs = () => {
+    for (let i = 0; i < inner; i++) ctx.tidy(() => void work());
+  };
+  await gpu.sync();
+  const t0 = performance.now();
+  const onGpu = await gpu.timeOnGpu(runs);
+  if (onGpu !== null) return onGpu / inner;
+  runs();
+  await gpu.sync();
+  return (performance.now() - t0) / inner;
+}
+
 /** Median ms of one run of `work` (recorded inside a tidy scope so buffers recycle). */
 export async function timeGpu(ctx: Context, work: () => void, opts: TimingOptions = {}): Promise<number> {
   const { warmup = 1, samples = 5, minSampleMs = 50 } = opts;
-  const gpu = ctx.gpu;
-  const runs = (inner: number) => {
-    for (let i = 0; i < inner; i++) ctx.tidy(() => void work());
-  };
-  const once = async (inner: number) => {
-    await gpu.sync();
-    const t0 = performance.now();
-    const onGpu = await gpu.timeOnGpu(() => runs(inner));
-    if (onGpu !== null) return onGpu / inner;
-    runs(inner);
-    await gpu.sync();
-    return (performance.now() - t0) / inner;
-  };
+  const once = (inner: number) => sampleMs(ctx, work, inner);
   for (let i = 0; i < warmup; i++) await once(1);
   const probe = await once(1);
   const inner = Math.max(1, Math.min(64, Math.ceil(minSampleMs / Math.max(probe, 1e-3))));

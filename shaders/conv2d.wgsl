@@ -59,6 +59,8 @@
 //
 // Other entry points (workgroups of 256, linear id wid.x + wid.y * nwg.x):
 //   pack_weights     dst[o][t][i] = src[o][i][t] (OIHW -> OHWI); one thread per element.
+//                    FLIP: the OHWI weight of the stride-1 adjoint conv (taps reversed, in and
+//                    out channels swapped), whose forward pass is this conv's input gradient.
 //   column_partials  partial[chunk][c] = sum of src[r, c] over the chunk's rows (bias grads);
 //                    x = ceil(C / 64) (64 columns x 4 row lanes), y = chunk.
 //   reduce_partials  dst[o][i][t] = sum over chunks of partial[chunk][o][t][i] (split-K second

@@ -2,9 +2,11 @@
  * 2-D convolution, dense or submanifold sparse, and the dense transposed convolution, as
  * implicit GEMMs (shaders/conv2d.wgsl; launchers in conv2d-gemm.ts).
  *
- * conv2d:           forward = gather-GEMM over the output rows; dx = gather-GEMM over the
- *                   input rows (dense: stride^2 sub-pixel GEMMs); dw = split-K GEMM over the
- *                   output rows; db = split column sums of dy.
+ * conv2d:           forward = gather-GEMM over the output rows; dx = stride 1: the forward
+ *                   GEMM of dy with the flipped weight, else a gather-GEMM over the input rows
+ *                   (dense: stride^2 sub-pixel GEMMs); dw = split-K GEMM over the output rows;
+ *                   db = split column sums of dy. Packed weights and split-K partials live
+ *                   only as long as the dispatch that reads them (conv2d-gemm.ts).
  * convTranspose2d:  the adjoint of a conv whose OIHW weight is the IOHW weight given, so its
  *                   forward is that conv's dx pass, its dx that conv's forward, and its dw that
  *                   conv's dw with the roles of x and dy swapped.

@@ -19,7 +19,7 @@ import { ResNet, RESNETS } from '../src/models/resnet.ts';
 import { gatherSites } from '../src/ops/sparse.ts';
 import { elementwise as ew } from '../src/ops/elementwise.ts';
 import { roundHalfEven, Rng } from '../src/util/rng.ts';
-import { record, type BenchRecord, type TimingOptions } from './harness.ts';
+import { record, sampleMs, type BenchRecord, type TimingOptions } from './harness.ts';
 
 export interface EncoderOptions {
   model?: keyof typeof RESNETS;
@@ -118,13 +118,7 @@ export async function benchEncoder(
  */
 async function timeInterleaved(ctx: Context, works: (() => void)[], opts: TimingOptions): Promise<number[]> {
   const { warmup = 1, samples = 5, minSampleMs = 50 } = opts;
-  const once = async (work: () => void, inner: number) => {
-    await ctx.gpu.sync();
-    const t0 = performance.now();
-    for (let i = 0; i < inner; i++) ctx.tidy(work);
-    await ctx.gpu.sync();
-    return (performance.now() - t0) / inner;
-  };
+  const once = (work: () => void, inner: number) => sampleMs(ctx, work, inner);
   const inner: number[] = [];
   for (const work of works) {
     for (let i = 0; i < warmup; i++) await once(work, 1);

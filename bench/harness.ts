@@ -3,7 +3,9 @@
  * Benchmarks are commands, never tests.
  *
  * Timing: each sample records `inner` back-to-back runs of the workload, submits, and waits
- * for the GPU (`onSubmittedWorkDone`); the sample is wall time / inner. The figure is the
+ * for the GPU; the sample is its time / inner. The time is GPU time from timestamp queries
+ * where the device has 'timestamp-query' (`Gpu.timeOnGpu`), wall time between two
+ * `onSubmittedWorkDone` fences otherwise; `timingMethod` says which. The figure is the
  * median of the samples after warm-up. Submission overhead is amortised over `inner`.
  */
 import type { Gpu } from '../src/gpu/gpu.ts';
@@ -26,17 +28,25 @@ export interface TimingOptions {
   minSampleMs?: number;
 }
 
+/** One sample: ms per run of `inner` back-to-back runs of `work` (GPU timestamps where available). */
+export async function sampleMs(ctx: Context, work: () => void, inner: number): Promise<number> {
+  const gpu = ctx.gpu;
+  const runs = () => {
+    for (let i = 0; i < inner; i++) ctx.tidy(() => void work());
+  };
+  await gpu.sync();
+  const t0 = performance.now();
+  const onGpu = await gpu.timeOnGpu(runs);
+  if (onGpu !== null) return onGpu / inner;
+  runs();
+  await gpu.sync();
+  return (performance.now() - t0) / inner;
+}
+
 /** Median ms of one run of `work` (recorded inside a tidy scope so buffers recycle). */
 export async function timeGpu(ctx: Context, work: () => void, opts: TimingOptions = {}): Promise<number> {
   const { warmup = 1, samples = 5, minSampleMs = 50 } = opts;
-  const gpu = ctx.gpu;
-  const once = async (inner: number) => {
-    await gpu.sync();
-    const t0 = performance.now();
-    for (let i = 0; i < inner; i++) ctx.tidy(() => void work());
-    await gpu.sync();
-    return (performance.now() - t0) / inner;
-  };
+  const once = (inner: number) => sampleMs(ctx, work, inner);
   for (let i = 0; i < warmup; i++) await once(1);
   const probe = await once(1);
   const inner = Math.max(1, Math.min(64, Math.ceil(minSampleMs / Math.max(probe, 1e-3))));
@@ -44,6 +54,13 @@ export async function timeGpu(ctx: Context, work: () => void, opts: TimingOption
   for (let i = 0; i < samples; i++) times.push(await once(inner));
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)]!;
+}
+
+/** How `timeGpu` times on this device, for the printed output. */
+export function timingMethod(gpu: Gpu): string {
+  return gpu.features.has('timestamp-query')
+    ? "GPU timestamps ('timestamp-query'), median per run, runs batched between syncs"
+    : 'median wall time per run (no timestamp-query), runs batched between GPU syncs';
 }
 
 export function record(

@@ -59,6 +59,8 @@
 //
 // Other entry points (workgroups of 256, linear id wid.x + wid.y * nwg.x):
 //   pack_weights     dst[o][t][i] = src[o][i][t] (OIHW -> OHWI); one thread per element.
+//                    FLIP: the OHWI weight of the stride-1 adjoint conv (taps reversed, in and
+//                    out channels swapped), whose forward pass is this conv's input gradient.
 //   column_partials  partial[chunk][c] = sum of src[r, c] over the chunk's rows (bias grads);
 //                    x = ceil(C / 64) (64 columns x 4 row lanes), y = chunk.
 //   reduce_partials  dst[o][i][t] = sum over chunks of partial[chunk][o][t][i] (split-K second
@@ -91,6 +93,12 @@ override PASS: u32 = 0u;
 override SPARSE: bool = false;
 override POINTWISE: bool = false;
 override HAS_BIAS: bool = false;
+// VEC4_A (passes 0 and 1; cin_g resp. cout_g % 4 == 0): A is gathered 4 channels at a time
+// through `src4` (the same buffer as `src`), so the site/tap index math runs once per 4
+// elements; 4 consecutive k never straddle a tap.
+override VEC4_A: bool = false;
+// FLIP (pack_weights only): pack the flipped, transposed weight of the adjoint conv (below).
+override FLIP: bool = false;
 override TM: u32 = 64u;
 override TN: u32 = 64u;
 override WG: u32 = TM * TN / 16u;
@@ -105,6 +113,7 @@ const KT: u32 = 16u;
 @group(0) @binding(5) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(6) var<storage, read> sites: array<u32>;
 @group(0) @binding(7) var<storage, read> row_of: array<i32>;
+@group(0) @binding(8) var<storage, read> src4: array<vec4<f32>>;
 
 var<workgroup> As: array<vec4<f32>, 256>;  // [KT][TM / 4]
 var<workgroup> Bs: array<vec4<f32>, 256>;  // [KT][TN / 4]
@@ -312,7 +321,49 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // Decode the next step (its buffer was last read before the previous step's barrier).
     if (!b_kfast && lidx < KT) { step_info[(1u - buf) * KT + lidx] = decode_step(k0 + KT + lidx, k_end, g, cl); }
     // ---- stage A[KT][TM] ----
-    if (a_kfast) {
+    if (VEC4_A && PASS != 2u) {
+      // Thread loads k = k0 + kq*4 .. +3 (one tap) for rows mm = lidx/4 + i*WG/4.
+      let kq = lidx % 4u;
+      let k = k0 + kq * 4u;
+      let per_tap = select(params.cout_g, params.cin_g, PASS == 0u);
+      let j = k / per_tap;
+      let c = k - j * per_tap;
+      var ky: i32;
+      var kx: i32;
+      if (PASS == 0u) {
+        ky = i32(j / params.kw);
+        kx = i32(j % params.kw);
+      } else {
+        let jy = j / max(cl.ntx, 1u);
+        ky = cl.cy + i32(jy) * cl.step;
+        kx = cl.cx + i32(j - jy * cl.ntx) * cl.step;
+      }
+      for (var i = 0u; i < TM * 4u / WG; i++) {  // 64 / TN: exact for TN in {32, 64}
+        let mm = lidx / 4u + i * (WG / 4u);
+        let m = m0 + mm;
+        var v = vec4<f32>(0.0);
+        if (k < k_end && m < M) {
+          var row = i32(m);
+          if (PASS == 0u) {
+            if (!POINTWISE) {
+              let s = tile_rows[mm];
+              row = in_row(s.x, s.y + ky, s.z + kx);
+            }
+            if (row >= 0) { v = src4[(u32(row) * params.cin + g * params.cin_g + c) / 4u]; }
+          } else {
+            if (!POINTWISE) {
+              let s = tile_rows[mm];
+              row = out_row(Site(s.x, s.y, s.z), ky, kx);
+            }
+            if (row >= 0) { v = src4[(u32(row) * params.cout + g * params.cout_g + c) / 4u]; }
+          }
+        }
+        put_a(kq * 4u, mm, v.x);
+        put_a(kq * 4u + 1u, mm, v.y);
+        put_a(kq * 4u + 2u, mm, v.z);
+        put_a(kq * 4u + 3u, mm, v.w);
+      }
+    } else if (a_kfast) {
       let kk = lidx % KT;
       let k = k0 + kk;
       // Decode k once per step: (tap, channel) in pass 0, (tap of the class, out channel) in pass 1.
@@ -455,6 +506,21 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let I = params.cin_g;
   let T = params.kh * params.kw;
   if (d >= params.cout * T * I) { return; }
+  if (FLIP) {
+    // The adjoint conv's OHWI weight: dst[(o'*T + t')*Og + i'] = src[((g*Og + i')*I + ci)*T +
+    // T-1-t'] with o' = g*I + ci an input channel of this conv and i' < Og = cout_g one of its
+    // output channels in group g (a stride-1 conv's input gradient is the forward conv of dy
+    // with this weight and padding k-1-pad).
+    let Og = params.cout_g;
+    let o2 = d / (T * Og);
+    let r2 = d - o2 * T * Og;
+    let t2 = r2 / Og;
+    let i2 = r2 - t2 * Og;
+    let gg = o2 / I;
+    let ci = o2 - gg * I;
+    dst[d] = src[((gg * Og + i2) * I + ci) * T + (T - 1u - t2)];
+    return;
+  }
   let o = d / (T * I);
   let r = d - o * T * I;
   let t = r / I;

@@ -9,8 +9,9 @@ import { resolve } from 'node:path';
 import type { Args } from './args.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { Context } from '../tensor/context.ts';
-import { adapterLine, formatTable, record, type BenchRecord } from '../../bench/harness.ts';
+import { adapterLine, formatTable, record, timingMethod, type BenchRecord } from '../../bench/harness.ts';
 import { benchKernels } from '../../bench/kernels.ts';
+import { benchVariants } from '../../bench/variants.ts';
 import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts';
 import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
 import { benchTrain, formatTrain } from '../../bench/train.ts';
@@ -44,6 +45,8 @@ const timingFor = (quick: boolean) => (quick ? { samples: 3, minSampleMs: 10 } :
 
 const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRecord[] | SuiteResult>> = {
   kernels: (ctx, o) => benchKernels(ctx, timingFor(o.quick)),
+  // webspark's conv kernel variants against each other (bench/variants.ts), interleaved.
+  variants: (ctx, o) => benchVariants(ctx, timingFor(o.quick), o.quick ? 3 : 5),
   // TensorFlow.js's WebGPU backend on the same adapter, same shapes, timed interleaved with
   // webspark's kernels (records of both impls under suite 'tfjs').
   tfjs: async (ctx, o) => {
@@ -124,7 +127,7 @@ export async function bench(args: Args): Promise<number> {
   const ctx = new Context(gpu);
   try {
     process.stdout.write(`${adapterLine(gpu)}\n`);
-    process.stdout.write('timing: median wall time per run, runs batched between GPU syncs\n\n');
+    process.stdout.write(`timing: ${timingMethod(gpu)}; the tfjs suite times both engines by wall clock\n\n`);
     const records: BenchRecord[] = [];
     const summary: Record<string, unknown> = {};
     const model = args.string('model');

@@ -459,6 +459,40 @@ export class Gpu {
 
   // ---- submission ----------------------------------------------------------------------
 
+  /**
+   * GPU time in ms of the commands `record` records, from 'timestamp-query' (a timestamp at
+   * the beginning of a first compute pass and at the end of an empty last one; Vulkan writes
+   * the latter once every earlier command has finished), or null where the device lacks the
+   * feature. Submits and waits; for benchmarks (bench/harness.ts), not for training steps.
+   */
+  async timeOnGpu(record: () => void): Promise<number | null> {
+    this.checkAlive();
+    if (!this.features.has('timestamp-query')) return null;
+    this.flush();
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolved = this.device.createBuffer({ size: 16, usage: 0x200 /* QUERY_RESOLVE */ | BufferUsage.COPY_SRC });
+    const read = this.device.createBuffer({ size: 16, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+    try {
+      this.pass = this.commandEncoder().beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0 } });
+      record();
+      this.endPass();
+      this.commandEncoder().beginComputePass({ timestampWrites: { querySet, endOfPassWriteIndex: 1 } }).end();
+      const enc = this.commandEncoder();
+      enc.resolveQuerySet(querySet, 0, 2, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, read, 0, 16);
+      this.flush();
+      await read.mapAsync(MapMode.READ);
+      const [t0, t1] = new BigUint64Array(read.getMappedRange());
+      read.unmap();
+      await this.throwIfFailed();
+      return Number(t1! - t0!) / 1e6;
+    } finally {
+      read.destroy();
+      resolved.destroy();
+      querySet.destroy();
+    }
+  }
+
   /** Submits everything recorded so far (one queue submit). */
   flush(): void {
     if (this.destroyed) return;

@@ -33,6 +33,17 @@ export interface ConvGeometry {
 }
 
 const KT = 16;
+
+/**
+ * Kernel variants, both kept correct and tested (test/ops/conv2d.test.ts runs its stride-1 and
+ * 4-channel cases with each setting); the defaults are the faster on every adapter measured
+ * (docs/performance.md). `flipInputGrad`: a dense or submanifold stride-1 conv's input
+ * gradient runs as the forward GEMM of dy with the flipped, transposed weight (padding
+ * k-1-pad) instead of the input-gradient GEMM. `vec4Gather`: the forward and input-gradient
+ * GEMMs gather 4 channels per load when the channels per group they read (cin_g in the
+ * forward, cout_g in the input gradient) are a multiple of 4.
+ */
+export const convVariants = { flipInputGrad: true, vec4Gather: true };
 const PASS = { forward: 0, inputGrad: 1, weightGrad: 2 } as const;
 /** Split-K: at least this many rows per chunk, so a chunk's loop amortizes its setup. */
 const MIN_CHUNK_ROWS = 128;
@@ -85,6 +96,15 @@ function tables(ctx: Context, walked: SiteLayout | null, read: SiteLayout | null
   return out;
 }
 
+/**
+ * Uploads the sparse tables in the caller's scope before a tidy scope that reads them, so
+ * they are made once per scope as usual, not once per call inside the tidy.
+ */
+function warmTables(ctx: Context, g: ConvGeometry): void {
+  if (g.inL) ctx.layoutBuffers(g.inL);
+  if (g.outL) ctx.layoutBuffers(g.outL);
+}
+
 function launchGemm(
   ctx: Context,
   g: ConvGeometry,
@@ -92,6 +112,7 @@ function launchGemm(
   dims: { M: number; N: number; mTiles?: number; extra: number; rows: number; chunkRows?: number },
   bufs: Record<string, GPUBuffer>,
   hasBias: boolean,
+  vec4A = false,
 ): void {
   const gpu = ctx.gpu;
   const TM = tileFor(dims.M);
@@ -107,6 +128,7 @@ function launchGemm(
     SPARSE: isSparse(g),
     POINTWISE: g.pointwise,
     HAS_BIAS: hasBias,
+    VEC4_A: vec4A,
     TM,
     TN,
   });
@@ -115,12 +137,17 @@ function launchGemm(
   gpu.dispatch(p, bufs, u, [x, y, z]);
 }
 
-/** OIHW -> OHWI (the GEMM's K index contiguous per output channel); 1x1 kernels need none. */
-export function packWeights(ctx: Context, w: Tensor, g: ConvGeometry): GPUBuffer {
-  if (g.kh * g.kw === 1) return w.buffer;
+/**
+ * OIHW -> OHWI (the GEMM's K index contiguous per output channel); 1x1 kernels need none.
+ * `flip`: the OHWI weight of `flippedAdjoint(g)`, [cin, taps, cout_g] with the taps reversed.
+ * The packed buffer is a tensor of the current scope: callers pack inside a tidy next to the
+ * GEMM that reads it, so no packed copy of a weight lives from a forward to its backward.
+ */
+export function packWeights(ctx: Context, w: Tensor, g: ConvGeometry, flip = false): GPUBuffer {
+  if (g.kh * g.kw === 1 && !flip) return w.buffer;
   const packed = ctx.empty(w.shape);
   const gpu = ctx.gpu;
-  const p = gpu.pipeline('conv2d', 'pack_weights');
+  const p = gpu.pipeline('conv2d', 'pack_weights', { FLIP: flip });
   gpu.dispatch(p, { src: w.buffer, dst: packed.buffer }, packParams(g, {}), gpu.grid(Math.ceil(w.size / 256)));
   return packed.buffer;
 }
@@ -136,7 +163,41 @@ export function gemmForward(
 ): void {
   const bufs: Record<string, GPUBuffer> = { src: x, wp, dst: y, ...tables(ctx, g.outL, g.inL) };
   if (bias) bufs.bias = bias;
-  launchGemm(ctx, g, PASS.forward, { M: g.outRows, N: g.cout / g.groups, extra: 1, rows: g.outRows }, bufs, bias !== null);
+  const vec4A = convVariants.vec4Gather && (g.cin / g.groups) % 4 === 0;
+  if (vec4A) bufs.src4 = x;
+  launchGemm(ctx, g, PASS.forward, { M: g.outRows, N: g.cout / g.groups, extra: 1, rows: g.outRows }, bufs, bias !== null, vec4A);
+}
+
+/**
+ * The conv whose forward is `g`'s input gradient, when `g` has stride 1 and a square kernel
+ * with pad <= k-1 (dense or submanifold): from g's output grid to its input grid, padding
+ * k-1-pad, weight `packWeights(ctx, w, g, true)`. dx[i] = sum over taps t of dy[i + pad - t]
+ * w[t] = sum over t' = k-1-t of dy[i - (k-1-pad) + t'] w[k-1-t']: a forward conv. Null
+ * otherwise (strided convs keep the sub-pixel input-gradient GEMM).
+ */
+export function flippedAdjoint(g: ConvGeometry): ConvGeometry | null {
+  if (!convVariants.flipInputGrad || g.stride !== 1 || g.kh !== g.kw || g.pad > g.kh - 1 || g.pointwise) return null;
+  return {
+    batch: g.batch, inH: g.outH, inW: g.outW, outH: g.inH, outW: g.inW, cin: g.cout, cout: g.cin,
+    groups: g.groups, kh: g.kh, kw: g.kw, stride: 1, pad: g.kh - 1 - g.pad,
+    inRows: g.outRows, outRows: g.inRows, inL: g.outL, outL: g.inL, pointwise: false,
+  };
+}
+
+/** dx = the input gradient of conv `g` (weight w, OIHW) for output gradient dy, with bias for convT. */
+export function inputGrad(ctx: Context, g: ConvGeometry, dy: GPUBuffer, w: Tensor, bias: GPUBuffer | null, dx: GPUBuffer): void {
+  warmTables(ctx, g);
+  ctx.tidy(() => {
+    const ga = flippedAdjoint(g);
+    if (ga) gemmForward(ctx, ga, dy, packWeights(ctx, w, g, true), bias, dx);
+    else gemmInputGrad(ctx, g, dy, packWeights(ctx, w, g), bias, dx);
+  });
+}
+
+/** y = conv `g` of x (weight w, OIHW), the packed weight released right after. */
+export function forward(ctx: Context, g: ConvGeometry, x: GPUBuffer, w: Tensor, bias: GPUBuffer | null, y: GPUBuffer): void {
+  warmTables(ctx, g);
+  ctx.tidy(() => gemmForward(ctx, g, x, packWeights(ctx, w, g), bias, y));
 }
 
 /** Rows and taps of the dense sub-pixel classes (mirrors `input_class` in the shader). */
@@ -169,8 +230,10 @@ export function gemmInputGrad(
   const bufs: Record<string, GPUBuffer> = { src: dy, wp, dst: dx, ...tables(ctx, g.inL, g.outL) };
   if (bias) bufs.bias = bias;
   const N = g.cin / g.groups;
+  const vec4A = convVariants.vec4Gather && (g.cout / g.groups) % 4 === 0;
+  if (vec4A) bufs.src4 = dy;
   if (isSparse(g) || g.pointwise) {
-    launchGemm(ctx, g, PASS.inputGrad, { M: g.inRows, N, extra: 1, rows: g.inRows }, bufs, bias !== null);
+    launchGemm(ctx, g, PASS.inputGrad, { M: g.inRows, N, extra: 1, rows: g.inRows }, bufs, bias !== null, vec4A);
     return;
   }
   const rows = classRows(g);
@@ -184,6 +247,7 @@ export function gemmInputGrad(
     { M, N, mTiles: Math.ceil(M / TM), extra: g.stride * g.stride, rows: g.inRows },
     bufs,
     bias !== null,
+    vec4A,
   );
 }
 
@@ -215,24 +279,28 @@ export function gemmWeightGrad(
   const Kg = g.kh * g.kw * cinG;
   const zPerChunk = Math.ceil(Kg / tileFor(Kg)) * g.groups;
   const plan = chunkPlan(g.outRows, g.cout * Kg, zPerChunk, gpu.limits.maxComputeWorkgroupsPerDimension);
-  const partial = ctx.empty([plan.chunks, g.cout * Kg]);
-  const bufs = { src: x, gy: dy, dst: partial.buffer, ...tables(ctx, g.outL, g.inL) };
-  launchGemm(
-    ctx,
-    g,
-    PASS.weightGrad,
-    { M: coutG, N: Kg, extra: plan.chunks, rows: g.outRows, chunkRows: plan.chunkRows },
-    bufs,
-    false,
-  );
   const dw = ctx.empty(shape);
-  const p = gpu.pipeline('conv2d', 'reduce_partials');
-  gpu.dispatch(
-    p,
-    { src: partial.buffer, dst: dw.buffer },
-    packParams(g, { chunks: plan.chunks }),
-    gpu.grid(Math.ceil(dw.size / 256)),
-  );
+  // The partials go back to the pool as soon as they are summed (a tidy scope).
+  warmTables(ctx, g);
+  ctx.tidy(() => {
+    const partial = ctx.empty([plan.chunks, g.cout * Kg]);
+    const bufs = { src: x, gy: dy, dst: partial.buffer, ...tables(ctx, g.outL, g.inL) };
+    launchGemm(
+      ctx,
+      g,
+      PASS.weightGrad,
+      { M: coutG, N: Kg, extra: plan.chunks, rows: g.outRows, chunkRows: plan.chunkRows },
+      bufs,
+      false,
+    );
+    const p = gpu.pipeline('conv2d', 'reduce_partials');
+    gpu.dispatch(
+      p,
+      { src: partial.buffer, dst: dw.buffer },
+      packParams(g, { chunks: plan.chunks }),
+      gpu.grid(Math.ceil(dw.size / 256)),
+    );
+  });
   return dw;
 }
 
@@ -240,25 +308,27 @@ export function gemmWeightGrad(
 export function columnSums(ctx: Context, t: GPUBuffer, rows: number, C: number): Tensor {
   const gpu = ctx.gpu;
   const plan = chunkPlan(rows, C, Math.ceil(C / 64), gpu.limits.maxComputeWorkgroupsPerDimension);
-  const partial = ctx.empty([plan.chunks, C]);
-  // A 1x1 "geometry" so the shared Params carry C (as cout), rows and the chunking; with
-  // cin = 1 the reduce pass reads the partials as [chunk][C][1][1].
-  const g1: ConvGeometry = {
-    batch: 1, inH: 1, inW: rows, outH: 1, outW: rows, cin: 1, cout: C, groups: 1,
-    kh: 1, kw: 1, stride: 1, pad: 0, inRows: rows, outRows: rows, inL: null, outL: null, pointwise: true,
-  };
-  gpu.dispatch(
-    gpu.pipeline('conv2d', 'column_partials'),
-    { src: t, dst: partial.buffer },
-    packParams(g1, { rows, chunkRows: plan.chunkRows }),
-    [Math.ceil(C / 64), plan.chunks],
-  );
   const out = ctx.empty([C]);
-  gpu.dispatch(
-    gpu.pipeline('conv2d', 'reduce_partials'),
-    { src: partial.buffer, dst: out.buffer },
-    packParams(g1, { chunks: plan.chunks }),
-    gpu.grid(Math.ceil(C / 256)),
-  );
+  ctx.tidy(() => {
+    const partial = ctx.empty([plan.chunks, C]);
+    // A 1x1 "geometry" so the shared Params carry C (as cout), rows and the chunking; with
+    // cin = 1 the reduce pass reads the partials as [chunk][C][1][1].
+    const g1: ConvGeometry = {
+      batch: 1, inH: 1, inW: rows, outH: 1, outW: rows, cin: 1, cout: C, groups: 1,
+      kh: 1, kw: 1, stride: 1, pad: 0, inRows: rows, outRows: rows, inL: null, outL: null, pointwise: true,
+    };
+    gpu.dispatch(
+      gpu.pipeline('conv2d', 'column_partials'),
+      { src: t, dst: partial.buffer },
+      packParams(g1, { rows, chunkRows: plan.chunkRows }),
+      [Math.ceil(C / 64), plan.chunks],
+    );
+    gpu.dispatch(
+      gpu.pipeline('conv2d', 'reduce_partials'),
+      { src: partial.buffer, dst: out.buffer },
+      packParams(g1, { chunks: plan.chunks }),
+      gpu.grid(Math.ceil(C / 256)),
+    );
+  });
   return out;
 }

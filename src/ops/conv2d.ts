@@ -2,9 +2,11 @@
  * 2-D convolution, dense or submanifold sparse, and the dense transposed convolution, as
  * implicit GEMMs (shaders/conv2d.wgsl; launchers in conv2d-gemm.ts).
  *
- * conv2d:           forward = gather-GEMM over the output rows; dx = gather-GEMM over the
- *                   input rows (dense: stride^2 sub-pixel GEMMs); dw = split-K GEMM over the
- *                   output rows; db = split column sums of dy.
+ * conv2d:           forward = gather-GEMM over the output rows; dx = stride 1: the forward
+ *                   GEMM of dy with the flipped weight, else a gather-GEMM over the input rows
+ *                   (dense: stride^2 sub-pixel GEMMs); dw = split-K GEMM over the output rows;
+ *                   db = split column sums of dy. Packed weights and split-K partials live
+ *                   only as long as the dispatch that reads them (conv2d-gemm.ts).
  * convTranspose2d:  the adjoint of a conv whose OIHW weight is the IOHW weight given, so its
  *                   forward is that conv's dx pass, its dx that conv's forward, and its dw that
  *                   conv's dw with the roles of x and dy swapped.
@@ -16,10 +18,9 @@ import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
 import {
   columnSums,
-  gemmForward,
-  gemmInputGrad,
+  forward,
   gemmWeightGrad,
-  packWeights,
+  inputGrad,
   type ConvGeometry,
 } from './conv2d-gemm.ts';
 
@@ -70,9 +71,8 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOp
     pointwise: kh === 1 && kw === 1 && stride === 1 && pad === 0 && outL.equals(inL),
   };
 
-  const wp = packWeights(ctx, w, g);
   const y = markGrad(ctx.empty([outL.rows, cout], outL), x, w, bias);
-  gemmForward(ctx, g, x.buffer, wp, bias?.buffer ?? null, y.buffer);
+  forward(ctx, g, x.buffer, w, bias?.buffer ?? null, y.buffer);
 
   if (y.requiresGrad) {
     ctx.tape.record('conv2d', [x, w, bias] as const, y, (gy) => {
@@ -80,7 +80,7 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOp
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
         dx = ctx.empty(x.shape, inL);
-        gemmInputGrad(ctx, g, gy.buffer, wp, null, dx.buffer);
+        inputGrad(ctx, g, gy.buffer, w, null, dx.buffer);
       }
       // dw[co, ci, tap] = sum over output rows m of dy[m, co] * x[in(m, tap), ci]; db = sum of dy
       const dw = w.requiresGrad ? gemmWeightGrad(ctx, g, x.buffer, gy.buffer) : null;
@@ -126,9 +126,8 @@ export function convTranspose2d(
     pointwise: kh === 1 && kw === 1 && stride === 1 && pad === 0,
   };
 
-  const wp = packWeights(ctx, w, g);
   const y = markGrad(ctx.empty([outL.rows, cout], outL), x, w, bias);
-  gemmInputGrad(ctx, g, x.buffer, wp, bias?.buffer ?? null, y.buffer);
+  inputGrad(ctx, g, x.buffer, w, bias?.buffer ?? null, y.buffer);
 
   if (y.requiresGrad) {
     ctx.tape.record('convTranspose2d', [x, w, bias] as const, y, (gy) => {
@@ -136,7 +135,7 @@ export function convTranspose2d(
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
         dx = ctx.empty(x.shape, inL);
-        gemmForward(ctx, g, gy.buffer, wp, null, dx.buffer);
+        forward(ctx, g, gy.buffer, w, null, dx.buffer);
       }
       // dw[ci, co, tap] = sum over our input rows m of x[m, ci] * gy[in(m, tap), co]: the
       // adjoint conv's weight gradient with gy as its input and x as its output gradient.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { convTranspose2d } from '../../src/ops/conv2d.ts';
+import { convVariants } from '../../src/ops/conv2d-gemm.ts';
 import { elementwise as ew } from '../../src/ops/elementwise.ts';
 import { SiteLayout } from '../../src/tensor/layout.ts';
 import { useContext } from '../helpers/gpu.ts';
@@ -67,6 +68,18 @@ const cases: Case[] = [
   { name: 'k2 s2 p0, 3 -> 13, 3x3', B: 1, H: 3, W: 3, Cin: 3, Cout: 13, k: 2, stride: 2, pad: 0, bias: true },
   { name: 'k3 s1 p1, 5 -> 5, 5x7', B: 1, H: 5, W: 7, Cin: 5, Cout: 5, k: 3, stride: 1, pad: 1 },
   { name: 'k1 s2 p0 (classes without taps write zeros), 4 -> 3', B: 1, H: 3, W: 4, Cin: 4, Cout: 3, k: 1, stride: 2, pad: 0, bias: true },
+  // Cout (Cin) a multiple of 4: dx, the adjoint's forward GEMM (the forward, its input-gradient
+  // GEMM) gathers 4 channels per load.
+  { name: 'k4 s2 p1, 6 -> 8, 4x5, vec4 gather in dx', B: 2, H: 4, W: 5, Cin: 6, Cout: 8, k: 4, stride: 2, pad: 1, bias: true },
+  // Stride 1: the forward runs as a forward conv with the flipped weight, padding k-1-pad.
+  { name: 'k3 s1 p0, 8 -> 4, 4x5 (flipped forward, vec4)', B: 1, H: 4, W: 5, Cin: 8, Cout: 4, k: 3, stride: 1, pad: 0, bias: true },
+];
+
+/** Each case again with the non-default kernel variants (src/ops/conv2d-gemm.ts). */
+const VARIANT_SETTINGS = [
+  { flipInputGrad: false, vec4Gather: false },
+  { flipInputGrad: true, vec4Gather: false },
+  { flipInputGrad: false, vec4Gather: true },
 ];
 
 describe('convTranspose2d on the GPU vs the reference', () => {
@@ -74,35 +87,55 @@ describe('convTranspose2d on the GPU vs the reference', () => {
 
   for (const tc of cases) {
     it(tc.name, async () => {
-      const ctx = getCtx();
-      const rng = new Rng(tc.Cin * 31 + tc.Cout + tc.k);
-      const g = { B: tc.B, H: tc.H, W: tc.W, Cin: tc.Cin, Cout: tc.Cout, kh: tc.k, kw: tc.k, stride: tc.stride, pad: tc.pad };
-      const { Ho, Wo } = ref.convTransposeOutSize(g);
-      const inL = SiteLayout.dense(tc.B, tc.H, tc.W);
-      const xs = f32(rng.array(inL.rows * tc.Cin));
-      const ws = f32(rng.array(tc.Cin * tc.Cout * tc.k * tc.k));
-      const bs = tc.bias ? f32(rng.array(tc.Cout)) : null;
-      const outRows = tc.B * Ho * Wo;
-      const gys = f32(rng.array(outRows * tc.Cout));
-
-      const x = ctx.fromArray(xs, [inL.rows, tc.Cin], inL);
-      x.requiresGrad = true;
-      const w = ctx.parameter(`w ${tc.name}`, [tc.Cin, tc.Cout, tc.k, tc.k], ws);
-      const b = bs ? ctx.parameter(`b ${tc.name}`, [tc.Cout], bs) : null;
-      const y = convTranspose2d(x, w, b, { stride: tc.stride, padding: tc.pad });
-      expect(y.shape).toEqual([outRows, tc.Cout]);
-      expect(y.layout!.equals(SiteLayout.dense(tc.B, Ho, Wo))).toBe(true);
-
-      // An output site is reached by at most ceil(k/s)^2 taps, each over Cin channels.
-      const reach = Math.ceil(tc.k / tc.stride) ** 2;
-      expectClose(await y.read(), ref.convTransposeForward(xs, ws, bs, g), sumTol(reach * tc.Cin + 1), 'forward');
-      const grads = ctx.backward(y, ctx.fromArray(gys, [outRows, tc.Cout], y.layout));
-      const r = ref.convTransposeBackward(xs, ws, gys, g);
-      expectClose(await grads.get(x.id)!.read(), r.dx, sumTol(tc.k * tc.k * tc.Cout), 'dx');
-      expectClose(await w.grad!.read(), r.dw, sumTol(inL.rows), 'dw');
-      if (b) expectClose(await b.grad!.read(), r.db, sumTol(outRows), 'db');
-      ctx.dispose();
+      await checkCase(getCtx(), tc);
     });
+  }
+  for (const v of VARIANT_SETTINGS) {
+    // Only the cases whose path the setting changes: the flip acts on stride 1, the vec4
+    // gather on Cin (forward) or Cout (dx) % 4 == 0.
+    const changed = (c: Case) =>
+      (!v.flipInputGrad && c.stride === 1) || (!v.vec4Gather && (c.Cout % 4 === 0 || c.Cin % 4 === 0));
+    for (const tc of cases.filter(changed)) {
+      it(`${tc.name} [flipInputGrad ${v.flipInputGrad}, vec4Gather ${v.vec4Gather}]`, async () => {
+        const saved = { ...convVariants };
+        Object.assign(convVariants, v);
+        try {
+          await checkCase(getCtx(), tc);
+        } finally {
+          Object.assign(convVariants, saved);
+        }
+      });
+    }
+  }
+
+  async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case): Promise<void> {
+    const rng = new Rng(tc.Cin * 31 + tc.Cout + tc.k);
+    const g = { B: tc.B, H: tc.H, W: tc.W, Cin: tc.Cin, Cout: tc.Cout, kh: tc.k, kw: tc.k, stride: tc.stride, pad: tc.pad };
+    const { Ho, Wo } = ref.convTransposeOutSize(g);
+    const inL = SiteLayout.dense(tc.B, tc.H, tc.W);
+    const xs = f32(rng.array(inL.rows * tc.Cin));
+    const ws = f32(rng.array(tc.Cin * tc.Cout * tc.k * tc.k));
+    const bs = tc.bias ? f32(rng.array(tc.Cout)) : null;
+    const outRows = tc.B * Ho * Wo;
+    const gys = f32(rng.array(outRows * tc.Cout));
+
+    const x = ctx.fromArray(xs, [inL.rows, tc.Cin], inL);
+    x.requiresGrad = true;
+    const w = ctx.parameter(`w ${tc.name}`, [tc.Cin, tc.Cout, tc.k, tc.k], ws);
+    const b = bs ? ctx.parameter(`b ${tc.name}`, [tc.Cout], bs) : null;
+    const y = convTranspose2d(x, w, b, { stride: tc.stride, padding: tc.pad });
+    expect(y.shape).toEqual([outRows, tc.Cout]);
+    expect(y.layout!.equals(SiteLayout.dense(tc.B, Ho, Wo))).toBe(true);
+
+    // An output site is reached by at most ceil(k/s)^2 taps, each over Cin channels.
+    const reach = Math.ceil(tc.k / tc.stride) ** 2;
+    expectClose(await y.read(), ref.convTransposeForward(xs, ws, bs, g), sumTol(reach * tc.Cin + 1), 'forward');
+    const grads = ctx.backward(y, ctx.fromArray(gys, [outRows, tc.Cout], y.layout));
+    const r = ref.convTransposeBackward(xs, ws, gys, g);
+    expectClose(await grads.get(x.id)!.read(), r.dx, sumTol(tc.k * tc.k * tc.Cout), 'dx');
+    expectClose(await w.grad!.read(), r.dw, sumTol(inL.rows), 'dw');
+    if (b) expectClose(await b.grad!.read(), r.db, sumTol(outRows), 'db');
+    ctx.dispose();
   }
 
   it('mid-graph: convT -> scale -> used twice -> sum, gradients vs the reference', async () => {

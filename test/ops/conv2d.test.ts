@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d } from '../../src/ops/conv2d.ts';
+import { convVariants } from '../../src/ops/conv2d-gemm.ts';
 import { elementwise as ew } from '../../src/ops/elementwise.ts';
 import { gatherSites, scatterToDense } from '../../src/ops/sparse.ts';
 import { PatchMask, SiteLayout } from '../../src/tensor/layout.ts';
@@ -102,6 +103,31 @@ const cases: Case[] = [
     B: 2, H: 12, W: 12, Cin: 3, Cout: 5, k: 4, stride: 4, bias: true,
     mask: { h: 3, w: 3, images: ['some', 'all'] },
   },
+  // Channels per group a multiple of 4: the forward (Cin) and input-gradient (Cout) GEMMs
+  // gather 4 channels per load (vec4).
+  { name: 'dense 3x3 pad 1, 8 -> 12, vec4 gather', B: 2, H: 5, W: 7, Cin: 8, Cout: 12, k: 3, pad: 1, bias: true },
+  { name: 'dense 3x3 groups 2, 8 -> 6 (4 channels per group)', B: 1, H: 6, W: 5, Cin: 8, Cout: 6, k: 3, pad: 1, groups: 2 },
+  { name: 'dense 3x3 stride 2 pad 1, 12 -> 8, vec4 gather', B: 1, H: 7, W: 9, Cin: 12, Cout: 8, k: 3, stride: 2, pad: 1 },
+  // Stride 1 with pad != (k-1)/2: the flipped input-gradient conv pads by k-1-pad = 2 and 3.
+  { name: 'dense 3x3 pad 0 (valid), 4 -> 8', B: 1, H: 6, W: 7, Cin: 4, Cout: 8, k: 3 },
+  { name: 'dense 5x5 pad 1, 5 -> 4', B: 2, H: 7, W: 6, Cin: 5, Cout: 4, k: 5, pad: 1, bias: true },
+  {
+    name: 'sparse 3x3 stride 2 pad 1, 6 -> 8 (vec4 gather of dy in dx)',
+    B: 2, H: 12, W: 12, Cin: 6, Cout: 8, k: 3, stride: 2, pad: 1,
+    mask: { h: 3, w: 3, images: ['some', 'all'] },
+  },
+  {
+    name: 'sparse 3x3 pad 1, 8 -> 12, vec4 gather',
+    B: 2, H: 12, W: 12, Cin: 8, Cout: 12, k: 3, pad: 1, bias: true,
+    mask: { h: 3, w: 3, images: ['some', 'all'] },
+  },
+];
+
+/** The input-gradient and gather paths each case takes depend on `convVariants`. */
+const VARIANT_SETTINGS = [
+  { flipInputGrad: false, vec4Gather: false },
+  { flipInputGrad: true, vec4Gather: false },
+  { flipInputGrad: false, vec4Gather: true },
 ];
 
 describe('conv2d on the GPU vs the reference', () => {
@@ -109,45 +135,70 @@ describe('conv2d on the GPU vs the reference', () => {
 
   for (const tc of cases) {
     it(tc.name, async () => {
-      const ctx = getCtx();
-      const rng = new Rng(tc.Cin * 100 + tc.Cout * 7 + tc.k);
-      const groups = tc.groups ?? 1;
-      const g = {
-        B: tc.B, H: tc.H, W: tc.W, Cin: tc.Cin, Cout: tc.Cout, kh: tc.k, kw: tc.k,
-        stride: tc.stride ?? 1, pad: tc.pad ?? 0, groups,
-      };
-      const { Ho, Wo } = ref.convOutSize(g);
-      const inL = tc.mask
-        ? patchMask(rng, tc.mask.h, tc.mask.w, tc.mask.images).layoutAt(tc.H, tc.W)
-        : SiteLayout.dense(tc.B, tc.H, tc.W);
-      const outL = inL.resized(Ho, Wo);
-      const xs = f32(rng.array(inL.rows * tc.Cin));
-      const ws = f32(rng.array((tc.Cout * tc.Cin * tc.k * tc.k) / groups));
-      const bs = tc.bias ? f32(rng.array(tc.Cout)) : null;
-      const gys = f32(rng.array(outL.rows * tc.Cout));
-
-      const x = ctx.fromArray(xs, [inL.rows, tc.Cin], inL);
-      x.requiresGrad = true;
-      const w = ctx.parameter(`w ${tc.name}`, [tc.Cout, tc.Cin / groups, tc.k, tc.k], ws);
-      const b = bs ? ctx.parameter(`b ${tc.name}`, [tc.Cout], bs) : null;
-      const y = conv2d(x, w, b, { stride: g.stride, padding: g.pad, groups });
-      expect(y.shape).toEqual([outL.rows, tc.Cout]);
-      expect(y.layout!.equals(outL)).toBe(true);
-
-      // The official simulation: zero-fill the input, dense conv, keep the active output rows;
-      // backward: dense backward of the masked output gradient, keep the active input rows.
-      const xDense = scatter(xs, inL, tc.Cin);
-      const taps = tc.k * tc.k;
-      const yRef = gather(ref.convForward(xDense, ws, bs, g), outL, tc.Cout);
-      expectClose(await y.read(), yRef, sumTol((taps * tc.Cin) / groups + 1), 'forward');
-
-      const grads = ctx.backward(y, ctx.fromArray(gys, [outL.rows, tc.Cout], outL));
-      const r = ref.convBackward(xDense, ws, scatter(gys, outL, tc.Cout), g);
-      expectClose(await grads.get(x.id)!.read(), gather(r.dx, inL, tc.Cin), sumTol((taps * tc.Cout) / groups), 'dx');
-      expectClose(await w.grad!.read(), r.dw, sumTol(outL.rows), 'dw');
-      if (b) expectClose(await b.grad!.read(), r.db, sumTol(outL.rows), 'db');
-      ctx.dispose();
+      await checkCase(getCtx(), tc);
     });
+  }
+  // Every variant on the cases whose path it changes (stride 1 or 4-channel groups); the
+  // block above ran the defaults (both on).
+  for (const v of VARIANT_SETTINGS) {
+    const name = `flipInputGrad ${v.flipInputGrad}, vec4Gather ${v.vec4Gather}`;
+    const perGroup = (c: Case, n: number) => (n / (c.groups ?? 1)) % 4 === 0;
+    // A case whose path the setting changes against the defaults: the flip (off here) acts on
+    // stride-1 convs with k > 1, the vec4 gather (off here) on 4-channel groups.
+    const flipped = (c: Case) => (c.stride ?? 1) === 1 && c.k > 1;
+    const vec4 = (c: Case) => perGroup(c, c.Cin) || perGroup(c, c.Cout);
+    const changed = (c: Case) => (!v.flipInputGrad && flipped(c)) || (!v.vec4Gather && vec4(c));
+    for (const tc of cases.filter(changed)) {
+      it(`${tc.name} [${name}]`, async () => {
+        const saved = { ...convVariants };
+        Object.assign(convVariants, v);
+        try {
+          await checkCase(getCtx(), tc);
+        } finally {
+          Object.assign(convVariants, saved);
+        }
+      });
+    }
+  }
+
+  async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case): Promise<void> {
+    const rng = new Rng(tc.Cin * 100 + tc.Cout * 7 + tc.k);
+    const groups = tc.groups ?? 1;
+    const g = {
+      B: tc.B, H: tc.H, W: tc.W, Cin: tc.Cin, Cout: tc.Cout, kh: tc.k, kw: tc.k,
+      stride: tc.stride ?? 1, pad: tc.pad ?? 0, groups,
+    };
+    const { Ho, Wo } = ref.convOutSize(g);
+    const inL = tc.mask
+      ? patchMask(rng, tc.mask.h, tc.mask.w, tc.mask.images).layoutAt(tc.H, tc.W)
+      : SiteLayout.dense(tc.B, tc.H, tc.W);
+    const outL = inL.resized(Ho, Wo);
+    const xs = f32(rng.array(inL.rows * tc.Cin));
+    const ws = f32(rng.array((tc.Cout * tc.Cin * tc.k * tc.k) / groups));
+    const bs = tc.bias ? f32(rng.array(tc.Cout)) : null;
+    const gys = f32(rng.array(outL.rows * tc.Cout));
+
+    const x = ctx.fromArray(xs, [inL.rows, tc.Cin], inL);
+    x.requiresGrad = true;
+    const w = ctx.parameter(`w ${tc.name}`, [tc.Cout, tc.Cin / groups, tc.k, tc.k], ws);
+    const b = bs ? ctx.parameter(`b ${tc.name}`, [tc.Cout], bs) : null;
+    const y = conv2d(x, w, b, { stride: g.stride, padding: g.pad, groups });
+    expect(y.shape).toEqual([outL.rows, tc.Cout]);
+    expect(y.layout!.equals(outL)).toBe(true);
+
+    // The official simulation: zero-fill the input, dense conv, keep the active output rows;
+    // backward: dense backward of the masked output gradient, keep the active input rows.
+    const xDense = scatter(xs, inL, tc.Cin);
+    const taps = tc.k * tc.k;
+    const yRef = gather(ref.convForward(xDense, ws, bs, g), outL, tc.Cout);
+    expectClose(await y.read(), yRef, sumTol((taps * tc.Cin) / groups + 1), 'forward');
+
+    const grads = ctx.backward(y, ctx.fromArray(gys, [outL.rows, tc.Cout], outL));
+    const r = ref.convBackward(xDense, ws, scatter(gys, outL, tc.Cout), g);
+    expectClose(await grads.get(x.id)!.read(), gather(r.dx, inL, tc.Cin), sumTol((taps * tc.Cout) / groups), 'dx');
+    expectClose(await w.grad!.read(), r.dw, sumTol(outL.rows), 'dw');
+    if (b) expectClose(await b.grad!.read(), r.db, sumTol(outL.rows), 'db');
+    ctx.dispose();
   }
 
   it('sparse equals dense conv on the zero-filled input, then gather (GPU vs GPU)', async () => {

@@ -37,6 +37,8 @@ describe('linear on the GPU vs the reference', () => {
     [37, 5, 13, true],
     [130, 70, 90, true], // several tiles along M, N and K (16-wide steps)
     [65, 33, 31, true], // one past / one short of the 32 and 64 tile edges
+    [37, 12, 8, true], // Cin, Cout % 4 == 0: vec4 gather in the forward and in dx
+    [130, 68, 72, false], // vec4 gather over several tiles
   ] as const) {
     it(`N ${N}, ${Cin} -> ${Cout}${bias ? '' : ', no bias'}`, async () => {
       const ctx = getCtx();

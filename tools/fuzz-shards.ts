@@ -81,7 +81,7 @@ function checksum(block: Uint8Array): void {
   block[155] = 0x20;
 }
 
-function header(name: string, size: number, type: string): Uint8Array {
+export function header(name: string, size: number, type: string): Uint8Array {
   const b = new Uint8Array(BLOCK);
   b.set(enc.encode(name).subarray(0, 100), 0);
   octal(b, 100, 8, 0o644);

@@ -8,7 +8,7 @@ import { bytesOf } from '../../src/data/bytes.ts';
 import { ShardError } from '../../src/data/tar.ts';
 import { newMetrics } from '../../src/data/types.ts';
 import { webDatasetSamples } from '../../src/data/webdataset.ts';
-import { intactSamples, runShardFuzz, shardSeeds } from '../../tools/fuzz-shards.ts';
+import { header, intactSamples, runShardFuzz, shardSeeds } from '../../tools/fuzz-shards.ts';
 import { collectUntilError } from '../data/helpers.ts';
 
 describe('fuzzed shards', () => {
@@ -39,5 +39,25 @@ describe('fuzzed shards', () => {
       expect(early.samples).toEqual([]);
       expect(intactSamples(seed, s0!.closedAt - 1)).toEqual([]);
     }
+  });
+
+  it('memory stays bounded by the shard: a header claiming 400 MiB in a 3 KB shard allocates no 400 MiB', async () => {
+    const claimed = 400 * 2 ** 20;
+    const shard = new Uint8Array(512 + 2560);
+    shard.set(header('big.jpg', claimed, '0'));
+    let peak = 0;
+    async function* sampled(): AsyncGenerator<Uint8Array> {
+      // Sampled while the reader waits for the next chunk, i.e. while it holds its buffer.
+      for await (const chunk of bytesOf(shard, 512)) {
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+        yield chunk;
+      }
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+    }
+    const before = process.memoryUsage().arrayBuffers;
+    const r = await collectUntilError(webDatasetSamples(sampled(), 'big', 0, newMetrics()));
+    expect(r.error?.message).toMatch(/^shard big: truncated in the data of big\.jpg at byte 3072$/);
+    // Other allocations in the process move this by a few MiB at most; 400 MiB would show.
+    expect(peak - before).toBeLessThan(64 * 2 ** 20);
   });
 });

@@ -42,33 +42,38 @@ describe('non-finite gradients', () => {
     const dir = mkdtempSync(join(tmpdir(), 'webspark-nan-'));
     const metrics: StepMetrics[] = [];
     const notices: string[] = [];
-    const { trainer, store } = await tinyTrainer(ctx, tinyConfig(5), dir, { metrics: (m) => void metrics.push(m), notice: (m) => void notices.push(m) });
+    const { trainer, store } = await tinyTrainer(ctx, tinyConfig(4), dir, { metrics: (m) => void metrics.push(m), notice: (m) => void notices.push(m) });
     poison(trainer, (s) => s === 1 || s === 3);
     expect(await trainer.train()).toBe('finished');
     ctx.dispose();
-    expect(metrics.map((m) => m.skippedStep)).toEqual([false, true, false, true, false]);
-    expect(metrics.map((m) => m.skippedSteps)).toEqual([0, 1, 1, 2, 2]);
+    expect(metrics.map((m) => m.skippedStep)).toEqual([false, true, false, true]);
+    expect(metrics.map((m) => m.skippedSteps)).toEqual([0, 1, 1, 2]);
     expect(notices.filter((n) => /non-finite gradients/.test(n)).map((n) => n.split(':')[0])).toEqual(['step 1', 'step 3']);
     const end = weights(store.latest()!.path);
     expect(JSON.parse(end.metadata['webspark.run']!).skippedSteps).toBe(2);
-    for (const [key, a] of end.arrays) expect([...a.data].every((v) => Number.isFinite(Number(v))), key).toBe(true);
-  });
+    // Weights, BN statistics and moments are finite; `optimizer.step_state` is skipped: it
+    // records the last step's status, whose gradient norm is the NaN that was injected.
+    for (const [key, a] of end.arrays) {
+      if (key.endsWith('step_state')) continue;
+      expect([...a.data].every((v) => Number.isFinite(Number(v))), key).toBe(true);
+    }
+  }, 400_000); // a few tiny steps, but SwiftShader on a CPU shared with other jobs
 
   it('repeated NaN steps pause the run with an explanation; the paused checkpoint keeps the last good weights', async () => {
     const ctx = getCtx();
     const dir = mkdtempSync(join(tmpdir(), 'webspark-nan-pause-'));
     const notices: string[] = [];
-    const config = { ...tinyConfig(10), checkpointEvery: 1, maxConsecutiveSkips: 3 };
+    const config = { ...tinyConfig(10), checkpointEvery: 1, maxConsecutiveSkips: 2 };
     const { trainer } = await tinyTrainer(ctx, config, dir, { notice: (m) => void notices.push(m) });
     poison(trainer, (s) => s >= 1);
     expect(await trainer.train()).toBe('paused');
     ctx.dispose();
     const paused = notices.find((n) => n.startsWith('paused: '));
-    expect(paused).toMatch(/^paused: 3 steps in a row had non-finite gradients\. The weights are unchanged since the last good step; lower the learning rate \(--base-lr\) or check the data, then resume\.$/);
+    expect(paused).toMatch(/^paused: 2 steps in a row had non-finite gradients\. The weights are unchanged since the last good step; lower the learning rate \(--base-lr\) or check the data, then resume\.$/);
     const store = new NodeCheckpointStore(dir, 100);
     const good = weights(join(dir, NodeCheckpointStore.nameFor(1)));
     const last = weights(store.latest()!.path);
-    expect(store.latest()!.step).toBeGreaterThanOrEqual(4);
+    expect(store.latest()!.step).toBeGreaterThanOrEqual(3);
     // Parameters and optimizer moments are bit for bit those of step 1; BatchNorm running
     // statistics move (the forward passes ran), so they are not compared.
     const names = trainer.model.namedParameters().map(([n]) => n);
@@ -79,5 +84,5 @@ describe('non-finite gradients', () => {
       compared++;
     }
     expect(compared).toBeGreaterThanOrEqual(names.length);
-  });
+  }, 400_000);
 });

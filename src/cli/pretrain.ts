@@ -29,6 +29,7 @@ import { loadStateDict } from '../io/state-dict.ts';
 import { lrAt, peakLr, wdAt, OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
 import { Trainer, type Preview, type StepMetrics, type TrainConfig } from '../train/trainer.ts';
 import { validateTrainConfig } from '../train/config.ts';
+import { Supervisor } from '../train/supervisor.ts';
 
 export const DEFAULT_DATA = fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
 
@@ -120,13 +121,26 @@ export async function pretrain(args: Args): Promise<number> {
 
   mkdirSync(out, { recursive: true });
   const store = new NodeCheckpointStore(out);
-  const gpu = await createNodeGpu();
-  const ctx = new Context(gpu);
   const quiet = args.has('quiet') || !process.stdout.isTTY;
   const metricsPath = join(out, 'metrics.jsonl');
   const log = (line: string) => process.stdout.write(`${line}\n`);
-  try {
-    const trainer = new Trainer(
+  let startedAt = performance.now();
+  // The supervisor owns Gpu + Context + Trainer: on a lost device it builds new ones and
+  // resumes from the newest checkpoint in `out`; on a full disk it pauses (src/train/supervisor.ts).
+  const supervisor = new Supervisor({
+    build: async () => {
+      const gpu = await createNodeGpu();
+      const ctx = new Context(gpu);
+      return { trainer: makeTrainer(ctx), dispose: () => (ctx.dispose(), gpu.destroy()) };
+    },
+    latest: async () => {
+      const c = store.latest();
+      return c ? readWeightFile(new Uint8Array(readFileSync(c.path)), c.path) : null;
+    },
+    notice: (msg) => log(`${quiet ? '' : '\n'}${msg}`),
+  });
+  const makeTrainer = (ctx: Context) =>
+    new Trainer(
       ctx,
       config,
       {
@@ -153,6 +167,9 @@ export async function pretrain(args: Args): Promise<number> {
         notice: (msg) => log(`${quiet ? '' : '\n'}${msg}`),
       },
     );
+  try {
+    const trainer = await supervisor.start();
+    const gpu = trainer.ctx.gpu;
     if (resume && resumeFile?.metadata['webspark.run']) {
       trainer.restore(resumeFile.arrays, resumeFile.metadata);
       log(`resumed from ${resume} at step ${trainer.step}`);
@@ -172,13 +189,12 @@ export async function pretrain(args: Args): Promise<number> {
         `${peakLr(config.baseLr, batchSize).toExponential(3)} (base ${config.baseLr} x ${batchSize}/256), warm-up ${warmupSteps} steps ` +
         `from ${lrAt(sched, 0).toExponential(2)}, cosine to ${lrAt(sched, steps - 1).toExponential(2)}; weight decay ${wdAt(sched, 0)} -> ${wdAt(sched, steps - 1).toFixed(3)}`,
     );
-    const startedAt = performance.now();
-    const state = await trainer.train();
-    log(`${quiet ? '' : '\n'}${state} at step ${trainer.step}; metrics in ${metricsPath}`);
+    startedAt = performance.now();
+    const { state, step } = await supervisor.run();
+    log(`${quiet ? '' : '\n'}${state} at step ${step}; metrics in ${metricsPath}`);
     return state === 'finished' || state === 'stopped' ? 0 : 3;
   } finally {
-    ctx.dispose();
-    gpu.destroy();
+    supervisor.dispose();
   }
 }
 

@@ -28,17 +28,25 @@ export class ByteReader {
       this.position += n;
       return out;
     }
-    const out = new Uint8Array(n);
+    // Gather the pieces first and copy once at the end: `n` comes from a (possibly corrupt)
+    // header, so allocating it up front would let a small shard claim hundreds of MiB.
+    const pieces: Uint8Array[] = [];
     let filled = 0;
     while (filled < n) {
       if (this.offset >= this.chunk.length && !(await this.pull())) break;
       const take = Math.min(n - filled, this.chunk.length - this.offset);
-      out.set(this.chunk.subarray(this.offset, this.offset + take), filled);
+      pieces.push(this.chunk.subarray(this.offset, this.offset + take));
       this.offset += take;
       filled += take;
     }
     this.position += filled;
-    return filled === n ? out : out.subarray(0, filled);
+    const out = new Uint8Array(filled);
+    let at = 0;
+    for (const p of pieces) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
   }
 
   /** Skips `n` bytes; returns how many were there. */

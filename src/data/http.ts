@@ -10,6 +10,11 @@
  * Resume: after a failure mid-body the stream asks for `Range: bytes=<delivered>-`. A 206
  * whose Content-Range starts there continues the stream; a 200 (the server ignores ranges)
  * starts over and the bytes already delivered are skipped, so the consumer sees each byte once.
+ *
+ * Stalls: a connection that stays open but sends nothing would hang the loader forever, so
+ * each request carries a watchdog. When no headers or no body bytes arrive for `readTimeoutMs`
+ * (default 30 s) the request is aborted and counted as a failure like a dropped connection:
+ * retried with backoff, resumed by Range.
  */
 import type { AsyncBuffer } from 'hyparquet';
 import type { ByteStream } from './bytes.ts';
@@ -26,6 +31,47 @@ export interface HttpOptions {
   /** The fetch to use (default globalThis.fetch). */
   fetch?: typeof fetch;
   signal?: AbortSignal;
+  /** Abort and retry a request that delivers no headers or body bytes for this long (default 30 s). */
+  readTimeoutMs?: number;
+}
+
+/**
+ * An AbortSignal for one request: it fires when the caller's signal does, or when `kick()` has
+ * not been called for `ms` (the stall watchdog). `stalled` tells the two apart afterwards.
+ */
+class Watchdog {
+  private ctrl = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  stalled = false;
+  readonly signal = this.ctrl.signal;
+  constructor(
+    private ms: number,
+    private outer?: AbortSignal,
+  ) {
+    if (outer?.aborted) this.ctrl.abort(outer.reason);
+    outer?.addEventListener('abort', this.onOuter);
+    this.kick();
+  }
+  private onOuter = (): void => this.ctrl.abort(this.outer!.reason);
+  kick(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.stalled = true;
+      this.ctrl.abort(new Error(`no data for ${this.ms} ms`));
+    }, this.ms);
+  }
+  /** Stops the clock while the consumer holds a chunk: a slow consumer is not a stalled server. */
+  pause(): void {
+    clearTimeout(this.timer);
+  }
+  done(): void {
+    clearTimeout(this.timer);
+    this.outer?.removeEventListener('abort', this.onOuter);
+  }
+  /** The message for an error caught while this watchdog ran. */
+  describe(err: unknown): string {
+    return this.stalled ? `stalled: no data for ${this.ms} ms` : (err as Error).message;
+  }
 }
 
 export class HttpError extends Error {
@@ -96,14 +142,20 @@ export async function* httpBytes(url: string, opts: HttpOptions, metrics: DataMe
     const headers: Record<string, string> = { ...opts.headers };
     if (delivered > 0) headers.Range = `bytes=${delivered}-`;
     let res: Response;
+    const dog = new Watchdog(opts.readTimeoutMs ?? 30_000, opts.signal);
     try {
-      res = await doFetch(url, { headers, signal: opts.signal ?? null });
+      res = await doFetch(url, { headers, signal: dog.signal });
     } catch (err) {
-      await retry.afterFailure(new Error(`${url}: ${(err as Error).message}`));
+      dog.done();
+      await retry.afterFailure(new Error(`${url}: ${dog.describe(err)}`));
       continue;
     }
-    if (res.status === 416 && delivered > 0 && delivered === total) return;
+    if (res.status === 416 && delivered > 0 && delivered === total) {
+      dog.done();
+      return;
+    }
     if (!res.ok) {
+      dog.done();
       await res.body?.cancel().catch(() => {});
       await retry.afterFailure(statusError(url, res));
       continue;
@@ -114,13 +166,17 @@ export async function* httpBytes(url: string, opts: HttpOptions, metrics: DataMe
       if (res.status === 206 && start && Number(start[1]) === delivered) skip = 0;
       else if (res.status === 200) skip = delivered;
       else {
+        dog.done();
         await res.body?.cancel().catch(() => {});
         throw new HttpError(url, res.status, `${url}: the server answered a range request with an unusable range`);
       }
     }
     const length = Number(res.headers.get('content-length') ?? NaN);
     if (Number.isFinite(length)) total = res.status === 206 ? delivered + length : length;
-    if (!res.body) throw new HttpError(url, res.status, `${url}: empty response body`);
+    if (!res.body) {
+      dog.done();
+      throw new HttpError(url, res.status, `${url}: empty response body`);
+    }
     const reader = res.body.getReader();
     let failure: Error | null = null;
     try {
@@ -129,9 +185,10 @@ export async function* httpBytes(url: string, opts: HttpOptions, metrics: DataMe
         try {
           r = await reader.read();
         } catch (err) {
-          failure = new Error(`${url}: connection lost after ${delivered} bytes (${(err as Error).message})`);
+          failure = new Error(`${url}: connection lost after ${delivered} bytes (${dog.describe(err)})`);
           break;
         }
+        dog.kick(); // bytes arrived (even ones skipped below): the connection is alive
         if (r.done) break;
         let chunk = r.value;
         if (skip > 0) {
@@ -142,9 +199,12 @@ export async function* httpBytes(url: string, opts: HttpOptions, metrics: DataMe
         }
         delivered += chunk.length;
         retry.progressed();
+        dog.pause();
         yield chunk;
+        dog.kick();
       }
     } finally {
+      dog.done();
       reader.releaseLock();
       if (failure || delivered < total) await res.body.cancel().catch(() => {});
     }
@@ -165,8 +225,10 @@ export async function httpAsyncBuffer(url: string, opts: HttpOptions, metrics: D
     for (;;) {
       let res: Response;
       let body: ArrayBuffer;
+      // A slice is small (a parquet page or footer): one watchdog period covers the whole body.
+      const dog = new Watchdog(opts.readTimeoutMs ?? 30_000, opts.signal);
       try {
-        res = await doFetch(url, { headers: { ...opts.headers, Range: range }, signal: opts.signal ?? null });
+        res = await doFetch(url, { headers: { ...opts.headers, Range: range }, signal: dog.signal });
         if (!res.ok) {
           await res.body?.cancel().catch(() => {});
           await retry.afterFailure(statusError(url, res));
@@ -175,8 +237,10 @@ export async function httpAsyncBuffer(url: string, opts: HttpOptions, metrics: D
         body = await res.arrayBuffer();
       } catch (err) {
         if (err instanceof HttpError) throw err; // already judged final by afterFailure
-        await retry.afterFailure(new Error(`${url}: ${(err as Error).message}`));
+        await retry.afterFailure(new Error(`${url}: ${dog.describe(err)}`));
         continue;
+      } finally {
+        dog.done();
       }
       return { res, body };
     }

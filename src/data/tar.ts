@@ -31,6 +31,11 @@ export class ShardError extends Error {
     super(`shard ${shard}: ${message}`);
     this.name = 'ShardError';
   }
+  /**
+   * The member whose header was read intact but whose data was cut or broken, if that is
+   * where the archive failed: its name tells the grouping that the sample before is complete.
+   */
+  entry?: string;
 }
 
 const BLOCK = 512;
@@ -154,8 +159,14 @@ export async function* readTar(stream: ByteStream, shard: string): AsyncGenerato
       const type: TarEntryType =
         typeflag === '0' || typeflag === '\0' || typeflag === '7' ? 'file' : typeflag === '5' ? 'directory' : 'other';
       if (type === 'file') {
-        const data = await readExact(size, `the data of ${name}`);
-        await skipExact(padding(size), 'padding');
+        let data: Uint8Array;
+        try {
+          data = await readExact(size, `the data of ${name}`);
+          await skipExact(padding(size), 'padding');
+        } catch (err) {
+          if (err instanceof ShardError) err.entry = name;
+          throw err;
+        }
         // A fresh copy when the reader handed out a view of its chunk, so callers may keep it.
         yield { name, type, data: data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice() };
       } else {

@@ -42,7 +42,8 @@ function toSample(key: string, shard: string, index: number, files: Map<string, 
 /**
  * Groups a tar stream's members into samples. Members that belong to no sample (directories,
  * links, names without an extension, keys without an image) are counted in `ignoredEntries`.
- * If the archive breaks, the sample being gathered is dropped (it may lack members) and the
+ * If the archive breaks, the sample being gathered is dropped (it may lack members) unless
+ * the break lies in the data of a member whose header already named the next key, and the
  * `ShardError` propagates after every complete sample before it.
  */
 export async function* webDatasetSamples(
@@ -63,18 +64,29 @@ export async function* webDatasetSamples(
     files = new Map();
     return sample;
   };
-  for await (const entry of readTar(stream, shard)) {
-    const split = entry.type === 'file' ? splitKey(entry.name) : null;
-    if (!split) {
-      metrics.ignoredEntries++;
-      continue;
+  try {
+    for await (const entry of readTar(stream, shard)) {
+      const split = entry.type === 'file' ? splitKey(entry.name) : null;
+      if (!split) {
+        metrics.ignoredEntries++;
+        continue;
+      }
+      if (split.key !== key) {
+        const done = finish();
+        if (done && done.index >= start) yield done;
+        key = split.key;
+      }
+      files.set(split.ext, entry.data);
     }
-    if (split.key !== key) {
+  } catch (err) {
+    // The archive broke in the data of a member whose header names a new key: the sample
+    // gathered so far is complete, so it is delivered before the error.
+    const next = err instanceof ShardError && err.entry ? splitKey(err.entry) : null;
+    if (next && next.key !== key) {
       const done = finish();
       if (done && done.index >= start) yield done;
-      key = split.key;
     }
-    files.set(split.ext, entry.data);
+    throw err;
   }
   const done = finish();
   if (done && done.index >= start) yield done;

@@ -224,7 +224,9 @@ export class Trainer {
         const now = performance.now();
         const stepMs = now - lastTime;
         lastTime = now;
-        pending.push(this.reportStep(stepIndex, batch, reportRead, lr, wd, stepMs, encodeMs, this.loader.metrics));
+        const reported = this.reportStep(stepIndex, batch, reportRead, lr, wd, stepMs, encodeMs, this.loader.metrics);
+        reported.catch(() => {}); // awaited below; this only keeps a loop that threw (lost device) from leaving it unhandled
+        pending.push(reported);
         // Bounded run-ahead: wait for the oldest step's numbers before recording more.
         while (pending.length > this.config.maxInFlight) await pending.shift();
         if (this.config.previewEvery > 0 && this.run.step % this.config.previewEvery === 0) await this.preview(batch);

@@ -20,6 +20,7 @@ import { Context } from '../tensor/context.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { Trainer, type TrainConfig } from '../train/trainer.ts';
 import { validateTrainConfig } from '../train/config.ts';
+import { isStorageFull } from '../train/supervisor.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { exportEncoder } from '../io/export.ts';
 import type { Shard } from '../data/types.ts';
@@ -207,6 +208,14 @@ export class TrainerHost {
           return;
         }
       } catch (err) {
+        if (isStorageFull(err)) {
+          // The previous checkpoint is intact and the weights are still on the GPU: pause, so
+          // the user can free space (delete old runs) and press resume (docs/reliability.md).
+          trainer.state = 'paused';
+          this.emit({ type: 'notice', message: `paused: ${(err as Error).message} Free some space (delete old runs), then resume.` });
+          this.emit(state());
+          return;
+        }
         this.emit({ type: 'notice', message: `training failed: ${(err as Error).message}` });
         trainer.state = 'stopped';
         this.emit(state());

@@ -101,7 +101,10 @@ export class BrowserCheckpointStore {
     } catch (err) {
       access.close();
       await this.dir.removeEntry(file).catch(() => {});
-      throw new Error(`could not write checkpoint ${file}: ${(err as Error).message}. The previous checkpoint is intact.`);
+      const full = (err as Error).name === 'QuotaExceededError';
+      const why = full ? "the browser's storage quota for this site is full" : (err as Error).message;
+      // `cause` travels with it so the supervisor can tell "storage full" apart.
+      throw new Error(`could not write checkpoint ${file}: ${why}. The previous checkpoint is intact.`, { cause: err });
     }
     access.close();
     const dropped: string[] = [];

@@ -46,7 +46,10 @@ export class NodeCheckpointStore {
       } catch {
         /* already gone */
       }
-      throw new Error(`could not write checkpoint ${final}: ${(err as Error).message}. The previous checkpoint is intact.`);
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOSPC' || code === 'EDQUOT' ? 'the disk is full' : (err as Error).message;
+      // `code` and `cause` travel with it so the supervisor can tell "storage full" apart.
+      throw Object.assign(new Error(`could not write checkpoint ${final}: ${why}. The previous checkpoint is intact.`), { code, cause: err });
     }
     closeSync(fd);
     renameSync(tmp, final);

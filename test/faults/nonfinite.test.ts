@@ -17,25 +17,35 @@ import { NodeCheckpointStore } from '../../src/platform/node/checkpoint-store.ts
 import type { StepMetrics, Trainer } from '../../src/train/trainer.ts';
 import { useContext } from '../helpers/gpu.ts';
 import { tinyConfig, tinyTrainer } from '../train/tiny-run.ts';
+import { elementwise as ew } from '../../src/ops/elementwise.ts';
 
-/** Makes the optimizer see a NaN gradient on the steps (0-based) that `poisoned` accepts. */
+/**
+ * Makes the optimizer see a NaN gradient on the steps (0-based) that `poisoned` accepts: just
+ * before the LAMB update, a [size] tensor (NaN at element 0 on poisoned steps, zeros otherwise)
+ * is added to the smallest parameter's gradient on the GPU. The values are drawn when the write
+ * runs, so the hook works the same in recorded-and-replayed steps (the trainer's default) as in
+ * eager ones: x + 0 is exactly x, x + NaN is NaN.
+ */
 function poison(trainer: Trainer, poisoned: (step: number) => boolean): void {
   const opt = trainer.optimizer;
+  const ctx = trainer.ctx;
   const step = opt.step.bind(opt);
+  const target = [...trainer.model.parameters()].sort((a, b) => a.size - b.size)[0]!;
   let n = 0;
   opt.step = (lr, wd) => {
-    if (poisoned(n++)) {
-      const p = trainer.model.parameters().find((q) => q.grad)!;
-      trainer.ctx.gpu.write(p.grad!.buffer, new Float32Array([NaN]));
-    }
+    ctx.noGrad(() =>
+      ctx.tidy(() => {
+        const delta = ctx.fromArray(() => {
+          const v = new Float32Array(target.size);
+          if (poisoned(n++)) v[0] = NaN;
+          return v;
+        }, target.shape);
+        ew.accumulate(target.grad!, delta);
+      }),
+    );
     step(lr, wd);
   };
 }
-
-// The hook wraps `optimizer.step`, which only runs when a step is recorded; a replayed step
-// repeats recorded commands. Recording every step gives the same numbers bit for bit
-// (test/train/replay.test.ts), so the skip logic under test is the same.
-const RECORD_EACH_STEP = { replay: false };
 
 const weights = (path: string) => readWeightFile(new Uint8Array(readFileSync(path)), path);
 
@@ -47,7 +57,7 @@ describe('non-finite gradients', () => {
     const dir = mkdtempSync(join(tmpdir(), 'webspark-nan-'));
     const metrics: StepMetrics[] = [];
     const notices: string[] = [];
-    const { trainer, store } = await tinyTrainer(ctx, tinyConfig(4), dir, { metrics: (m) => void metrics.push(m), notice: (m) => void notices.push(m) }, RECORD_EACH_STEP);
+    const { trainer, store } = await tinyTrainer(ctx, tinyConfig(4), dir, { metrics: (m) => void metrics.push(m), notice: (m) => void notices.push(m) });
     poison(trainer, (s) => s === 1 || s === 3);
     expect(await trainer.train()).toBe('finished');
     ctx.dispose();
@@ -69,7 +79,7 @@ describe('non-finite gradients', () => {
     const dir = mkdtempSync(join(tmpdir(), 'webspark-nan-pause-'));
     const notices: string[] = [];
     const config = { ...tinyConfig(10), checkpointEvery: 1, maxConsecutiveSkips: 2 };
-    const { trainer } = await tinyTrainer(ctx, config, dir, { notice: (m) => void notices.push(m) }, RECORD_EACH_STEP);
+    const { trainer } = await tinyTrainer(ctx, config, dir, { notice: (m) => void notices.push(m) });
     poison(trainer, (s) => s >= 1);
     expect(await trainer.train()).toBe('paused');
     ctx.dispose();

@@ -8,8 +8,8 @@
  *    the Trainer's own step times after the recorded step), queue submits, dispatches and
  *    readbacks per step (Gpu.stats deltas), the pool's peak bytes over the run (weights,
  *    gradients, LAMB moments, activations, the recording's working set);
- * 2. the same with every step recorded anew (TrainerOptions.replay false): what replaying
- *    saves on the CPU;
+ * 2. the same with every step run eagerly (TrainerOptions.replay false): what replaying
+ *    saves on the CPU, and what liveness-assigned buffers save in memory;
  * 3. replayed steps fed by a real loader (the CLI passes one over the bundled shard): the
  *    share of step time spent waiting for data.
  * Synchronous readbacks are zero by construction: the step awaits nothing; the one readback
@@ -44,15 +44,20 @@ export interface TrainSummary {
   batch: number;
   msPerStep: number;
   imagesPerSecond: number;
-  /** ms/step when every step is recorded anew instead of replayed. */
-  msPerStepRecorded: number;
-  /** CPU ms to encode a step: replaying the recording, and recording it anew. */
+  /** ms/step when every step runs eagerly (TrainerOptions.replay false) instead of replayed. */
+  msPerStepEager: number;
+  /** CPU ms to encode a step: replaying the recording, and running the step's code eagerly. */
   encodeMs: number;
-  encodeMsRecorded: number;
+  encodeMsEager: number;
   submitsPerStep: number;
   dispatchesPerStep: number;
   readbacksPerStep: number;
   peakBytes: number;
+  /** The replayed step's own buffers (liveness-assigned) and its live-bytes lower bound. */
+  stepBytes: number | null;
+  stepLivePeakBytes: number | null;
+  /** Peak pool bytes when every step runs eagerly (scope-long lifetimes). */
+  peakBytesEager: number;
   /** Synchronous readbacks are zero by construction: the step awaits nothing. */
   syncReadbacksPerStep: 0;
   /** Share of step time waiting for the real loader (null without one). */
@@ -103,6 +108,9 @@ interface RunResult {
   /** Per replayed step, from the fixed source's marks (null for a real loader). */
   perStep: GpuCounts | null;
   peakBytes: number;
+  /** The kept recording's buffers, and the most bytes live at one of its commands. */
+  stepBytes: number | null;
+  stepLivePeakBytes: number | null;
 }
 
 async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSource, replay: boolean): Promise<RunResult> {
@@ -122,8 +130,10 @@ async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSo
     { metrics: (m) => void metrics.push(m) },
     { replay },
   );
+  let recorded: Trainer['recordedStep'] = null;
   try {
     await trainer.train();
+    recorded = trainer.recordedStep;
   } finally {
     trainer.dispose();
   }
@@ -141,7 +151,7 @@ async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSo
       readbacks: (last.readbacks - first.readbacks) / n,
     };
   }
-  return { metrics: metrics.slice(2), perStep, peakBytes };
+  return { metrics: metrics.slice(2), perStep, peakBytes, stepBytes: recorded?.bytes ?? null, stepLivePeakBytes: recorded?.livePeakBytes ?? null };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -176,14 +186,14 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
   };
 
   const replayed = await run(ctx, config, 'fixed', true);
-  const recorded = await run(ctx, config, 'fixed', false);
+  const eager = await run(ctx, config, 'fixed', false);
   const fed = options.dataLoader ? await run(ctx, config, options.dataLoader(config), true) : null;
 
   const perStep = replayed.perStep!;
   const ms = median(replayed.metrics.map((m) => m.stepMs));
   const encodeMs = median(replayed.metrics.map((m) => m.encodeMs));
-  const encodeMsRecorded = median(recorded.metrics.map((m) => m.encodeMs));
-  const msRecorded = median(recorded.metrics.map((m) => m.stepMs));
+  const encodeMsEager = median(eager.metrics.map((m) => m.encodeMs));
+  const msEager = median(eager.metrics.map((m) => m.stepMs));
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const dataWaitShare = fed ? sum(fed.metrics.map((m) => m.dataWaitMs)) / sum(fed.metrics.map((m) => m.stepMs)) : null;
   const name = narrow ? `${model}/4, decoder 128` : model;
@@ -195,13 +205,16 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
     batch: B,
     msPerStep: ms,
     imagesPerSecond: (1000 * B) / ms,
-    msPerStepRecorded: msRecorded,
+    msPerStepEager: msEager,
     encodeMs,
-    encodeMsRecorded,
+    encodeMsEager,
     submitsPerStep: perStep.submits,
     dispatchesPerStep: perStep.dispatches,
     readbacksPerStep: perStep.readbacks,
     peakBytes: replayed.peakBytes,
+    stepBytes: replayed.stepBytes,
+    stepLivePeakBytes: replayed.stepLivePeakBytes,
+    peakBytesEager: eager.peakBytes,
     syncReadbacksPerStep: 0,
     dataWaitShare,
     targets,
@@ -209,7 +222,7 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
   };
   const records = [
     record('train', 'SparK step (fwd+bwd+LAMB), replayed', 'webspark', shape, ms, null, replayed.peakBytes),
-    record('train', 'SparK step, recorded every step', 'webspark', shape, msRecorded, null, recorded.peakBytes),
+    record('train', 'SparK step, eager (not recorded)', 'webspark', shape, msEager, null, eager.peakBytes),
   ];
   if (fed) records.push(record('train', 'SparK step, bundled shard loader', 'webspark', shape, median(fed.metrics.map((m) => m.stepMs)), null, fed.peakBytes));
   return { records, summary };
@@ -222,10 +235,11 @@ export function formatTrain(s: TrainSummary): string {
       : `  data wait ${(100 * s.dataWaitShare).toFixed(1)} % of step time on the bundled shard (target <= ${100 * s.targets.dataWaitShare} %: ${s.met.dataWait ? 'met' : 'NOT met'})`;
   return [
     `train ${s.model} B${s.batch} ${s.inputSize}px: ${s.msPerStep.toFixed(1)} ms/step replayed, ${s.imagesPerSecond.toFixed(1)} images/s`,
-    `  CPU to encode a step: ${s.encodeMs.toFixed(1)} ms replayed, ${s.encodeMsRecorded.toFixed(1)} ms recorded anew (${s.msPerStepRecorded.toFixed(1)} ms/step that way)`,
+    `  CPU to encode a step: ${s.encodeMs.toFixed(1)} ms replayed, ${s.encodeMsEager.toFixed(1)} ms eager (${s.msPerStepEager.toFixed(1)} ms/step that way)`,
     `  queue submits/step ${s.submitsPerStep.toFixed(2)} (target <= ${s.targets.submitsPerStep}: ${s.met.submits ? 'met' : 'NOT met'}), dispatches/step ${s.dispatchesPerStep.toFixed(0)}`,
     `  asynchronous readbacks/step ${s.readbacksPerStep.toFixed(2)} (loss + LAMB status in one copy; synchronous: 0, nothing in the step awaits them)`,
-    `  peak GPU pool bytes ${(s.peakBytes / 2 ** 20).toFixed(1)} MiB (weights, grads, LAMB moments, activations)`,
+    `  peak GPU pool bytes ${(s.peakBytes / 2 ** 20).toFixed(1)} MiB replayed, ${(s.peakBytesEager / 2 ** 20).toFixed(1)} MiB eager (weights, grads, LAMB moments, activations)`,
+    `  the recorded step's own buffers ${((s.stepBytes ?? 0) / 2 ** 20).toFixed(1)} MiB (liveness-assigned; ${((s.stepLivePeakBytes ?? 0) / 2 ** 20).toFixed(1)} MiB live at its busiest command)`,
     wait,
   ].join('\n');
 }

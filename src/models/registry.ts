@@ -7,7 +7,7 @@ import type { Context } from '../tensor/context.ts';
 import type { Rng } from '../util/rng.ts';
 import { CONVNEXTS, ConvNeXt, type ConvNeXtConfig } from './convnext.ts';
 import { RESNETS, ResNet, type ResNetConfig } from './resnet.ts';
-import { SparK, type DensifyNorm } from './spark.ts';
+import { SparK, type DensifyNorm, type Masking } from './spark.ts';
 
 export type ResNetName = keyof typeof RESNETS;
 export type ConvNeXtName = keyof typeof CONVNEXTS;
@@ -37,6 +37,9 @@ export interface SparKConfig {
   /** Overrides the architecture (narrow test models); the name then only picks the family. */
   resnet?: ResNetConfig;
   convnext?: ConvNeXtConfig;
+  /** Ablations (docs/evaluation.md): zero-out masking, single-scale decoding. */
+  masking?: Masking;
+  hierarchical?: boolean;
 }
 
 export function densifyNormFor(family: ModelSpec['family']): DensifyNorm {
@@ -55,5 +58,7 @@ export function createSparK(ctx: Context, rng: Rng, config: SparKConfig): SparK 
     densifyNorm: densifyNormFor(spec.family),
     ...(config.decoderWidth !== undefined ? { decoderWidth: config.decoderWidth } : {}),
     ...(config.maskRatio !== undefined ? { maskRatio: config.maskRatio } : {}),
+    ...(config.masking !== undefined ? { masking: config.masking } : {}),
+    ...(config.hierarchical !== undefined ? { hierarchical: config.hierarchical } : {}),
   });
 }

@@ -40,6 +40,8 @@ export interface SparKConfig {
   /** Ablations (docs/evaluation.md): zero-out masking, single-scale decoding. */
   masking?: Masking;
   hierarchical?: boolean;
+  /** ResNets: zero the last BatchNorm of each residual branch (timm's default, true). */
+  zeroInitLastBn?: boolean;
 }
 
 export function densifyNormFor(family: ModelSpec['family']): DensifyNorm {
@@ -49,9 +51,10 @@ export function densifyNormFor(family: ModelSpec['family']): DensifyNorm {
 export function createSparK(ctx: Context, rng: Rng, config: SparKConfig): SparK {
   const spec = modelSpec(config.model);
   const dp = config.dropPathRate === undefined ? {} : { dropPathRate: config.dropPathRate };
+  const zi = config.zeroInitLastBn === undefined ? {} : { zeroInitLastBn: config.zeroInitLastBn };
   const encoder =
     spec.family === 'resnet'
-      ? new ResNet(ctx, rng, config.resnet ?? spec.resnet!, dp)
+      ? new ResNet(ctx, rng, config.resnet ?? spec.resnet!, { ...dp, ...zi })
       : new ConvNeXt(ctx, rng, config.convnext ?? spec.convnext!, dp);
   return new SparK(ctx, rng, encoder, {
     inputSize: config.inputSize,

@@ -29,8 +29,11 @@ const args = parseArgs(process.argv.slice(2));
 const dataDir = args.string('data', 'data/fashion-mnist');
 const out = args.string('out', 'runs/eval');
 const steps = args.number('steps', 100, { integer: true, min: 1 });
-const size = args.number('input-size', 32, { integer: true, min: 32 });
+const size = args.number('input-size', 64, { integer: true, min: 32 });
 const batchSize = args.number('batch-size', 16, { integer: true, min: 2 });
+// The mask grid is input/32 patches a side: at 32 px it is 1x1 and round(1 x 0.4) = 0 patches
+// stay visible, so the encoder sees nothing and pre-training cannot train it (found the hard way).
+if (size / 32 < 2) throw new Error(`--input-size ${size} gives a ${size / 32}x${size / 32} mask grid with no visible patch: use 64 or more`);
 const variants = args.string('variants', 'random,sparse,zero-out,single-scale').split(',');
 const log = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
 

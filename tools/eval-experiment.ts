@@ -6,7 +6,7 @@
  * last BatchNorm per residual branch, which leaves a fresh ResNet nearly blind), sparse,
  * zero-out, single-scale.
  *
- *   node --import tsx tools/eval-experiment.ts --data DIR --steps 100 --input-size 32 \
+ *   node --import tsx tools/eval-experiment.ts --data DIR --steps 100 --input-size 64 \
  *     [--variants random,sparse,zero-out,single-scale] [--eval-train 1000] [--eval-test 500] [--out runs/eval]
  *
  * Appends one JSON line per variant to OUT/results.jsonl and keeps each checkpoint in OUT/NAME.

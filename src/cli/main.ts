@@ -23,6 +23,10 @@ const commands: Record<string, Command> = {
     summary: 'the encoder alone as safetensors with timm-style keys: `--checkpoint FILE --out FILE`',
     run: async (args) => (await import('./export-encoder.ts')).exportEncoderCommand(args),
   },
+  eval: {
+    summary: 'k-NN / linear-probe accuracy of a frozen encoder: `--checkpoint FILE --data SPEC --protocol knn|linear`',
+    run: async (args) => (await import('./eval.ts')).evalCommand(args),
+  },
   bench: {
     summary: 'benchmarks: `bench [kernels|data|tfjs|encoder|train] [--json FILE] [--quick]`',
     run: async (args) => (await import('./bench.ts')).bench(args),

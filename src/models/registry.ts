@@ -7,7 +7,7 @@ import type { Context } from '../tensor/context.ts';
 import type { Rng } from '../util/rng.ts';
 import { CONVNEXTS, ConvNeXt, type ConvNeXtConfig } from './convnext.ts';
 import { RESNETS, ResNet, type ResNetConfig } from './resnet.ts';
-import { SparK, type DensifyNorm } from './spark.ts';
+import { SparK, type DensifyNorm, type Masking } from './spark.ts';
 
 export type ResNetName = keyof typeof RESNETS;
 export type ConvNeXtName = keyof typeof CONVNEXTS;
@@ -37,6 +37,11 @@ export interface SparKConfig {
   /** Overrides the architecture (narrow test models); the name then only picks the family. */
   resnet?: ResNetConfig;
   convnext?: ConvNeXtConfig;
+  /** Ablations (docs/evaluation.md): zero-out masking, single-scale decoding. */
+  masking?: Masking;
+  hierarchical?: boolean;
+  /** ResNets: zero the last BatchNorm of each residual branch (timm's default, true). */
+  zeroInitLastBn?: boolean;
 }
 
 export function densifyNormFor(family: ModelSpec['family']): DensifyNorm {
@@ -46,14 +51,17 @@ export function densifyNormFor(family: ModelSpec['family']): DensifyNorm {
 export function createSparK(ctx: Context, rng: Rng, config: SparKConfig): SparK {
   const spec = modelSpec(config.model);
   const dp = config.dropPathRate === undefined ? {} : { dropPathRate: config.dropPathRate };
+  const zi = config.zeroInitLastBn === undefined ? {} : { zeroInitLastBn: config.zeroInitLastBn };
   const encoder =
     spec.family === 'resnet'
-      ? new ResNet(ctx, rng, config.resnet ?? spec.resnet!, dp)
+      ? new ResNet(ctx, rng, config.resnet ?? spec.resnet!, { ...dp, ...zi })
       : new ConvNeXt(ctx, rng, config.convnext ?? spec.convnext!, dp);
   return new SparK(ctx, rng, encoder, {
     inputSize: config.inputSize,
     densifyNorm: densifyNormFor(spec.family),
     ...(config.decoderWidth !== undefined ? { decoderWidth: config.decoderWidth } : {}),
     ...(config.maskRatio !== undefined ? { maskRatio: config.maskRatio } : {}),
+    ...(config.masking !== undefined ? { masking: config.masking } : {}),
+    ...(config.hierarchical !== undefined ? { hierarchical: config.hierarchical } : {}),
   });
 }

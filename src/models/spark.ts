@@ -7,7 +7,7 @@
 import type { Context } from '../tensor/context.ts';
 import { PatchMask } from '../tensor/layout.ts';
 import type { Parameter, Tensor } from '../tensor/tensor.ts';
-import { gatherSites, maskFill } from '../ops/sparse.ts';
+import { gatherSites, maskFill, scatterToDense } from '../ops/sparse.ts';
 import { maskedPatchLoss, reconstructionImages } from '../ops/loss.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import { BatchNorm2d, Conv2d, LayerNorm } from '../nn/layers.ts';
@@ -28,11 +28,24 @@ export function visiblePatches(fmap: number, maskRatio: number): number {
 
 export type DensifyNorm = 'bn' | 'ln' | 'identity';
 
+/**
+ * How masked patches reach the encoder. 'sparse' (SparK): masked sites have no rows, every
+ * layer is submanifold and BatchNorm sees the visible sites only. 'zero-out' (the paper's
+ * Table 5 ablation): the encoder runs as a dense conv net on the image with masked patches set
+ * to zero, so convolutions smear across the mask border and BatchNorm statistics include the
+ * masked sites ("mask pattern vanishing", distribution shift).
+ */
+export type Masking = 'sparse' | 'zero-out';
+
 export interface SparKOptions {
   inputSize: number;
   maskRatio?: number;
   decoderWidth?: number;
   densifyNorm: DensifyNorm;
+  /** 'sparse' by default; 'zero-out' for the ablation. */
+  masking?: Masking;
+  /** true by default: all four scales feed the decoder. false: only the last stage (single-scale ablation). */
+  hierarchical?: boolean;
 }
 
 class EncoderHolder extends Module {
@@ -69,6 +82,8 @@ export class SparK extends Module {
   readonly fmap: number;
   /** Visible patches per image: round(h*w*(1-ratio)), the official count. */
   readonly keep: number;
+  readonly masking: Masking;
+  readonly hierarchical: boolean;
   private norms: (BatchNorm2d | LayerNorm | null)[];
   private projs: (Conv2d | null)[];
   private tokens: MaskTokens;
@@ -81,6 +96,8 @@ export class SparK extends Module {
     this.maskRatio = options.maskRatio ?? 0.6;
     this.fmap = inputSize / ratio;
     this.keep = visiblePatches(this.fmap, this.maskRatio);
+    this.masking = options.masking ?? 'sparse';
+    this.hierarchical = options.hierarchical ?? true;
     this.encoder = this.child('sparse_encoder', new EncoderHolder(ctx, encoder)).spCnn;
     const width = options.decoderWidth ?? 768;
     const eWidths = [...encoder.featureChannels].reverse();
@@ -88,6 +105,13 @@ export class SparK extends Module {
     this.projs = [];
     let dWidth = width;
     eWidths.forEach((e, i) => {
+      // Single-scale decoding builds no densify layers for the finer scales (nothing feeds them).
+      if (!this.hierarchical && i > 0) {
+        this.norms.push(null);
+        this.projs.push(null);
+        dWidth = Math.floor(dWidth / 2);
+        return;
+      }
       this.norms.push(densifyNorm === 'bn' ? new BatchNorm2d(ctx, rng, e) : densifyNorm === 'ln' ? new LayerNorm(ctx, rng, e) : null);
       const k = i === 0 ? 1 : 3;
       this.projs.push(i === 0 && e === dWidth ? null : new Conv2d(ctx, rng, e, dWidth, k, { padding: k >> 1 }));
@@ -118,15 +142,18 @@ export class SparK extends Module {
     if (mask.batch !== layout.batch || mask.h !== this.fmap || mask.w !== this.fmap) {
       throw new Error(`SparK.forward: mask ${mask.batch}x${mask.h}x${mask.w} does not fit images ${layout.batch}x${layout.height}x${layout.width}`);
     }
-    const masked = gatherSites(image, mask.layoutAt(layout.height, layout.width));
+    const sparseInput = gatherSites(image, mask.layoutAt(layout.height, layout.width));
+    // zero-out: the dense image with masked patches set to 0; the encoder then runs densely.
+    const masked = this.masking === 'zero-out' ? scatterToDense(sparseInput) : sparseInput;
     const features = this.encoder.forward(masked);
-    const toDec = features
-      .slice()
-      .reverse()
+    const scales = features.slice().reverse();
+    const toDec = (this.hierarchical ? scales : scales.slice(0, 1))
       .map((f, i) => {
         const norm = this.norms[i];
         const normed = norm ? norm.forward(f) : f;
-        const filled = maskFill(normed, this.tokens.tokens[i]!);
+        // Dense (zero-out) features: keep the visible sites, then the mask token fills the rest as in sparse mode.
+        const visible = f.layout!.isDense && this.masking === 'zero-out' ? gatherSites(normed, mask.layoutAt(f.layout!.height, f.layout!.width)) : normed;
+        const filled = maskFill(visible, this.tokens.tokens[i]!);
         const proj = this.projs[i];
         return proj ? proj.forward(filled) : filled;
       });

@@ -271,8 +271,9 @@ export class Trainer {
   }
 
   private modelConfig(): SparKConfig {
-    const { model, inputSize, decoderWidth, maskRatio, dropPathRate, resnet, convnext } = this.config;
-    return { model, inputSize, decoderWidth, maskRatio, dropPathRate, resnet, convnext } as SparKConfig;
+    // The ablation switches too (docs/evaluation.md), so a resumed ablation run stays one.
+    const { model, inputSize, decoderWidth, maskRatio, dropPathRate, resnet, convnext, masking, hierarchical, zeroInitLastBn } = this.config;
+    return { model, inputSize, decoderWidth, maskRatio, dropPathRate, resnet, convnext, masking, hierarchical, zeroInitLastBn } as SparKConfig;
   }
 
   /**

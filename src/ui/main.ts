@@ -89,7 +89,7 @@ function fillForm(c: AppConfig): void {
   model.replaceChildren(...APP_MODELS.map((m) => new Option(m === 'tiny' ? 'tiny (test)' : m, m)));
   for (const [k, v] of Object.entries(c)) {
     const input = form.elements.namedItem(k) as HTMLInputElement | HTMLSelectElement | null;
-    if (input) input.value = String(v);
+    if (input) input.value = v === 'auto' ? '' : String(v);
   }
 }
 
@@ -102,7 +102,7 @@ function readForm(): AppConfig {
     batchSize: num('batchSize'),
     maskRatio: num('maskRatio'),
     steps: num('steps'),
-    baseLr: num('baseLr'),
+    baseLr: get('baseLr').trim() === '' ? 'auto' : num('baseLr'),
     decoderWidth: num('decoderWidth'),
     previewEvery: num('previewEvery'),
     autosaveMinutes: num('autosaveMinutes'),
@@ -317,7 +317,7 @@ async function main(): Promise<void> {
   showAdapter($('adapter'), adapter);
   if (adapter.isFallbackAdapter) {
     // Software adapters: start from the configuration that answers in seconds.
-    fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, baseLr: 0.32, previewEvery: 5 });
+    fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5 });
   }
   await host.subscribe(Comlink.proxy(onEvent));
   $('start').onclick = async () => {

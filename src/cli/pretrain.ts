@@ -30,6 +30,8 @@ import { OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
 import { SMALL_SCALE, describeSchedule, smallScaleBaseLr, smallScaleWarmup } from '../train/lr-rule.ts';
 import { Trainer, type Preview, type StepMetrics, type TrainConfig } from '../train/trainer.ts';
 import { validateTrainConfig } from '../train/config.ts';
+import { outOfMemoryAdvice } from '../train/memory-estimate.ts';
+import { GpuOutOfMemoryError } from '../gpu/errors.ts';
 
 export const DEFAULT_DATA = fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
 
@@ -164,7 +166,11 @@ export async function pretrain(args: Args): Promise<number> {
       `schedule${official ? ' (official recipe)' : ' (small-scale defaults; --official for the paper recipe)'}: ${describeSchedule(sched)}`,
     );
     const startedAt = performance.now();
-    const state = await trainer.train();
+    const state = await trainer.train().catch((err: unknown) => {
+      // Out of GPU memory: say so, with the largest batch that fits by the estimate.
+      if (err instanceof GpuOutOfMemoryError) throw new Error(outOfMemoryAdvice(config, gpu.limits, err.message));
+      throw err;
+    });
     log(`${quiet ? '' : '\n'}${state} at step ${trainer.step}; metrics in ${metricsPath}`);
     return state === 'finished' || state === 'stopped' ? 0 : 3;
   } finally {

@@ -100,4 +100,18 @@ export type HostEvent =
   | { type: 'notice'; message: string }
   | { type: 'state'; state: TrainerState; step: number; totalSteps: number; runId: string };
 
+/** What the set-up panel shows about a set-up before it runs (TrainerHost.plan). */
+export interface SetupPlan {
+  /** Bytes, src/train/memory-estimate.ts. */
+  memory: { parameters: number; optimizer: number; activations: number; largestBuffer: number; total: number };
+  /** The largest single buffer this device allows (min of maxBufferSize, maxStorageBufferBindingSize). */
+  maxBuffer: number;
+  /** The total assumed available (ASSUMED_TOTAL_BUFFERS x maxBufferSize: WebGPU does not report memory). */
+  budget: number;
+  /** The largest batch that fits by the estimate (0: none). */
+  largestBatch: number;
+  /** The effective lr / wd schedule, one line. */
+  schedule: string;
+}
+
 export type { AdapterReport };

@@ -22,8 +22,11 @@ import { Trainer, type TrainConfig } from '../train/trainer.ts';
 import { validateTrainConfig } from '../train/config.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { exportEncoder } from '../io/export.ts';
+import { GpuOutOfMemoryError } from '../gpu/errors.ts';
+import { estimateTrainingMemory, outOfMemoryAdvice, assumedBudget, largestBatchThatFits, type MemoryEstimate } from '../train/memory-estimate.ts';
 import type { Shard } from '../data/types.ts';
-import { toTrainConfig, type AdapterReport, type AppConfig, type DataSource, type HostEvent } from './protocol.ts';
+import { toTrainConfig, type AdapterReport, type AppConfig, type DataSource, type HostEvent, type SetupPlan } from './protocol.ts';
+import { describeSchedule } from '../train/lr-rule.ts';
 
 const AUTOSAVE_REASON = 'automatic checkpoint';
 
@@ -45,6 +48,22 @@ export class TrainerHost {
     return (await this.device()).adapter;
   }
 
+  /** The memory estimate and schedule of a set-up against this device's limits (no GPU work). */
+  async plan(app: AppConfig): Promise<SetupPlan> {
+    const config = toTrainConfig(app);
+    const limits = (await this.device()).limits;
+    const memory: MemoryEstimate = estimateTrainingMemory(config);
+    const budget = assumedBudget(limits);
+    const schedule = { baseLr: config.baseLr, batchSize: config.batchSize, warmupIters: config.warmupSteps, totalIters: config.totalSteps, wd: config.wd, wdEnd: config.wdEnd };
+    return {
+      memory,
+      maxBuffer: Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize),
+      budget,
+      largestBatch: largestBatchThatFits(config, budget, limits),
+      schedule: describeSchedule(schedule),
+    };
+  }
+
   subscribe(listener: (e: HostEvent) => void): void {
     this.listener = listener;
   }
@@ -62,7 +81,13 @@ export class TrainerHost {
     const store = await this.checkpoints();
     this.run = await store.addRun(config, source.label);
     this.losses = [];
-    await this.build(config, shards, app.autosaveMinutes);
+    try {
+      await this.build(config, shards, app.autosaveMinutes);
+    } catch (err) {
+      this.ctx?.dispose();
+      this.ctx = null;
+      throw new Error(this.explain(err, config));
+    }
     this.launch();
     return this.run.id;
   }
@@ -125,6 +150,12 @@ export class TrainerHost {
   async deleteRun(id: string): Promise<void> {
     if (this.run?.id === id) await this.halt();
     await (await this.checkpoints()).deleteRun(id);
+  }
+
+  /** An error's message; out of GPU memory also names the largest batch that fits by the estimate. */
+  private explain(err: unknown, config: TrainConfig): string {
+    if (err instanceof GpuOutOfMemoryError && this.gpu) return outOfMemoryAdvice(config, this.gpu.limits, err.message);
+    return (err as Error).message;
   }
 
   private emit(e: HostEvent): void {
@@ -207,7 +238,7 @@ export class TrainerHost {
           return;
         }
       } catch (err) {
-        this.emit({ type: 'notice', message: `training failed: ${(err as Error).message}` });
+        this.emit({ type: 'notice', message: `training failed: ${this.explain(err, trainer.config)}` });
         trainer.state = 'stopped';
         this.emit(state());
       } finally {

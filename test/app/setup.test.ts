@@ -1,0 +1,137 @@
+/**
+ * The set-up panel and the data sources of the browser app (the `vite build` output served
+ * statically, headless Chromium on SwiftShader, the tiny model):
+ * - the GPU memory estimate and the effective lr schedule are shown for the chosen set-up,
+ *   and a set-up too large for the device's limits is warned about before it runs, naming the
+ *   largest batch that fits by the estimate;
+ * - a URL pattern with a bearer token trains from the test server's gated copy of the shard
+ *   (the server answers 401 without the token: the token must be sent);
+ * - a local image folder (the shard's JPEGs extracted to a folder) trains;
+ * - the autosave interval is a setting: at 0.05 min (3 s) a checkpoint lands while the run
+ *   keeps running, without a pause;
+ * - the first step's time (pipeline compile) is shown apart from the step time.
+ * Screenshots go to test-results/app/.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { GATED_TOKEN, ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
+
+const SHOTS = join(ROOT, 'test-results', 'app');
+/** Waits for the run state; on a timeout, says what the page showed (set-up error, log). */
+async function stateIs(page: Page, s: string): Promise<void> {
+  try {
+    await page.waitForSelector(`#state[data-state="${s}"]`, { timeout: 90_000 });
+  } catch (err) {
+    const shown = await page.evaluate(() => `set-up error: ${document.getElementById('setup-error')!.textContent}; log: ${document.getElementById('log')!.textContent}`);
+    throw new Error(`${(err as Error).message}\n${shown}`);
+  }
+}
+
+describe('browser app set-up: memory estimate, schedule, URL and folder sources, autosave', () => {
+  let app: ServedApp;
+  let context: BrowserContext;
+  let page: Page;
+  const errors: string[] = [];
+  const folder = mkdtempSync(join(tmpdir(), 'webspark-folder-'));
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    // An image folder: the bundled shard's JPEGs alone (no .cls / .json).
+    const images = join(folder, 'my-images');
+    mkdirSync(images);
+    execFileSync('tar', ['-xf', join(ROOT, 'public', 'data', 'sample-000000.tar'), '-C', images]);
+    for (const f of readdirSync(images)) if (!f.endsWith('.jpg')) unlinkSync(join(images, f));
+    app = await serveBuiltApp();
+    context = await app.browser.newContext({ viewport: { width: 1100, height: 900 } });
+    // Headless Chromium has showDirectoryPicker, whose native dialog Playwright cannot drive:
+    // hide it so the page uses its <input webkitdirectory> fallback, which Playwright can.
+    await context.addInitScript(() => {
+      delete (window as unknown as { showDirectoryPicker?: unknown }).showDirectoryPicker;
+    });
+    page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${app.base}/`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+  }, 180_000);
+  afterAll(async () => {
+    await context?.close();
+    await app?.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('shows the memory estimate and the effective schedule, and warns before a device limit', async () => {
+    const estimate = page.locator('#memory-estimate');
+    await expect(estimate.innerText()).resolves.toMatch(/GPU memory estimate: [\d.]+ MiB .*largest buffer/);
+    const small = Number(await estimate.getAttribute('data-total'));
+    expect(small).toBeGreaterThan(0);
+    await expect(page.locator('#memory-warning').isHidden()).resolves.toBe(true);
+    // The shared small-scale rule: peak lr 0.1 whatever the batch (the base lr field is 'auto').
+    await expect(page.locator('#schedule').innerText()).resolves.toMatch(/peak lr 1\.000e-1 .*x 2\/256/);
+    await page.fill('input[name=batchSize]', '8');
+    await page.waitForFunction(() => /x 8\/256/.test(document.getElementById('schedule')!.textContent ?? ''));
+    await expect(page.locator('#schedule').innerText()).resolves.toMatch(/peak lr 1\.000e-1/);
+    // A set-up far beyond SwiftShader's limits: ResNet-50 at 224 px, batch 512, decoder 768.
+    await page.selectOption('select[name=model]', 'resnet50');
+    await page.selectOption('select[name=inputSize]', '224');
+    await page.fill('input[name=decoderWidth]', '768');
+    await page.fill('input[name=batchSize]', '512');
+    const warning = page.locator('#memory-warning');
+    await warning.waitFor({ state: 'visible', timeout: 10_000 });
+    await expect(warning.innerText()).resolves.toMatch(/run out of GPU memory.*largest batch that fits by the estimate is \d+ \(now 512\)/s);
+    const largest = Number(await warning.getAttribute('data-largest-batch'));
+    expect(largest).toBeGreaterThan(0);
+    expect(largest).toBeLessThan(512);
+    await page.screenshot({ path: join(SHOTS, '7-memory-warning.png'), fullPage: true });
+    // At the suggested batch the warning goes away.
+    await page.fill('input[name=batchSize]', String(largest));
+    await warning.waitFor({ state: 'hidden', timeout: 10_000 });
+    // Back to the tiny set-up for the runs below.
+    await page.selectOption('select[name=model]', 'tiny');
+    await page.selectOption('select[name=inputSize]', '64');
+    await page.fill('input[name=decoderWidth]', '32');
+    await page.fill('input[name=batchSize]', '2');
+  }, 60_000);
+
+  it('trains from a URL pattern with a bearer token, autosaves on a short interval, and shows the first step apart', async () => {
+    await page.selectOption('select[name=dataKind]', 'url');
+    await page.fill('input[name=dataUrl]', `${app.base}/gated/data/sample-{000000..000000}.tar`);
+    await page.fill('input[name=dataToken]', GATED_TOKEN);
+    await page.fill('input[name=steps]', '200');
+    await page.fill('input[name=autosaveMinutes]', '0.05'); // 3 s
+    await page.click('#start');
+    await stateIs(page, 'running');
+    // Samples arrive through the gated URL (the server answers 401 without the token).
+    await page.waitForFunction(() => Number(document.getElementById('stats')?.dataset.step) >= 2, null, { timeout: 90_000 });
+    const stats = await page.locator('#stats').innerText();
+    expect(stats).toMatch(/first step \(compiles pipelines\)\s+\d+ ms/);
+    expect(stats).toMatch(/step time\s+\d+ ms \(mean \d+ ms\)/);
+    // A timed autosave: a checkpoint appears while the run keeps going (no pause by the user).
+    await page.waitForSelector('#checkpoint-list tr[data-step]', { timeout: 90_000 });
+    await expect(page.locator('#log').innerText()).resolves.toMatch(/checkpoint at step \d+/);
+    await page.waitForFunction(() => document.getElementById('state')!.dataset.state === 'running', null, { timeout: 30_000 });
+    const before = Number(await page.locator('#stats').getAttribute('data-step'));
+    await page.waitForFunction((s) => Number(document.getElementById('stats')!.dataset.step) > s, before, { timeout: 60_000 });
+    await page.screenshot({ path: join(SHOTS, '8-url-autosave.png'), fullPage: true });
+    await page.click('#stop');
+    await stateIs(page, 'stopped');
+  }, 240_000);
+
+  it('trains from a local image folder', async () => {
+    await page.selectOption('select[name=dataKind]', 'folder');
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 10_000 }), page.click('#pick-folder')]);
+    await chooser.setFiles(join(folder, 'my-images'));
+    await page.waitForFunction(() => /folder: my-images \(24 files\)/.test(document.getElementById('data-summary')!.textContent ?? ''), null, { timeout: 10_000 });
+    await page.fill('input[name=autosaveMinutes]', '0');
+    await page.click('#start');
+    await stateIs(page, 'running');
+    await page.waitForFunction(() => Number(document.getElementById('stats')?.dataset.step) >= 1, null, { timeout: 90_000 });
+    await expect(page.locator('#stats').innerText()).resolves.toMatch(/skipped samples\s+0/);
+    await page.click('#stop');
+    await stateIs(page, 'stopped');
+    expect(errors).toEqual([]);
+  }, 180_000);
+});

@@ -11,6 +11,7 @@ import type { Manifest, RunEntry } from '../platform/browser/checkpoint-store.ts
 import type { Preview, StepMetrics, TrainerState } from '../train/trainer.ts';
 import { LossChart } from './chart.ts';
 import { drawImage } from './images.ts';
+import { initDemo, type DemoPanel } from './demo.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -33,6 +34,7 @@ const form = $<HTMLFormElement>('setup-form');
 let totalSteps = 0;
 let runStartedAt = 0;
 let folderFiles: File[] = [];
+let demo: DemoPanel | null = null;
 
 /** The data source the set-up panel names now. */
 function dataSource(): DataSource {
@@ -219,6 +221,7 @@ function onEvent(e: HostEvent): void {
       break;
     case 'preview':
       showPreview(e.preview);
+      demo?.onPreview(e.preview);
       break;
     case 'checkpoint':
       log(`checkpoint at step ${e.step}`);
@@ -236,6 +239,7 @@ function onEvent(e: HostEvent): void {
         delete $('stats').dataset.first;
       }
       setState(e.state, e.step);
+      if (e.state === 'running') void demo?.refreshModel();
       break;
   }
 }
@@ -343,7 +347,7 @@ async function main(): Promise<void> {
       el('p', 'Training needs WebGPU. Open this page in a recent Chrome or Edge on a machine with a GPU; on Linux, ' +
         'Chrome may need chrome://flags/#enable-unsafe-webgpu, and chrome://gpu shows whether WebGPU is blocked.', 'hint'),
     );
-    for (const id of ['setup', 'run', 'previews']) $(id).hidden = true;
+    for (const id of ['setup', 'run', 'previews', 'demo']) $(id).hidden = true;
     return;
   }
   showAdapter($('adapter'), adapter);
@@ -351,6 +355,7 @@ async function main(): Promise<void> {
     // Software adapters: start from the configuration that answers in seconds.
     fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5 });
   }
+  demo = initDemo(host);
   await host.subscribe(Comlink.proxy(onEvent));
   let planned = 0;
   const replan = async () => {

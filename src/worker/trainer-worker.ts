@@ -27,6 +27,8 @@ import { estimateTrainingMemory, outOfMemoryAdvice, assumedBudget, largestBatchT
 import type { Shard } from '../data/types.ts';
 import { toTrainConfig, type AdapterReport, type AppConfig, type DataSource, type HostEvent, type SetupPlan } from './protocol.ts';
 import { describeSchedule } from '../train/lr-rule.ts';
+import type { SparK } from '../models/spark.ts';
+import { demoModelFromFile, demoReconstruct, type DemoModelInfo, type DemoResult } from './demo-host.ts';
 
 const AUTOSAVE_REASON = 'automatic checkpoint';
 
@@ -42,6 +44,10 @@ export class TrainerHost {
   private autosaving = false;
   private lastSave = 0;
   private autosaveMs = 0;
+  /** Stop was asked for while an automatic checkpoint was being written. */
+  private stopAfterSave = false;
+  /** The masking demo's imported model, in its own context (null: it uses the trainer's model). */
+  private demo: { ctx: Context; model: SparK; info: DemoModelInfo } | null = null;
 
   /** The adapter the worker trains on (throws with what to do when there is no WebGPU). */
   async adapter(): Promise<AdapterReport> {
@@ -62,6 +68,42 @@ export class TrainerHost {
       largestBatch: largestBatchThatFits(config, budget, limits),
       schedule: describeSchedule(schedule),
     };
+  }
+
+  /** Imports a checkpoint (webspark or official SparK, .pth or .safetensors) for the masking demo. */
+  async demoImport(bytes: Uint8Array, name: string): Promise<DemoModelInfo> {
+    const ctx = new Context(await this.device());
+    try {
+      const { model, info } = demoModelFromFile(ctx, bytes, name);
+      this.demo?.ctx.dispose();
+      this.demo = { ctx, model, info };
+      return info;
+    } catch (err) {
+      ctx.dispose();
+      throw err;
+    }
+  }
+
+  /** The model the demo uses: the imported one, else the one being trained; null when neither. */
+  demoModel(): DemoModelInfo | null {
+    if (this.demo) return this.demo.info;
+    const t = this.trainer;
+    if (!t) return null;
+    return { source: 'the model being trained', model: t.config.resnet ? 'tiny' : t.config.model, inputSize: t.config.inputSize, fmap: t.model.fmap };
+  }
+
+  /** Drops an imported demo model: the demo goes back to the model being trained. */
+  demoUseTrainer(): DemoModelInfo | null {
+    this.demo?.ctx.dispose();
+    this.demo = null;
+    return this.demoModel();
+  }
+
+  async demoReconstruct(image: Float32Array, visible: Uint8Array): Promise<DemoResult> {
+    const model = this.demo?.model ?? this.trainer?.model;
+    if (!model) throw new Error('demo: no model yet: start a run or import a checkpoint');
+    const r = await demoReconstruct(model, image, visible);
+    return Comlink.transfer(r, [r.masked.buffer, r.reconstruction.buffer, r.composite.buffer, r.patchError.buffer]);
   }
 
   subscribe(listener: (e: HostEvent) => void): void {
@@ -119,7 +161,8 @@ export class TrainerHost {
   }
 
   stop(): void {
-    this.autosaving = false;
+    // During an automatic checkpoint the trainer is paused, and stop() would not reach it.
+    if (this.autosaving) this.stopAfterSave = true;
     this.trainer?.stop();
   }
 
@@ -226,14 +269,20 @@ export class TrainerHost {
     const state = () => ({ type: 'state', state: trainer.state, step: trainer.step, totalSteps: trainer.config.totalSteps, runId: this.run!.id }) as const;
     this.loop = (async () => {
       try {
+        let autosaved = false;
         for (;;) {
           const running = trainer.train();
-          this.emit(state());
+          // After an automatic checkpoint the run goes on: the page saw no pause, so no new start.
+          if (!autosaved) this.emit(state());
           const end = await running;
-          if (end === 'paused' && this.autosaving) {
-            this.autosaving = false;
-            continue;
+          autosaved = end === 'paused' && this.autosaving;
+          this.autosaving = false;
+          if (autosaved && this.stopAfterSave) {
+            trainer.state = 'stopped'; // the checkpoint of this position is written
+            autosaved = false;
           }
+          this.stopAfterSave = false;
+          if (autosaved) continue;
           this.emit(state());
           return;
         }

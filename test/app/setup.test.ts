@@ -24,7 +24,8 @@ const SHOTS = join(ROOT, 'test-results', 'app');
 /** Waits for the run state; on a timeout, says what the page showed (set-up error, log). */
 async function stateIs(page: Page, s: string): Promise<void> {
   try {
-    await page.waitForSelector(`#state[data-state="${s}"]`, { timeout: 90_000 });
+    // Generous: stopping waits for the step in flight and a checkpoint, on 2 shared cores.
+    await page.waitForSelector(`#state[data-state="${s}"]`, { timeout: 150_000 });
   } catch (err) {
     const shown = await page.evaluate(() => `set-up error: ${document.getElementById('setup-error')!.textContent}; log: ${document.getElementById('log')!.textContent}`);
     throw new Error(`${(err as Error).message}\n${shown}`);
@@ -102,6 +103,7 @@ describe('browser app set-up: memory estimate, schedule, URL and folder sources,
     await page.fill('input[name=dataToken]', GATED_TOKEN);
     await page.fill('input[name=steps]', '200');
     await page.fill('input[name=autosaveMinutes]', '0.05'); // 3 s
+    await page.fill('input[name=previewEvery]', '2');
     await page.click('#start');
     await stateIs(page, 'running');
     // Samples arrive through the gated URL (the server answers 401 without the token).
@@ -118,7 +120,7 @@ describe('browser app set-up: memory estimate, schedule, URL and folder sources,
     await page.screenshot({ path: join(SHOTS, '8-url-autosave.png'), fullPage: true });
     await page.click('#stop');
     await stateIs(page, 'stopped');
-  }, 240_000);
+  }, 400_000);
 
   it('trains from a local image folder', async () => {
     await page.selectOption('select[name=dataKind]', 'folder');
@@ -132,6 +134,64 @@ describe('browser app set-up: memory estimate, schedule, URL and folder sources,
     await expect(page.locator('#stats').innerText()).resolves.toMatch(/skipped samples\s+0/);
     await page.click('#stop');
     await stateIs(page, 'stopped');
+  }, 180_000);
+
+  /** Toggles patch `p` of the demo grid by clicking its centre; resolves with the new render. */
+  async function togglePatch(p: number, fmap: number): Promise<{ sum: string; visible: number }> {
+    const renders = Number((await page.locator('#demo-rec').getAttribute('data-renders')) ?? 0);
+    const grid = page.locator('#demo-grid');
+    const cell = (await grid.boundingBox())!.width / fmap;
+    // locator.click scrolls the grid into view; the position is relative to it.
+    await grid.click({ position: { x: ((p % fmap) + 0.5) * cell, y: (Math.floor(p / fmap) + 0.5) * cell } });
+    await page.waitForFunction((n) => Number(document.getElementById('demo-rec')!.dataset.renders) > n, renders, { timeout: 60_000 }).catch(async (e) => {
+      throw new Error(`${e.message}\n${await demoState()}`);
+    });
+    return { sum: (await page.locator('#demo-rec').getAttribute('data-sum'))!, visible: Number(await page.locator('#demo-grid').getAttribute('data-visible')) };
+  }
+
+  /** What the demo panel shows (for failure messages). */
+  const demoState = () => page.evaluate(() => ['demo-model', 'demo-error-text'].map((id) => document.getElementById(id)!.textContent).join(' | ') +
+    ` | renders ${document.getElementById('demo-rec')!.dataset.renders} visible ${document.getElementById('demo-grid')!.dataset.visible}`);
+
+  it('masking demo: toggling patches changes the reconstruction, with the trained model and an imported checkpoint', async () => {
+    // The model being trained (the folder run above, stopped), on a preview image of the URL run.
+    await expect(page.locator('#demo-image option').count()).resolves.toBeGreaterThan(1);
+    await page.waitForSelector('#demo-rec[data-renders]', { timeout: 60_000 }).catch(async (e) => {
+      throw new Error(`${e.message}\n${await demoState()}`);
+    });
+    await expect(page.locator('#demo-model').innerText()).resolves.toMatch(/model: tiny @64px from the model being trained/);
+    const fmap = 2; // 64 px / 32
+    const v0 = Number(await page.locator('#demo-grid').getAttribute('data-visible'));
+    const s0 = (await page.locator('#demo-rec').getAttribute('data-sum'))!;
+    const a = await togglePatch(0, fmap);
+    expect(Math.abs(a.visible - v0)).toBe(1);
+    expect(a.sum).not.toBe(s0);
+    const b = await togglePatch(0, fmap); // back to the first mask
+    expect(b.visible).toBe(v0);
+    expect(b.sum).not.toBe(a.sum);
+    // Invert: the other patches are shown.
+    const r = Number(await page.locator('#demo-rec').getAttribute('data-renders'));
+    await page.click('#demo-invert');
+    await page.waitForFunction((n) => Number(document.getElementById('demo-rec')!.dataset.renders) > n, r, { timeout: 60_000 });
+    expect(Number(await page.locator('#demo-grid').getAttribute('data-visible'))).toBe(fmap * fmap - v0);
+    await page.screenshot({ path: join(SHOTS, '9-demo-trained.png'), fullPage: true });
+
+    // An official-format SparK checkpoint (the narrow ResNet fixture, safetensors), on our own image.
+    await page.setInputFiles('#demo-checkpoint', join(ROOT, 'test', 'fixtures', 'model', 'resnet18s.weights.safetensors'));
+    await page.waitForFunction(() => /from resnet18s\.weights\.safetensors/.test(document.getElementById('demo-model')!.textContent ?? ''), null, { timeout: 60_000 });
+    const r2 = Number(await page.locator('#demo-rec').getAttribute('data-renders'));
+    const jpg = readdirSync(join(folder, 'my-images')).find((f) => f.endsWith('.jpg'))!;
+    await page.setInputFiles('#demo-file', join(folder, 'my-images', jpg));
+    await page.waitForFunction((n) => Number(document.getElementById('demo-rec')!.dataset.renders) > n, r2, { timeout: 60_000 });
+    await expect(page.locator('#demo-error-text').isHidden()).resolves.toBe(true);
+    const info = await page.locator('#demo-model').innerText();
+    const f2 = Number(/@(\d+)px/.exec(info)![1]) / 32;
+    const c0 = (await page.locator('#demo-rec').getAttribute('data-sum'))!;
+    expect(Number.isFinite(Number(c0))).toBe(true);
+    const c1 = await togglePatch(f2 * f2 - 1, f2);
+    expect(c1.sum).not.toBe(c0);
+    expect(Number(await page.locator('#demo-error').getAttribute('data-max'))).toBeGreaterThan(0);
+    await page.screenshot({ path: join(SHOTS, '10-demo-checkpoint.png'), fullPage: true });
     expect(errors).toEqual([]);
   }, 180_000);
 });

@@ -31,6 +31,6 @@ export function describeSchedule(s: ScheduleConfig): string {
   return (
     `peak lr ${peakLr(s.baseLr, s.batchSize).toExponential(3)} (base ${+s.baseLr.toPrecision(6)} x ${s.batchSize}/256), ` +
     `warm-up ${+s.warmupIters.toFixed(2)} steps from ${lrAt(s, 0).toExponential(2)}, cosine to ${lrAt(s, last).toExponential(2)}; ` +
-    `weight decay ${wdAt(s, 0)} -> ${wdAt(s, last).toFixed(3)}`
+    `weight decay ${+wdAt(s, 0).toFixed(3)} -> ${wdAt(s, last).toFixed(3)}`
   );
 }

@@ -215,27 +215,48 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
   };
   $('demo-use-trainer').onclick = async () => setModel(await host.demoUseTrainer());
 
-  return {
-    onPreview(p: Preview) {
-      previews = Array.from({ length: p.batch }, (_, b) => {
-        const c = document.createElement('canvas');
-        c.width = c.height = p.size;
-        c.getContext('2d')!.putImageData(new ImageData(denormalize(p.original, b, p.size), p.size, p.size), 0, 0);
-        return c;
-      });
-      const keep = pick.value;
-      pick.replaceChildren(new Option('(your own image)', ''), ...previews.map((_, b) => new Option(`preview image ${b + 1}`, String(b))));
-      pick.value = keep;
-      if (!source) {
-        pick.value = '0';
-        choose(previews[0]!);
-        if (!info) void this.refreshModel();
-      }
-    },
-    async refreshModel() {
-      await setModel(await host.demoModel());
+  // The demo works only while its panel is on screen: no reconstructions (and no main-thread
+  // drawing) in the background while the user watches training.
+  let onScreen = false;
+  let stale = true;
+  const panel: DemoPanel = {
+    onPreview: (p) => onPreview(p),
+    refreshModel: async () => {
+      stale = true;
+      if (onScreen) await wake();
     },
   };
+  async function wake(): Promise<void> {
+    if (!source && previews[0]) {
+      pick.value = '0';
+      source = previews[0];
+    }
+    if (stale) {
+      stale = false;
+      await setModel(await host.demoModel());
+    } else {
+      sample();
+      await reconstruct();
+    }
+  }
+  new IntersectionObserver((entries) => {
+    onScreen = entries.some((e) => e.isIntersecting);
+    if (onScreen) void wake().catch(fail);
+  }).observe(section);
+
+  function onPreview(p: Preview): void {
+    previews = Array.from({ length: p.batch }, (_, b) => {
+      const c = document.createElement('canvas');
+      c.width = c.height = p.size;
+      c.getContext('2d')!.putImageData(new ImageData(denormalize(p.original, b, p.size), p.size, p.size), 0, 0);
+      return c;
+    });
+    const keep = pick.value;
+    pick.replaceChildren(new Option('(your own image)', ''), ...previews.map((_, b) => new Option(`preview image ${b + 1}`, String(b))));
+    pick.value = keep;
+    if (!source && onScreen) void wake().catch(fail);
+  }
+  return panel;
 }
 
 /** The per-patch error as a heat map (dark: well reconstructed, bright: not), one cell a patch. */

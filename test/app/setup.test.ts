@@ -156,6 +156,8 @@ describe('browser app set-up: memory estimate, schedule, URL and folder sources,
   it('masking demo: toggling patches changes the reconstruction, with the trained model and an imported checkpoint', async () => {
     // The model being trained (the folder run above, stopped), on a preview image of the URL run.
     await expect(page.locator('#demo-image option').count()).resolves.toBeGreaterThan(1);
+    // The demo works only while on screen.
+    await page.locator('#demo').scrollIntoViewIfNeeded();
     await page.waitForSelector('#demo-rec[data-renders]', { timeout: 60_000 }).catch(async (e) => {
       throw new Error(`${e.message}\n${await demoState()}`);
     });

@@ -26,10 +26,13 @@ import { MODEL_NAMES } from '../models/registry.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { officialModelArrays } from '../io/export.ts';
 import { loadStateDict } from '../io/state-dict.ts';
-import { lrAt, peakLr, wdAt, OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
+import { OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
+import { SMALL_SCALE, describeSchedule, smallScaleBaseLr, smallScaleWarmup } from '../train/lr-rule.ts';
 import { Trainer, type Preview, type StepMetrics, type TrainConfig } from '../train/trainer.ts';
 import { validateTrainConfig } from '../train/config.ts';
 import { Supervisor } from '../train/supervisor.ts';
+import { outOfMemoryAdvice } from '../train/memory-estimate.ts';
+import { GpuOutOfMemoryError } from '../gpu/errors.ts';
 
 export const DEFAULT_DATA = fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
 
@@ -39,16 +42,8 @@ const OPTIONS = [
   'shuffle-buffer', 'token', 'quiet',
 ];
 
-/**
- * Small-scale defaults: a peak lr of 0.1 whatever the batch (the base lr is derived from it:
- * 3.2 at batch 8, 500x the official 2e-4), warm-up capped at 10 % of the run. LAMB's trust
- * ratio bounds each layer's step to ~lr of its norm, so 0.1 moves the weights visibly in tens
- * of steps. Measured on ResNet-18 @64 px, batch 8, decoder 128, the bundled shard, 60 steps:
- * the loss went from 1.00 to 0.86 (mean of the last 10 steps), noisily; peak 1e-2 (base 0.32)
- * reached ~0.97 after 15 steps. A fixed peak (not base x batch / 256) keeps a
- * large GPU batch from getting an lr of several units.
- */
-export const SMALL_SCALE = { peakLr: 0.1, warmupFraction: 0.1 } as const;
+/** Small-scale defaults: the rule shared with the browser app (src/train/lr-rule.ts). */
+export { SMALL_SCALE };
 
 function progressLine(m: StepMetrics, total: number, startedAt: number): string {
   const done = m.step + 1;
@@ -98,7 +93,7 @@ export async function pretrain(args: Args): Promise<number> {
     ? args.number('warmup-epochs', 0, { min: 0 }) * stepsPerEpoch
     : official
       ? OFFICIAL_SCHEDULE.warmupEpochs * stepsPerEpoch
-      : Math.max(1, Math.round(steps * SMALL_SCALE.warmupFraction));
+      : smallScaleWarmup(steps);
   const config: TrainConfig = {
     model,
     inputSize,
@@ -106,7 +101,7 @@ export async function pretrain(args: Args): Promise<number> {
     maskRatio: args.number('mask-ratio', 0.6, { min: 0, max: 0.99 }),
     batchSize,
     totalSteps: steps,
-    baseLr: args.number('base-lr', official ? OFFICIAL_SCHEDULE.baseLr : (SMALL_SCALE.peakLr * 256) / batchSize, { min: 0 }),
+    baseLr: args.number('base-lr', official ? OFFICIAL_SCHEDULE.baseLr : smallScaleBaseLr(batchSize), { min: 0 }),
     warmupSteps,
     wd: OFFICIAL_SCHEDULE.wd,
     wdEnd: OFFICIAL_SCHEDULE.wdEnd,
@@ -185,12 +180,14 @@ export async function pretrain(args: Args): Promise<number> {
         `${steps} steps (~${(steps / stepsPerEpoch).toFixed(1)} epochs of ${stepsPerEpoch} steps), decoder width ${config.decoderWidth}, mask ${config.maskRatio}`,
     );
     log(
-      `schedule${official ? ' (official recipe)' : ' (small-scale defaults; --official for the paper recipe)'}: peak lr ` +
-        `${peakLr(config.baseLr, batchSize).toExponential(3)} (base ${config.baseLr} x ${batchSize}/256), warm-up ${warmupSteps} steps ` +
-        `from ${lrAt(sched, 0).toExponential(2)}, cosine to ${lrAt(sched, steps - 1).toExponential(2)}; weight decay ${wdAt(sched, 0)} -> ${wdAt(sched, steps - 1).toFixed(3)}`,
+      `schedule${official ? ' (official recipe)' : ' (small-scale defaults; --official for the paper recipe)'}: ${describeSchedule(sched)}`,
     );
     startedAt = performance.now();
-    const { state, step } = await supervisor.run();
+    const { state, step } = await supervisor.run().catch((err: unknown) => {
+      // Out of GPU memory: say so, with the largest batch that fits by the estimate.
+      if (err instanceof GpuOutOfMemoryError) throw new Error(outOfMemoryAdvice(config, gpu.limits, err.message));
+      throw err;
+    });
     log(`${quiet ? '' : '\n'}${state} at step ${step}; metrics in ${metricsPath}`);
     return state === 'finished' || state === 'stopped' ? 0 : 3;
   } finally {

@@ -25,7 +25,9 @@ export function validateTrainConfig(c: TrainConfig): void {
   check(int(c.inputSize) && c.inputSize >= 32 && c.inputSize % 32 === 0, 'input size', `must be a multiple of 32 and at least 32, got ${c.inputSize}`);
   check(int(c.batchSize) && c.batchSize >= 1, 'batch size', `must be a whole number of at least 1, got ${c.batchSize}`);
   check(int(c.totalSteps) && c.totalSteps >= 1, 'steps', `must be a whole number of at least 1, got ${c.totalSteps}`);
-  check(finite(c.baseLr) && c.baseLr > 0 && c.baseLr < 10, 'base lr', `must be a number in (0, 10), got ${c.baseLr}`);
+  // The bound is on the peak lr (base x batch/256): the small-scale rule's base lr is 25.6 at batch 1.
+  const peak = (c.baseLr * c.batchSize) / 256;
+  check(finite(c.baseLr) && c.baseLr > 0 && peak < 10, 'base lr', `must be a number above 0 whose peak lr (base x batch/256) is under 10, got ${c.baseLr} (peak ${peak})`);
   check(finite(c.warmupSteps) && c.warmupSteps >= 0, 'warm-up', `must be at least 0, got ${c.warmupSteps}`);
   const ratio = c.maskRatio ?? 0.6;
   check(finite(ratio) && ratio > 0 && ratio < 1, 'mask ratio', `must be in (0, 1), got ${ratio}`);

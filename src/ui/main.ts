@@ -5,12 +5,13 @@
  */
 import * as Comlink from 'comlink';
 import type { TrainerHost } from '../worker/trainer-worker.ts';
-import { APP_MODELS, DEFAULT_APP_CONFIG, fromTrainConfig, type AdapterReport, type AppConfig, type DataSource, type HostEvent } from '../worker/protocol.ts';
+import { APP_MODELS, DEFAULT_APP_CONFIG, fromTrainConfig, type AdapterReport, type AppConfig, type DataSource, type HostEvent, type SetupPlan } from '../worker/protocol.ts';
 import { pickFolder } from '../platform/browser/data-sources.ts';
 import type { Manifest, RunEntry } from '../platform/browser/checkpoint-store.ts';
 import type { Preview, StepMetrics, TrainerState } from '../train/trainer.ts';
 import { LossChart } from './chart.ts';
 import { drawImage } from './images.ts';
+import { initDemo, type DemoPanel } from './demo.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -33,6 +34,7 @@ const form = $<HTMLFormElement>('setup-form');
 let totalSteps = 0;
 let runStartedAt = 0;
 let folderFiles: File[] = [];
+let demo: DemoPanel | null = null;
 
 /** The data source the set-up panel names now. */
 function dataSource(): DataSource {
@@ -59,6 +61,30 @@ function showDataFields(): void {
   $('data-summary').textContent = kind === 'folder' ? dataSource().label : '';
 }
 let stepsAtStart = 0;
+let firstStepMs = 0;
+let steadySteps = 0;
+let steadyMs = 0;
+
+const fmtBytes = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
+
+/** Shows the set-up's memory estimate (warning before a device limit) and effective schedule. */
+function showPlan(p: SetupPlan, batch: number): void {
+  const m = p.memory;
+  const est = $('memory-estimate');
+  est.textContent = `GPU memory estimate: ${fmtBytes(m.total)} (weights ${fmtBytes(m.parameters)}, gradients + optimizer ${fmtBytes(m.optimizer)}, ` +
+    `activations ${fmtBytes(m.activations)}; largest buffer ${fmtBytes(m.largestBuffer)} of ${fmtBytes(p.maxBuffer)} allowed). ` +
+    `WebGPU does not report how much memory the GPU has: we assume ${fmtBytes(p.budget)} (2 x maxBufferSize).`;
+  est.dataset.total = String(m.total);
+  const problems: string[] = [];
+  if (m.largestBuffer > p.maxBuffer) problems.push(`its largest buffer (${fmtBytes(m.largestBuffer)}) exceeds this device's limit per buffer (${fmtBytes(p.maxBuffer)})`);
+  if (m.total > p.budget) problems.push(`its total (${fmtBytes(m.total)}) exceeds the ${fmtBytes(p.budget)} assumed available`);
+  const warn = $('memory-warning');
+  warn.hidden = problems.length === 0;
+  warn.textContent = problems.length === 0 ? '' : `This set-up will probably run out of GPU memory: ${problems.join('; ')}. ` +
+    (p.largestBatch > 0 ? `The largest batch that fits by the estimate is ${p.largestBatch} (now ${batch}).` : 'Lower the input size or decoder width.');
+  warn.dataset.largestBatch = String(p.largestBatch);
+  $('schedule').textContent = `Schedule: ${p.schedule}.`;
+}
 
 function showAdapter(section: HTMLElement, a: AdapterReport | null, error?: string): void {
   const body = el('div');
@@ -89,7 +115,7 @@ function fillForm(c: AppConfig): void {
   model.replaceChildren(...APP_MODELS.map((m) => new Option(m === 'tiny' ? 'tiny (test)' : m, m)));
   for (const [k, v] of Object.entries(c)) {
     const input = form.elements.namedItem(k) as HTMLInputElement | HTMLSelectElement | null;
-    if (input) input.value = String(v);
+    if (input) input.value = v === 'auto' ? '' : String(v);
   }
 }
 
@@ -102,7 +128,7 @@ function readForm(): AppConfig {
     batchSize: num('batchSize'),
     maskRatio: num('maskRatio'),
     steps: num('steps'),
-    baseLr: num('baseLr'),
+    baseLr: get('baseLr').trim() === '' ? 'auto' : num('baseLr'),
     decoderWidth: num('decoderWidth'),
     previewEvery: num('previewEvery'),
     autosaveMinutes: num('autosaveMinutes'),
@@ -143,6 +169,10 @@ function showMetrics(m: StepMetrics): void {
   if (runStartedAt === 0) {
     runStartedAt = performance.now();
     stepsAtStart = done;
+    firstStepMs = m.stepMs;
+  } else {
+    steadySteps++;
+    steadyMs += m.stepMs;
   }
   const elapsed = (performance.now() - runStartedAt) / 1000;
   const rate = (done - stepsAtStart) / Math.max(elapsed, 1e-3);
@@ -152,7 +182,9 @@ function showMetrics(m: StepMetrics): void {
     ['loss', m.loss.toFixed(4)],
     ['lr', m.lr.toExponential(2)],
     ['images/s', m.imagesPerSec.toPrecision(3)],
-    ['step time', `${m.stepMs.toFixed(0)} ms`],
+    // The first step after a (re)start also compiles the GPU pipelines: shown apart.
+    ['step time', steadySteps > 0 ? `${m.stepMs.toFixed(0)} ms (mean ${(steadyMs / steadySteps).toFixed(0)} ms)` : '—'],
+    ['first step (compiles pipelines)', `${firstStepMs.toFixed(0)} ms`],
     ['data wait', `${m.dataWaitMs.toFixed(0)} ms`],
     ['grad norm', m.gradNorm.toPrecision(3)],
     ['skipped samples', String(m.skippedSamples)],
@@ -189,6 +221,7 @@ function onEvent(e: HostEvent): void {
       break;
     case 'preview':
       showPreview(e.preview);
+      demo?.onPreview(e.preview);
       break;
     case 'checkpoint':
       log(`checkpoint at step ${e.step}`);
@@ -201,9 +234,12 @@ function onEvent(e: HostEvent): void {
       totalSteps = e.totalSteps;
       if (e.state === 'running') {
         runStartedAt = 0;
+        steadySteps = 0;
+        steadyMs = 0;
         delete $('stats').dataset.first;
       }
       setState(e.state, e.step);
+      if (e.state === 'running') void demo?.refreshModel();
       break;
   }
 }
@@ -311,15 +347,30 @@ async function main(): Promise<void> {
       el('p', 'Training needs WebGPU. Open this page in a recent Chrome or Edge on a machine with a GPU; on Linux, ' +
         'Chrome may need chrome://flags/#enable-unsafe-webgpu, and chrome://gpu shows whether WebGPU is blocked.', 'hint'),
     );
-    for (const id of ['setup', 'run', 'previews']) $(id).hidden = true;
+    for (const id of ['setup', 'run', 'previews', 'demo']) $(id).hidden = true;
     return;
   }
   showAdapter($('adapter'), adapter);
   if (adapter.isFallbackAdapter) {
     // Software adapters: start from the configuration that answers in seconds.
-    fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, baseLr: 0.32, previewEvery: 5 });
+    fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5 });
   }
+  demo = initDemo(host);
   await host.subscribe(Comlink.proxy(onEvent));
+  let planned = 0;
+  const replan = async () => {
+    const ticket = ++planned;
+    const c = readForm();
+    try {
+      const p = await host.plan(c);
+      if (ticket === planned) showPlan(p, c.batchSize);
+    } catch (e) {
+      if (ticket === planned) $('memory-estimate').textContent = `GPU memory estimate: ${(e as Error).message}`;
+    }
+  };
+  form.addEventListener('input', () => void replan());
+  form.addEventListener('change', () => void replan());
+  await replan();
   $('start').onclick = async () => {
     const err = $('setup-error');
     err.hidden = true;

@@ -5,6 +5,7 @@
 import type { AdapterReport } from '../gpu/gpu.ts';
 import type { Preview, StepMetrics, TrainConfig, TrainerState } from '../train/trainer.ts';
 import { OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
+import { smallScaleBaseLr, smallScaleWarmup } from '../train/lr-rule.ts';
 import type { ResNetConfig } from '../models/resnet.ts';
 
 /** A narrow ResNet for tests and a first look on software adapters (as test/train/tiny-run.ts). */
@@ -19,7 +20,8 @@ export interface AppConfig {
   batchSize: number;
   maskRatio: number;
   steps: number;
-  baseLr: number;
+  /** 'auto': the small-scale rule shared with the CLI (src/train/lr-rule.ts), peak 0.1 at any batch. */
+  baseLr: number | 'auto';
   decoderWidth: number;
   /** Steps between reconstruction previews. */
   previewEvery: number;
@@ -34,7 +36,7 @@ export const DEFAULT_APP_CONFIG: AppConfig = {
   batchSize: 4,
   maskRatio: 0.6,
   steps: 200,
-  baseLr: 6.4e-3,
+  baseLr: 'auto',
   decoderWidth: 64,
   previewEvery: 10,
   autosaveMinutes: 5,
@@ -51,9 +53,9 @@ export function toTrainConfig(c: AppConfig): TrainConfig {
     maskRatio: c.maskRatio,
     batchSize: c.batchSize,
     totalSteps: c.steps,
-    baseLr: c.baseLr,
-    // Small-scale schedule as the CLI's defaults: warm-up over the first 10 % of the run.
-    warmupSteps: Math.max(1, Math.round(c.steps * 0.1)),
+    baseLr: c.baseLr === 'auto' ? smallScaleBaseLr(c.batchSize) : c.baseLr,
+    // The CLI's small-scale rule: warm-up over the first 10 % of the run.
+    warmupSteps: smallScaleWarmup(c.steps),
     wd: OFFICIAL_SCHEDULE.wd,
     wdEnd: OFFICIAL_SCHEDULE.wdEnd,
     optimizer: 'lamb',
@@ -97,5 +99,19 @@ export type HostEvent =
   | { type: 'checkpoint'; step: number; file: string }
   | { type: 'notice'; message: string }
   | { type: 'state'; state: TrainerState; step: number; totalSteps: number; runId: string };
+
+/** What the set-up panel shows about a set-up before it runs (TrainerHost.plan). */
+export interface SetupPlan {
+  /** Bytes, src/train/memory-estimate.ts. */
+  memory: { parameters: number; optimizer: number; activations: number; largestBuffer: number; total: number };
+  /** The largest single buffer this device allows (min of maxBufferSize, maxStorageBufferBindingSize). */
+  maxBuffer: number;
+  /** The total assumed available (ASSUMED_TOTAL_BUFFERS x maxBufferSize: WebGPU does not report memory). */
+  budget: number;
+  /** The largest batch that fits by the estimate (0: none). */
+  largestBatch: number;
+  /** The effective lr / wd schedule, one line. */
+  schedule: string;
+}
 
 export type { AdapterReport };

@@ -23,8 +23,13 @@ import { validateTrainConfig } from '../train/config.ts';
 import { isStorageFull } from '../train/supervisor.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { exportEncoder } from '../io/export.ts';
+import { GpuOutOfMemoryError } from '../gpu/errors.ts';
+import { estimateTrainingMemory, outOfMemoryAdvice, assumedBudget, largestBatchThatFits, type MemoryEstimate } from '../train/memory-estimate.ts';
 import type { Shard } from '../data/types.ts';
-import { toTrainConfig, type AdapterReport, type AppConfig, type DataSource, type HostEvent } from './protocol.ts';
+import { toTrainConfig, type AdapterReport, type AppConfig, type DataSource, type HostEvent, type SetupPlan } from './protocol.ts';
+import { describeSchedule } from '../train/lr-rule.ts';
+import type { SparK } from '../models/spark.ts';
+import { demoModelFromFile, demoReconstruct, type DemoModelInfo, type DemoResult } from './demo-host.ts';
 
 const AUTOSAVE_REASON = 'automatic checkpoint';
 
@@ -40,10 +45,66 @@ export class TrainerHost {
   private autosaving = false;
   private lastSave = 0;
   private autosaveMs = 0;
+  /** Stop was asked for while an automatic checkpoint was being written. */
+  private stopAfterSave = false;
+  /** The masking demo's imported model, in its own context (null: it uses the trainer's model). */
+  private demo: { ctx: Context; model: SparK; info: DemoModelInfo } | null = null;
 
   /** The adapter the worker trains on (throws with what to do when there is no WebGPU). */
   async adapter(): Promise<AdapterReport> {
     return (await this.device()).adapter;
+  }
+
+  /** The memory estimate and schedule of a set-up against this device's limits (no GPU work). */
+  async plan(app: AppConfig): Promise<SetupPlan> {
+    const config = toTrainConfig(app);
+    const limits = (await this.device()).limits;
+    const memory: MemoryEstimate = estimateTrainingMemory(config);
+    const budget = assumedBudget(limits);
+    const schedule = { baseLr: config.baseLr, batchSize: config.batchSize, warmupIters: config.warmupSteps, totalIters: config.totalSteps, wd: config.wd, wdEnd: config.wdEnd };
+    return {
+      memory,
+      maxBuffer: Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize),
+      budget,
+      largestBatch: largestBatchThatFits(config, budget, limits),
+      schedule: describeSchedule(schedule),
+    };
+  }
+
+  /** Imports a checkpoint (webspark or official SparK, .pth or .safetensors) for the masking demo. */
+  async demoImport(bytes: Uint8Array, name: string): Promise<DemoModelInfo> {
+    const ctx = new Context(await this.device());
+    try {
+      const { model, info } = demoModelFromFile(ctx, bytes, name);
+      this.demo?.ctx.dispose();
+      this.demo = { ctx, model, info };
+      return info;
+    } catch (err) {
+      ctx.dispose();
+      throw err;
+    }
+  }
+
+  /** The model the demo uses: the imported one, else the one being trained; null when neither. */
+  demoModel(): DemoModelInfo | null {
+    if (this.demo) return this.demo.info;
+    const t = this.trainer;
+    if (!t) return null;
+    return { source: 'the model being trained', model: t.config.resnet ? 'tiny' : t.config.model, inputSize: t.config.inputSize, fmap: t.model.fmap };
+  }
+
+  /** Drops an imported demo model: the demo goes back to the model being trained. */
+  demoUseTrainer(): DemoModelInfo | null {
+    this.demo?.ctx.dispose();
+    this.demo = null;
+    return this.demoModel();
+  }
+
+  async demoReconstruct(image: Float32Array, visible: Uint8Array): Promise<DemoResult> {
+    const model = this.demo?.model ?? this.trainer?.model;
+    if (!model) throw new Error('demo: no model yet: start a run or import a checkpoint');
+    const r = await demoReconstruct(model, image, visible);
+    return Comlink.transfer(r, [r.masked.buffer, r.reconstruction.buffer, r.composite.buffer, r.patchError.buffer]);
   }
 
   subscribe(listener: (e: HostEvent) => void): void {
@@ -63,7 +124,13 @@ export class TrainerHost {
     const store = await this.checkpoints();
     this.run = await store.addRun(config, source.label);
     this.losses = [];
-    await this.build(config, shards, app.autosaveMinutes);
+    try {
+      await this.build(config, shards, app.autosaveMinutes);
+    } catch (err) {
+      this.ctx?.dispose();
+      this.ctx = null;
+      throw new Error(this.explain(err, config));
+    }
     this.launch();
     return this.run.id;
   }
@@ -95,7 +162,8 @@ export class TrainerHost {
   }
 
   stop(): void {
-    this.autosaving = false;
+    // During an automatic checkpoint the trainer is paused, and stop() would not reach it.
+    if (this.autosaving) this.stopAfterSave = true;
     this.trainer?.stop();
   }
 
@@ -126,6 +194,12 @@ export class TrainerHost {
   async deleteRun(id: string): Promise<void> {
     if (this.run?.id === id) await this.halt();
     await (await this.checkpoints()).deleteRun(id);
+  }
+
+  /** An error's message; out of GPU memory also names the largest batch that fits by the estimate. */
+  private explain(err: unknown, config: TrainConfig): string {
+    if (err instanceof GpuOutOfMemoryError && this.gpu) return outOfMemoryAdvice(config, this.gpu.limits, err.message);
+    return (err as Error).message;
   }
 
   private emit(e: HostEvent): void {
@@ -196,14 +270,20 @@ export class TrainerHost {
     const state = () => ({ type: 'state', state: trainer.state, step: trainer.step, totalSteps: trainer.config.totalSteps, runId: this.run!.id }) as const;
     this.loop = (async () => {
       try {
+        let autosaved = false;
         for (;;) {
           const running = trainer.train();
-          this.emit(state());
+          // After an automatic checkpoint the run goes on: the page saw no pause, so no new start.
+          if (!autosaved) this.emit(state());
           const end = await running;
-          if (end === 'paused' && this.autosaving) {
-            this.autosaving = false;
-            continue;
+          autosaved = end === 'paused' && this.autosaving;
+          this.autosaving = false;
+          if (autosaved && this.stopAfterSave) {
+            trainer.state = 'stopped'; // the checkpoint of this position is written
+            autosaved = false;
           }
+          this.stopAfterSave = false;
+          if (autosaved) continue;
           this.emit(state());
           return;
         }
@@ -216,7 +296,7 @@ export class TrainerHost {
           this.emit(state());
           return;
         }
-        this.emit({ type: 'notice', message: `training failed: ${(err as Error).message}` });
+        this.emit({ type: 'notice', message: `training failed: ${this.explain(err, trainer.config)}` });
         trainer.state = 'stopped';
         this.emit(state());
       } finally {

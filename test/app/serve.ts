@@ -12,6 +12,9 @@ import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 
+/** The bearer token the test server wants under /gated/. */
+export const GATED_TOKEN = 'test-token-1234';
+
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const CHROMIUM_ARGS = [
@@ -54,7 +57,12 @@ export async function serveBuiltApp(executablePath = '/usr/bin/chromium'): Promi
     const { build } = await import('vite');
     await build({ root: ROOT, logLevel: 'error', build: { outDir: dir, emptyOutDir: true } });
     const server = createServer((req, res) => {
-      const path = normalize(decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+      let path = normalize(decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+      // A gated copy of the public files, as a dataset host that wants a token would be.
+      if (path.startsWith('/gated/')) {
+        if (req.headers.authorization !== `Bearer ${GATED_TOKEN}`) return void res.writeHead(401).end();
+        path = path.slice('/gated'.length);
+      }
       if (path.includes('..')) return void res.writeHead(400).end();
       const file = join(dir, path === '/' ? 'index.html' : path);
       let size: number;

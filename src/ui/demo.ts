@@ -1,0 +1,273 @@
+/**
+ * The interactive masking demo panel: pick one of the training previews' images or drop your
+ * own; click or drag on the patch grid to hide or reveal patches, draw a random mask at a
+ * ratio, invert it; the worker reconstructs at once with the model being trained or with an
+ * imported checkpoint (webspark's or an official SparK `.pth` / `.safetensors`), and the
+ * panel shows the reconstruction, the composite and a per-patch error map.
+ *
+ * The page keeps the chosen picture as a canvas of any size and resamples it to the model's
+ * input size when the model changes; only the normalized pixels and the mask go to the worker.
+ */
+import type { Remote } from 'comlink';
+import type { TrainerHost } from '../worker/trainer-worker.ts';
+import type { DemoModelInfo } from '../worker/demo-host.ts';
+import type { Preview } from '../train/trainer.ts';
+import { IMAGENET_MEAN as MEAN, IMAGENET_STD as STD } from '../data/imagenet.ts';
+import { denormalize, drawImage } from './images.ts';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+export interface DemoPanel {
+  /** A new training preview: its images become choosable (the first one is picked if none is). */
+  onPreview(p: Preview): void;
+  /** The run changed (started, resumed): the model being trained may be new. */
+  refreshModel(): Promise<void>;
+}
+
+export function initDemo(host: Remote<TrainerHost>): DemoPanel {
+  const grid = $<HTMLCanvasElement>('demo-grid');
+  const pick = $<HTMLSelectElement>('demo-image');
+  const errorText = $('demo-error-text');
+  let info: DemoModelInfo | null = null;
+  let source: HTMLCanvasElement | null = null;
+  let previews: HTMLCanvasElement[] = [];
+  let image: Float32Array | null = null;
+  let visible = new Uint8Array(0);
+  let busy = false;
+  let dirty = false;
+  let renders = 0;
+
+  const fail = (e: unknown) => {
+    errorText.textContent = (e as Error).message;
+    errorText.hidden = false;
+  };
+
+  /** The source picture resampled to the model's input size, ImageNet-normalized. */
+  function sample(): void {
+    if (!source || !info) return void (image = null);
+    const s = info.inputSize;
+    const c = document.createElement('canvas');
+    c.width = c.height = s;
+    const g = c.getContext('2d')!;
+    // Centre square crop, as the data pipeline's evaluation view.
+    const side = Math.min(source.width, source.height);
+    g.drawImage(source, (source.width - side) / 2, (source.height - side) / 2, side, side, 0, 0, s, s);
+    const rgba = g.getImageData(0, 0, s, s).data;
+    image = new Float32Array(s * s * 3);
+    for (let p = 0; p < s * s; p++) for (let k = 0; k < 3; k++) image[p * 3 + k] = (rgba[p * 4 + k]! / 255 - MEAN[k]!) / STD[k]!;
+  }
+
+  function drawGrid(): void {
+    if (!image || !info) return;
+    const s = info.inputSize;
+    const f = info.fmap;
+    drawImage(grid, image, 0, s);
+    const g = grid.getContext('2d')!;
+    const cell = s / f;
+    g.fillStyle = 'rgba(40, 40, 40, 0.8)';
+    for (let p = 0; p < f * f; p++) if (!visible[p]) g.fillRect((p % f) * cell, Math.floor(p / f) * cell, cell, cell);
+    g.strokeStyle = 'rgba(255, 255, 255, 0.6)';
+    g.lineWidth = Math.max(1, s / 256);
+    for (let i = 1; i < f; i++) {
+      g.beginPath();
+      g.moveTo(i * cell, 0);
+      g.lineTo(i * cell, s);
+      g.moveTo(0, i * cell);
+      g.lineTo(s, i * cell);
+      g.stroke();
+    }
+    grid.dataset.visible = String(visible.reduce((a, b) => a + b, 0));
+  }
+
+  /** Asks the worker for a reconstruction; while one runs, later changes coalesce into one more. */
+  async function reconstruct(): Promise<void> {
+    drawGrid();
+    if (!image || !info) return;
+    if (busy) return void (dirty = true);
+    busy = true;
+    try {
+      do {
+        dirty = false;
+        const r = await host.demoReconstruct(image, visible);
+        drawImage($<HTMLCanvasElement>('demo-rec'), r.reconstruction, 0, r.size);
+        drawImage($<HTMLCanvasElement>('demo-composite'), r.composite, 0, r.size);
+        drawError($<HTMLCanvasElement>('demo-error'), r.patchError, r.fmap);
+        const rec = $('demo-rec');
+        rec.dataset.renders = String(++renders);
+        // A fingerprint of the reconstruction, so a test can see it change.
+        rec.dataset.sum = r.composite.reduce((a, b) => a + b, 0).toFixed(3);
+        errorText.hidden = true;
+      } while (dirty);
+    } catch (e) {
+      fail(e);
+    } finally {
+      busy = false;
+    }
+  }
+
+  function randomMask(): void {
+    const n = visible.length;
+    const ratio = Math.min(1, Math.max(0, Number($<HTMLInputElement>('demo-ratio').value) || 0));
+    const keep = Math.round(n * (1 - ratio));
+    const order = [...Array(n).keys()];
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    visible = new Uint8Array(n);
+    for (const i of order.slice(0, keep)) visible[i] = 1;
+  }
+
+  async function setModel(next: DemoModelInfo | null): Promise<void> {
+    const changed = !info || !next || next.fmap !== info.fmap || next.inputSize !== info.inputSize;
+    info = next;
+    $('demo-model').textContent = next ? `model: ${next.model} @${next.inputSize}px from ${next.source}` : 'model: none yet (start a run or import a checkpoint)';
+    if (!next) return;
+    if (changed) {
+      visible = new Uint8Array(next.fmap * next.fmap);
+      randomMask();
+    }
+    sample();
+    await reconstruct();
+  }
+
+  function choose(canvas: HTMLCanvasElement): void {
+    source = canvas;
+    sample();
+    void reconstruct();
+  }
+
+  // Painting: the first patch touched decides whether the drag hides or reveals.
+  let paint: number | null = null;
+  const patchAt = (e: PointerEvent) => {
+    if (!info) return -1;
+    const r = grid.getBoundingClientRect();
+    const x = Math.floor(((e.clientX - r.left) / r.width) * info.fmap);
+    const y = Math.floor(((e.clientY - r.top) / r.height) * info.fmap);
+    return x >= 0 && y >= 0 && x < info.fmap && y < info.fmap ? y * info.fmap + x : -1;
+  };
+  grid.addEventListener('pointerdown', (e) => {
+    const p = patchAt(e);
+    if (p < 0) return;
+    grid.setPointerCapture(e.pointerId);
+    paint = visible[p] ? 0 : 1;
+    visible[p] = paint;
+    void reconstruct();
+  });
+  grid.addEventListener('pointermove', (e) => {
+    const p = patchAt(e);
+    if (paint === null || p < 0 || visible[p] === paint) return;
+    visible[p] = paint;
+    void reconstruct();
+  });
+  const endPaint = () => void (paint = null);
+  grid.addEventListener('pointerup', endPaint);
+  grid.addEventListener('pointercancel', endPaint);
+
+  $('demo-random').onclick = () => {
+    randomMask();
+    void reconstruct();
+  };
+  $('demo-invert').onclick = () => {
+    visible = visible.map((v) => 1 - v);
+    void reconstruct();
+  };
+  pick.onchange = () => {
+    const c = previews[Number(pick.value)];
+    if (c) choose(c);
+  };
+
+  async function ownImage(file: File): Promise<void> {
+    try {
+      const bitmap = await createImageBitmap(file);
+      const c = document.createElement('canvas');
+      c.width = bitmap.width;
+      c.height = bitmap.height;
+      c.getContext('2d')!.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      pick.value = '';
+      choose(c);
+    } catch {
+      fail(new Error(`${file.name}: not an image this browser can decode`));
+    }
+  }
+  $<HTMLInputElement>('demo-file').onchange = (e) => {
+    const f = (e.target as HTMLInputElement).files?.[0];
+    if (f) void ownImage(f);
+  };
+  const section = $('demo');
+  section.addEventListener('dragover', (e) => e.preventDefault());
+  section.addEventListener('drop', (e) => {
+    e.preventDefault();
+    const f = [...(e.dataTransfer?.files ?? [])].find((x) => x.type.startsWith('image/'));
+    if (f) void ownImage(f);
+  });
+
+  $<HTMLInputElement>('demo-checkpoint').onchange = async (e) => {
+    const f = (e.target as HTMLInputElement).files?.[0];
+    if (!f) return;
+    try {
+      const bytes = new Uint8Array(await f.arrayBuffer());
+      await setModel(await host.demoImport(bytes, f.name));
+    } catch (err) {
+      fail(err);
+    }
+  };
+  $('demo-use-trainer').onclick = async () => setModel(await host.demoUseTrainer());
+
+  // The demo works only while its panel is on screen: no reconstructions (and no main-thread
+  // drawing) in the background while the user watches training.
+  let onScreen = false;
+  let stale = true;
+  const panel: DemoPanel = {
+    onPreview: (p) => onPreview(p),
+    refreshModel: async () => {
+      stale = true;
+      if (onScreen) await wake();
+    },
+  };
+  async function wake(): Promise<void> {
+    if (!source && previews[0]) {
+      pick.value = '0';
+      source = previews[0];
+    }
+    if (stale) {
+      stale = false;
+      await setModel(await host.demoModel());
+    } else {
+      sample();
+      await reconstruct();
+    }
+  }
+  new IntersectionObserver((entries) => {
+    onScreen = entries.some((e) => e.isIntersecting);
+    if (onScreen) void wake().catch(fail);
+  }).observe(section);
+
+  function onPreview(p: Preview): void {
+    previews = Array.from({ length: p.batch }, (_, b) => {
+      const c = document.createElement('canvas');
+      c.width = c.height = p.size;
+      c.getContext('2d')!.putImageData(new ImageData(denormalize(p.original, b, p.size), p.size, p.size), 0, 0);
+      return c;
+    });
+    const keep = pick.value;
+    pick.replaceChildren(new Option('(your own image)', ''), ...previews.map((_, b) => new Option(`preview image ${b + 1}`, String(b))));
+    pick.value = keep;
+    if (!source && onScreen) void wake().catch(fail);
+  }
+  return panel;
+}
+
+/** The per-patch error as a heat map (dark: well reconstructed, bright: not), one cell a patch. */
+function drawError(canvas: HTMLCanvasElement, err: Float32Array, fmap: number): void {
+  canvas.width = canvas.height = fmap;
+  const max = Math.max(1e-6, ...err);
+  const px = new Uint8ClampedArray(fmap * fmap * 4);
+  for (let p = 0; p < fmap * fmap; p++) {
+    const v = err[p]! / max;
+    px.set([Math.round(255 * v), Math.round(120 * v), Math.round(255 * (1 - v) * 0.3), 255], p * 4);
+  }
+  canvas.getContext('2d')!.putImageData(new ImageData(px, fmap, fmap), 0, 0);
+  canvas.dataset.max = max.toPrecision(3);
+}

@@ -229,6 +229,9 @@ function onEvent(e: HostEvent): void {
       break;
     case 'notice':
       log(e.message);
+      // A failed run (a lost GPU device, for one) keeps its checkpoints: offer to continue
+      // from the newest without a reload (the worker makes a new device when resuming).
+      if (e.message.startsWith('training failed')) void host.manifest().then(offerResume);
       break;
     case 'state':
       totalSteps = e.totalSteps;

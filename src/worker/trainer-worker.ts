@@ -206,7 +206,9 @@ export class TrainerHost {
     this.listener?.(e);
   }
 
+  /** The GPU; a new device after the last one was lost (so a run can resume without a reload). */
   private async device(): Promise<Gpu> {
+    if (this.gpu?.isLost) this.gpu = null;
     this.gpu ??= await createBrowserGpu();
     return this.gpu;
   }

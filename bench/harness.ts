@@ -95,3 +95,9 @@ export function adapterLine(gpu: Gpu): string {
   const name = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(unnamed)';
   return `adapter: ${name}${a.isFallbackAdapter ? ' (software fallback: shapes scaled down)' : ''}`;
 }
+
+/** The middle value (the upper one of an even count). */
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}

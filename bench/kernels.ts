@@ -34,7 +34,8 @@ export const SMALL: Shapes = {
   sparse: { b: 2, c: 32, hw: 28, patches: 7, keep: 20 },
 };
 
-function random(ctx: Context, shape: number[], seed: number, layout: SiteLayout | null = null): Tensor {
+/** A seeded pseudo-random tensor in [-1, 1) (the suites' inputs; no Rng state to share). */
+export function random(ctx: Context, shape: number[], seed: number, layout: SiteLayout | null = null): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   let s = seed >>> 0;

@@ -26,7 +26,7 @@ import { Trainer, type BatchSource, type StepMetrics, type TrainConfig } from '.
 import type { Batch } from '../src/data/loader.ts';
 import { newMetrics } from '../src/data/types.ts';
 import { Rng } from '../src/util/rng.ts';
-import { record, type BenchRecord } from './harness.ts';
+import { median, record, type BenchRecord } from './harness.ts';
 
 export interface TrainBenchOptions {
   model?: string;
@@ -154,7 +154,6 @@ async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSo
   return { metrics: metrics.slice(2), perStep, peakBytes, stepBytes: recorded?.bytes ?? null, stepLivePeakBytes: recorded?.livePeakBytes ?? null };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}): Promise<{ records: BenchRecord[]; summary: TrainSummary }> {
   const soft = ctx.gpu.adapter.isFallbackAdapter;

@@ -11,8 +11,8 @@ import { SiteLayout } from '../src/tensor/layout.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
 import { conv2d, convTranspose2d } from '../src/ops/conv2d.ts';
 import { convVariants } from '../src/ops/conv2d-gemm.ts';
-import { FULL, SMALL } from './kernels.ts';
-import { record, timeGpu, type BenchRecord, type TimingOptions } from './harness.ts';
+import { FULL, random, SMALL } from './kernels.ts';
+import { median, record, timeGpu, type BenchRecord, type TimingOptions } from './harness.ts';
 
 type Variants = typeof convVariants;
 
@@ -24,21 +24,6 @@ export const VARIANTS: Record<string, Variants> = {
   'neither (session-1 kernels)': { flipInputGrad: false, vec4Gather: false },
 };
 
-function random(ctx: Context, shape: number[], seed: number, layout: SiteLayout | null = null): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 2 ** 31 - 1;
-  }
-  return ctx.fromArray(data, shape, layout);
-}
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 export async function benchVariants(ctx: Context, timing: TimingOptions = {}, rounds = 5): Promise<BenchRecord[]> {
   const s = ctx.gpu.adapter.isFallbackAdapter ? SMALL : FULL;

@@ -21,7 +21,7 @@ const cases: [string, string[], RegExp][] = [
   ['batch 0', ['--batch-size', '0'], /^--batch-size must be an integer in \[1, 4096\], got '0'$/],
   ['negative lr', ['--base-lr', '-0.1'], /^--base-lr must be a number in \[0, Infinity\], got '-0.1'$/],
   ['NaN lr', ['--base-lr', 'NaN'], /^--base-lr must be a number in \[0, Infinity\], got 'NaN'$/],
-  ['zero lr', ['--base-lr', '0'], /^base lr: must be a number in \(0, 10\), got 0$/],
+  ['zero lr', ['--base-lr', '0'], /^base lr: must be a number above 0 whose peak lr \(base x batch\/256\) is under 10, got 0 \(peak 0\)$/],
   ['unknown model', ['--model', 'resnet7'], /^--model: unknown model 'resnet7' \(known: .*resnet18.*\)$/],
   ['mask ratio 1', ['--mask-ratio', '0.995'], /^--mask-ratio must be a number in \[0, 0.99\], got '0.995'$/],
 ];
@@ -38,10 +38,15 @@ describe('bad configuration', () => {
     const bad: [Partial<ReturnType<typeof tinyConfig>>, string, RegExp][] = [
       [{ inputSize: 100 }, 'input size', /multiple of 32/],
       [{ batchSize: 0 }, 'batch size', /at least 1, got 0/],
-      [{ baseLr: -1 }, 'base lr', /in \(0, 10\), got -1/],
-      [{ baseLr: NaN }, 'base lr', /in \(0, 10\), got NaN/],
+      [{ baseLr: -1 }, 'base lr', /above 0 whose peak lr \(base x batch\/256\) is under 10, got -1/],
+      [{ baseLr: NaN }, 'base lr', /above 0 whose peak lr .* got NaN/],
+      // The bound is on the peak lr: base 2000 at batch 2 is a peak of 15.6.
+      [{ baseLr: 2000, batchSize: 2 }, 'base lr', /peak lr \(base x batch\/256\) is under 10, got 2000 \(peak 15.625\)/],
       [{ model: 'vgg' }, 'model', /unknown model 'vgg' \(known: /],
     ];
+    // The small-scale rule's base lr at batch 2 (12.8, peak 0.1) is accepted: the old bound on
+    // the base lr itself rejected it.
+    expect(() => validateTrainConfig({ ...tinyConfig(1), baseLr: 12.8, batchSize: 2 })).not.toThrow();
     for (const [patch, field, message] of bad) {
       let err: unknown = null;
       try {

@@ -62,6 +62,11 @@ export interface StepMetrics {
   gradNorm: number;
   skippedStep: boolean;
   imagesPerSec: number;
+  /**
+   * Milliseconds from the previous step's results arriving to this step's (the first step:
+   * from the start of `train`): the pace the GPU actually sustains. (Timing the encoding of
+   * steps instead would run ahead of the GPU by the steps in flight.)
+   */
   stepMs: number;
   /** CPU milliseconds spent encoding the step (recording it, or replaying the recording). */
   encodeMs: number;
@@ -146,6 +151,8 @@ export class Trainer {
   private input: Tensor | null = null;
   private stepMask: PatchMask | null = null;
   private readonly report: Tensor;
+  /** When the last step's report arrived (stepMs). */
+  private lastDone = 0;
 
   constructor(
     readonly ctx: Context,
@@ -204,7 +211,7 @@ export class Trainer {
     this.pauseReason = null;
     this.loader = this.io.loader(this.run.cursor);
     const pending: Promise<void>[] = [];
-    let lastTime = performance.now();
+    this.lastDone = performance.now();
     try {
       while (this.state === 'running' && this.run.step < Math.min(untilStep, this.config.totalSteps)) {
         const batch = await this.loader.next();
@@ -221,10 +228,7 @@ export class Trainer {
         this.run.cursor = batch.cursor;
         this.run.maskRng = this.maskRng.state;
         this.run.modelRng = this.modelRng.state;
-        const now = performance.now();
-        const stepMs = now - lastTime;
-        lastTime = now;
-        const reported = this.reportStep(stepIndex, batch, reportRead, lr, wd, stepMs, encodeMs, this.loader.metrics);
+        const reported = this.reportStep(stepIndex, batch, reportRead, lr, wd, encodeMs, this.loader.metrics);
         reported.catch(() => {}); // awaited below; this only keeps a loop that threw (lost device) from leaving it unhandled
         pending.push(reported);
         // Bounded run-ahead: wait for the oldest step's numbers before recording more.
@@ -350,11 +354,14 @@ export class Trainer {
     reportRead: Promise<Float32Array>,
     lr: number,
     wd: number,
-    stepMs: number,
     encodeMs: number,
     data: DataMetrics,
   ): Promise<void> {
     const r = await reportRead;
+    // Reports settle in step order (one queue), so this is the time since the previous step's.
+    const done = performance.now();
+    const stepMs = done - this.lastDone;
+    this.lastDone = done;
     const value = r[0]!;
     const status: StepStatus = { gradNorm: r[3]!, skipped: r[2] !== 0, step: r[4]! };
     if (status.skipped) {

@@ -15,7 +15,8 @@ import { extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BrowserBenchOptions, BrowserBenchResult } from '../platform/browser/data-bench.ts';
 
-const CHROMIUM_ARGS = [
+/** Headless Chromium with WebGPU on (SwiftShader where there is no GPU); the app tests use these too. */
+export const CHROMIUM_ARGS = [
   '--enable-unsafe-webgpu',
   '--no-sandbox',
   '--disable-background-networking',

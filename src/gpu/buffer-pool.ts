@@ -58,27 +58,6 @@ export class BufferPool {
     this.liveBytes -= buffer.size;
   }
 
-  /**
-   * Takes free buffers out of circulation for an owner that keeps using them (a recorded step
-   * that will be replayed). Buffers not in a free list (still handed out) are left alone and
-   * not returned. Returns the buffers taken.
-   */
-  claim(buffers: Iterable<GPUBuffer>): GPUBuffer[] {
-    const taken: GPUBuffer[] = [];
-    const wanted = new Set(buffers);
-    for (const list of this.free.values()) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        const b = list[i]!;
-        if (!wanted.has(b)) continue;
-        list.splice(i, 1);
-        taken.push(b);
-        this.liveBytes += b.size;
-      }
-    }
-    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
-    return taken;
-  }
-
   resetPeak(): void {
     this.peakBytes = this.liveBytes;
   }

@@ -438,8 +438,7 @@ export class Gpu {
         }
         this.write(real(c.target), data, c.offset);
       } else {
-        this.endPass();
-        this.commandEncoder().copyBufferToBuffer(c.staging!, 0, real(c.target), c.offset, c.staging!.size);
+        this.copy(c.staging!, real(c.target), c.staging!.size, 0, c.offset);
       }
     }
   }

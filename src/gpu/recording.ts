@@ -114,9 +114,9 @@ export function buffersOf(c: RecordedCommand): AnyBuffer[] {
 /**
  * Gives every virtual buffer a pooled buffer, sharing buffers between virtual ones whose live
  * ranges do not overlap (a buffer freed after command i is reused from command i + 1 on; the
- * queue orders the dispatches, WebGPU puts barriers between them). The buffers stay handed
- * out (live in the pool's accounting) for as long as the recording lives. Rewrites the commands to
- * the real buffers and returns them (each acquired from `pool`, owned by the recording).
+ * queue orders the dispatches, WebGPU puts barriers between them). The buffers are acquired
+ * from `pool` and stay handed out (live in its accounting) while the recording lives, as
+ * `rec.assigned`. Rewrites the commands to the real buffers.
  */
 export function assignBuffers(rec: Recording, pool: BufferPool): void {
   const first = new Map<VirtualBuffer, number>();
@@ -132,7 +132,7 @@ export function assignBuffers(rec: Recording, pool: BufferPool): void {
   // ranges do not overlap its own, else into a new one of its size: buffers are reused only
   // whole, so big tensors claim buffers first and small ones fill the gaps they leave.
   const order = [...first.keys()].sort((a, b) => b.size - a.size || first.get(a)! - first.get(b)!);
-  const slots: { buffer: GPUBuffer; spans: [number, number][] }[] = []; // sorted by size
+  const slots: { buffer: GPUBuffer; spans: [number, number][] }[] = []; // largest buffer first
   const real = new Map<VirtualBuffer, GPUBuffer>();
   const overlaps = (spans: [number, number][], s: number, e: number) => spans.some(([a, b]) => a <= e && s <= b);
   for (const v of order) {

@@ -298,8 +298,6 @@ export class Trainer {
       gpu.copy(image.buffer, this.input.buffer, image.bytes);
     });
     const mask = this.model.randomMask(batch.batch, this.maskRng);
-    // The first step makes the gradient buffers, so it is not the step later ones repeat.
-    const ready = this.model.parameters().every((p) => p.grad);
     const key = `${batch.batch}x${batch.size}:${wd === 0 ? 'no-wd' : 'wd'}`;
     if (this.recording && key === this.recordedKey) {
       this.stepMask!.assign(mask);
@@ -310,6 +308,8 @@ export class Trainer {
     } else {
       // Recorded steps get their buffers by liveness (recording.ts), so even a step that is
       // run once (the first, which makes the gradient buffers) is recorded and replayed.
+      // The first step makes the gradient buffers, so it is not the step later ones repeat.
+      const keep = this.model.parameters().every((p) => p.grad);
       this.dispose();
       this.stepMask = mask;
       gpu.beginRecording();
@@ -325,7 +325,7 @@ export class Trainer {
       }
       const rec = gpu.endRecording();
       gpu.replay(rec);
-      if (ready) {
+      if (keep) {
         this.recording = rec;
         this.recordedKey = key;
       } else {

@@ -11,21 +11,12 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
+import { CHROMIUM_ARGS } from '../../src/data/bench-browser.ts';
 
 /** The bearer token the test server wants under /gated/. */
 export const GATED_TOKEN = 'test-token-1234';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--no-first-run',
-];
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html',

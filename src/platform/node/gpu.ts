@@ -6,9 +6,10 @@
  * loader at SwiftShader alone, which also keeps Mesa's CPU driver (rejected by Dawn) quiet.
  * Nothing for the user to set; an explicit VK_ICD_FILENAMES / VK_DRIVER_FILES is respected.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Gpu, type GpuOptions } from '../../gpu/gpu.ts';
+import { snapshotShaders } from './shader-snapshot.ts';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -17,8 +18,12 @@ const shaderDir = process.env.WEBSPARK_SHADERS
   ? `${process.env.WEBSPARK_SHADERS.replace(/\/$/, '')}/`
   : fileURLToPath(new URL('../../../shaders/', import.meta.url));
 
+// Read when this module loads, with the rest of the code: a checkout changing under a running
+// process must not pair old code with new shaders (shader-snapshot.ts, issue 9).
+const shaders = snapshotShaders(shaderDir);
+
 export function loadShaderFile(name: string): string {
-  return readFileSync(`${shaderDir}${name}.wgsl`, 'utf8');
+  return shaders(name);
 }
 
 let dawn: GPU | null = null;

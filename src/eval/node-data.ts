@@ -8,6 +8,7 @@ import { SharpDecoder } from '../platform/node/data-decode.ts';
 import { nodeShards } from '../platform/node/data-sources.ts';
 import { newMetrics } from '../data/types.ts';
 import { isValKey } from './split.ts';
+import { unlabelledError } from './labelled-images.ts';
 
 export interface LabelledImages {
   images: Uint8Array;
@@ -62,10 +63,8 @@ export async function loadLabelledImages(specs: string | string[], options: Load
     options.onProgress?.(labels.length);
     if (labels.length >= limit) break;
   }
-  if (labels.length === 0) {
-    const hint = classes.length === 0 && unlabelled > 0 ? ` (${unlabelled} images without a label: give .cls entries, class folders or a label column)` : '';
-    throw new Error(`${[specs].flat().join(' ')}: no labelled images found${hint}`);
-  }
+  // The same message as the app's Evaluate panel (src/eval/labelled-images.ts).
+  if (labels.length === 0) throw unlabelledError([specs].flat().join(' '), classes.length === 0 ? unlabelled : 0);
   const per = size * size * 3;
   const images = new Uint8Array(labels.length * per);
   chunks.forEach((c, i) => images.set(c, i * per));

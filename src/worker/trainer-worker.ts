@@ -30,6 +30,7 @@ import { toTrainConfig, type AdapterReport, type AppConfig, type DataSource, typ
 import { describeSchedule } from '../train/lr-rule.ts';
 import type { SparK } from '../models/spark.ts';
 import { demoModelFromFile, demoReconstruct, type DemoModelInfo, type DemoResult } from './demo-host.ts';
+import { EvalHost, type EvalProgress, type EvalReport, type EvalRequest } from './eval-host.ts';
 
 const AUTOSAVE_REASON = 'automatic checkpoint';
 
@@ -49,6 +50,7 @@ export class TrainerHost {
   private stopAfterSave = false;
   /** The masking demo's imported model, in its own context (null: it uses the trainer's model). */
   private demo: { ctx: Context; model: SparK; info: DemoModelInfo } | null = null;
+  private evaluator = new EvalHost();
 
   /** The adapter the worker trains on (throws with what to do when there is no WebGPU). */
   async adapter(): Promise<AdapterReport> {
@@ -105,6 +107,18 @@ export class TrainerHost {
     if (!model) throw new Error('demo: no model yet: start a run or import a checkpoint');
     const r = await demoReconstruct(model, image, visible);
     return Comlink.transfer(r, [r.masked.buffer, r.reconstruction.buffer, r.composite.buffer, r.patchError.buffer]);
+  }
+
+  /** The Evaluate panel: k-NN / linear probe of the trained model or a checkpoint, and a random init (src/worker/eval-host.ts). */
+  evaluate(request: EvalRequest, onProgress?: (p: EvalProgress) => void): Promise<EvalReport> {
+    const env = {
+      gpu: () => this.device(),
+      live: () => (this.trainer ? { model: this.trainer.model, config: this.trainer.config, state: this.trainer.state, step: this.trainer.step } : null),
+      readStored: async (file: string) => (await this.checkpoints()).read(file),
+      shards: shardsOf,
+      decoder: () => new BitmapDecoder(),
+    };
+    return this.evaluator.evaluate(env, request, onProgress);
   }
 
   subscribe(listener: (e: HostEvent) => void): void {

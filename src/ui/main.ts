@@ -12,6 +12,7 @@ import type { Preview, StepMetrics, TrainerState } from '../train/trainer.ts';
 import { LossChart } from './chart.ts';
 import { drawImage } from './images.ts';
 import { initDemo, type DemoPanel } from './demo.ts';
+import { initEvalPanel } from './eval-panel.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -350,7 +351,7 @@ async function main(): Promise<void> {
       el('p', 'Training needs WebGPU. Open this page in a recent Chrome or Edge on a machine with a GPU; on Linux, ' +
         'Chrome may need chrome://flags/#enable-unsafe-webgpu, and chrome://gpu shows whether WebGPU is blocked.', 'hint'),
     );
-    for (const id of ['setup', 'run', 'previews', 'demo']) $(id).hidden = true;
+    for (const id of ['setup', 'run', 'previews', 'demo', 'evaluate']) $(id).hidden = true;
     return;
   }
   showAdapter($('adapter'), adapter);
@@ -359,6 +360,7 @@ async function main(): Promise<void> {
     fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5 });
   }
   demo = initDemo(host);
+  initEvalPanel(host, () => ({ kind: 'url', pattern: SHARD_URL, label: 'bundled sample shard' }), dataSource);
   await host.subscribe(Comlink.proxy(onEvent));
   let planned = 0;
   const replan = async () => {

@@ -1,0 +1,194 @@
+/**
+ * The Evaluate panel: is the encoder any good? k-NN or a linear probe on frozen features of
+ * labelled images (src/eval, run by the worker's EvalHost), for the model being trained, a
+ * stored checkpoint or a checkpoint file, each next to a random initialisation of the same
+ * architecture. The page only collects the choices, shows progress and appends result rows;
+ * every failure (no labels, no run, a running step, a file of another model) is shown in the
+ * panel, never left as an uncaught rejection.
+ */
+import * as Comlink from 'comlink';
+import type { Remote } from 'comlink';
+import type { TrainerHost } from '../worker/trainer-worker.ts';
+import type { EvalModelChoice, EvalProgress, EvalRequest, EvalRow } from '../worker/eval-host.ts';
+import type { DataSource } from '../worker/protocol.ts';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function cell(text: string): HTMLTableCellElement {
+  const td = document.createElement('td');
+  td.textContent = text;
+  return td;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/**
+ * Wires the panel. `bundled` is the bundled sample shard's source, `setupSource` the set-up
+ * panel's current data source (URL pattern, shard files or an image folder).
+ */
+export function initEvalPanel(host: Remote<TrainerHost>, bundled: () => DataSource, setupSource: () => DataSource): void {
+  const modelKind = $<HTMLSelectElement>('eval-model');
+  const stored = $<HTMLSelectElement>('eval-stored');
+  const file = $<HTMLInputElement>('eval-file');
+  const dataKind = $<HTMLSelectElement>('eval-data');
+  const files = $<HTMLInputElement>('eval-files');
+  const run = $<HTMLButtonElement>('eval-run');
+  const status = $('eval-status');
+  const progress = $<HTMLProgressElement>('eval-progress');
+  const error = $('eval-error');
+  const body = $('eval-results').querySelector('tbody')!;
+  const summary = $('eval-summary');
+
+  const num = (id: string) => Number($<HTMLInputElement>(id).value);
+
+  /** Shows only the fields of the chosen model and data kinds. */
+  function showFields(): void {
+    for (const l of document.querySelectorAll<HTMLElement>('#evaluate label[data-eval]')) l.hidden = l.dataset.eval !== modelKind.value;
+    for (const l of document.querySelectorAll<HTMLElement>('#evaluate label[data-eval-data]')) l.hidden = l.dataset.evalData !== dataKind.value;
+  }
+
+  /** The stored checkpoints, newest first (the store's manifest). */
+  async function refreshStored(): Promise<void> {
+    const m = await host.manifest();
+    const keep = stored.value;
+    const options = m.runs.flatMap((r) =>
+      r.checkpoints.map((c) => new Option(`${r.config.model}${r.config.resnet ? ' (tiny)' : ''} — step ${c.step} / ${r.config.totalSteps}`, c.file)),
+    );
+    options.reverse();
+    stored.replaceChildren(...(options.length ? options : [new Option('(no stored checkpoint yet)', '')]));
+    if (options.some((o) => o.value === keep)) stored.value = keep;
+  }
+
+  function modelChoice(): EvalModelChoice {
+    if (modelKind.value === 'stored') {
+      if (!stored.value) throw new Error('no stored checkpoint chosen: train and pause a run first (a checkpoint is written), or pick a checkpoint file');
+      return { kind: 'stored', file: stored.value };
+    }
+    if (modelKind.value === 'file') {
+      const f = file.files?.[0];
+      if (!f) throw new Error('choose a checkpoint file (.safetensors or .pth) first');
+      return { kind: 'file', name: f.name, blob: f };
+    }
+    return { kind: 'current' };
+  }
+
+  function dataSource(): DataSource {
+    if (dataKind.value === 'setup') return setupSource();
+    if (dataKind.value === 'files') {
+      const picked = [...(files.files ?? [])];
+      if (picked.length === 0) throw new Error('choose labelled shard files (.tar with .cls entries, .parquet with a label column) or images first');
+      return { kind: 'files', files: picked, label: `files: ${picked.map((f) => f.name).join(', ')}` };
+    }
+    return bundled();
+  }
+
+  function request(): EvalRequest {
+    const randomKind = $<HTMLSelectElement>('eval-random').value;
+    return {
+      model: modelChoice(),
+      protocol: $<HTMLSelectElement>('eval-protocol').value as EvalRequest['protocol'],
+      data: dataSource(),
+      trainLimit: num('eval-train-limit'),
+      valLimit: num('eval-val-limit'),
+      valFraction: num('eval-val-fraction'),
+      splitSeed: 0,
+      random: randomKind !== 'none',
+      randomSeed: 1,
+      randomPlainInit: randomKind === 'plain',
+      epochs: num('eval-epochs'),
+    };
+  }
+
+  function addRow(r: EvalRow): void {
+    const tr = document.createElement('tr');
+    tr.dataset.model = r.model;
+    tr.dataset.protocol = r.protocol;
+    tr.dataset.accuracy = String(r.accuracy);
+    tr.dataset.correct = String(r.correct);
+    tr.dataset.total = String(r.total);
+    tr.append(
+      cell(r.model),
+      cell(r.protocol === 'knn' ? 'k-NN' : 'linear probe'),
+      cell(pct(r.accuracy)),
+      cell(`${r.correct} / ${r.total}`),
+      cell(r.trainAccuracy === undefined ? '—' : pct(r.trainAccuracy)),
+      cell(String(r.trainImages)),
+      cell(r.seconds.toFixed(1)),
+    );
+    body.append(tr);
+  }
+
+  /**
+   * One run's progress handler. Progress comes through its own message channel, so it may
+   * arrive after the result: rows reported late are added from the result, and anything that
+   * arrives after it is ignored.
+   */
+  function progressOf(added: EvalRow[], finished: () => boolean): (p: EvalProgress) => void {
+    return (p) => {
+      if (finished()) return;
+      onProgress(p, added);
+    };
+  }
+
+  function onProgress(p: EvalProgress, added: EvalRow[]): void {
+    switch (p.kind) {
+      case 'load':
+        status.textContent = `reading labelled images: ${p.loaded}`;
+        progress.removeAttribute('value');
+        break;
+      case 'features':
+        status.textContent = `${p.row}: features of the ${p.side === 'train' ? 'training' : 'validation'} images ${p.done} / ${p.total}`;
+        progress.max = p.total;
+        progress.value = p.done;
+        break;
+      case 'probe':
+        status.textContent = `${p.row}: linear probe epoch ${p.epoch} / ${p.epochs}`;
+        progress.max = p.epochs;
+        progress.value = p.epoch;
+        break;
+      case 'row':
+        addRow(p.row);
+        added.push(p.row);
+        break;
+    }
+  }
+
+  modelKind.onchange = () => {
+    showFields();
+    if (modelKind.value === 'stored') void refreshStored().catch(() => {});
+  };
+  dataKind.onchange = showFields;
+  stored.onfocus = () => void refreshStored().catch(() => {});
+  showFields();
+
+  run.onclick = async () => {
+    error.hidden = true;
+    run.disabled = true;
+    progress.value = 0;
+    status.textContent = 'starting…';
+    body.parentElement!.dataset.state = 'running';
+    const added: EvalRow[] = [];
+    let finished = false;
+    try {
+      const report = await host.evaluate(request(), Comlink.proxy(progressOf(added, () => finished)));
+      finished = true;
+      for (const r of report.rows.slice(added.length)) addRow(r);
+      summary.textContent =
+        `${report.architecture} at ${report.inputSize} px on ${report.data}: ${report.trainImages} training and ${report.valImages} validation images, ` +
+        `${report.classes} classes (chance ${pct(1 / report.classes)}).`;
+      status.textContent = 'done';
+      progress.max = 1;
+      progress.value = 1;
+      body.parentElement!.dataset.state = 'done';
+    } catch (e) {
+      finished = true;
+      error.textContent = (e as Error).message;
+      error.hidden = false;
+      status.textContent = '';
+      progress.value = 0;
+      body.parentElement!.dataset.state = 'failed';
+    } finally {
+      run.disabled = false;
+    }
+  };
+}

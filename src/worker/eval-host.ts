@@ -43,7 +43,7 @@ export interface EvalRequest {
   splitSeed: number;
   /** Also evaluate a random initialisation of the same architecture. */
   random: boolean;
-  /** Its seed (differs from the trained model's, whose weights came from seed `config.seed`). */
+  /** Its seed (the panel uses 1; the trainer initialises from `config.seed ^ 0x5eed`). */
   randomSeed: number;
   /** ResNets: the random encoder without timm's zeroed residual branches (the stronger baseline). */
   randomPlainInit?: boolean;

@@ -5,6 +5,7 @@
  *   official narrow ResNet-18 fixture) and the random-init encoder of the same architecture:
  *   two rows, accuracies in [0, 1] equal to correct / total, and the totals are the number of
  *   validation images the seeded key split (src/eval/split.ts, fraction 0.2, seed 0) gives;
+ *   then a 3-epoch linear probe of the same file: a row with its training accuracy;
  * - the model being trained is refused while it runs (the message says to pause); paused, it is
  *   evaluated, and the checkpoint the pause wrote, picked from the store, gives the same counts;
  * - images without labels give the same message as `webspark eval`, shown in the panel;
@@ -100,6 +101,17 @@ describe('browser app: the Evaluate panel', () => {
       expect(Number(r.cells[5])).toBe(all - val);
     }
     await expect(page.locator('#eval-summary').innerText()).resolves.toMatch(new RegExp(`at 64 px on bundled sample shard: ${all - val} training and ${val} validation images, 7 classes`));
+
+    // The linear probe on the same features (3 epochs: this checks the path, not the figure).
+    await page.selectOption('#eval-protocol', 'linear');
+    await page.fill('#eval-epochs', '3');
+    await page.selectOption('#eval-random', 'none');
+    await page.click('#eval-run');
+    await evalEnds(page, 'done');
+    const probe = page.locator('#eval-results tbody tr').last();
+    await expect(probe.getAttribute('data-protocol')).resolves.toBe('linear');
+    await expect(probe.getAttribute('data-total')).resolves.toBe(String(val));
+    await expect(probe.locator('td').nth(4).innerText()).resolves.toMatch(/^\d+\.\d %$/);
     await page.locator('#evaluate').screenshot({ path: join(SHOTS, '11-evaluate.png') });
   });
 
@@ -150,7 +162,7 @@ describe('browser app: the Evaluate panel', () => {
       `files: ${jpgs.join(', ')}: no labelled images found (3 images without a label: give .cls entries, class folders or a label column)`,
     );
     // The rows of the earlier runs stay.
-    await expect(page.locator('#eval-results tbody tr').count()).resolves.toBe(4);
+    await expect(page.locator('#eval-results tbody tr').count()).resolves.toBe(5);
     expect(errors).toEqual([]);
   });
 });

@@ -22,6 +22,8 @@ export interface SplitLoadOptions {
   /** The split: a sample is val when the seeded hash of its key is under valFraction. */
   valFraction: number;
   seed: number;
+  /** No split: every image goes to this side (the data is one side of a split it gives itself). */
+  only?: 'train' | 'val';
   /** Names the data in errors. */
   name: string;
   /** Labelled images decoded so far. */
@@ -64,9 +66,9 @@ function pack(side: Side, size: number): LabelledSet {
 }
 
 /**
- * Reads the shards in order and returns both sides of the split. Throws (naming the data) when
- * no image carries a label, or when one side of the split is empty (too few images, or a
- * val fraction that leaves nothing on a side).
+ * Reads the shards in order and returns both sides of the split (with `only`, one side holds
+ * everything). Throws (naming the data) when no image carries a label, or when one side of the
+ * split is empty (too few images, or a val fraction that leaves nothing on a side).
  */
 export async function loadLabelledSplit(shards: Shard[], decoder: ImageDecoder, options: SplitLoadOptions): Promise<{ train: LabelledSet; val: LabelledSet }> {
   const { size, name } = options;
@@ -76,7 +78,7 @@ export async function loadLabelledSplit(shards: Shard[], decoder: ImageDecoder, 
   const parallel = Math.max(1, options.parallel ?? 8);
   let unlabelled = 0;
   let loaded = 0;
-  const full = () => train.labels.length >= train.limit && val.labels.length >= val.limit;
+  const full = () => (options.only === 'val' || train.labels.length >= train.limit) && (options.only === 'train' || val.labels.length >= val.limit);
   let pending: Promise<void>[] = [];
   const drain = async () => {
     await Promise.all(pending);
@@ -89,7 +91,7 @@ export async function loadLabelledSplit(shards: Shard[], decoder: ImageDecoder, 
         unlabelled++;
         continue;
       }
-      const side = isValKey(sample.key, options.seed, options.valFraction) ? val : train;
+      const side = options.only ? (options.only === 'val' ? val : train) : isValKey(sample.key, options.seed, options.valFraction) ? val : train;
       if (side.labels.length >= side.limit) {
         if (full()) break;
         continue;
@@ -117,7 +119,7 @@ export async function loadLabelledSplit(shards: Shard[], decoder: ImageDecoder, 
   await drain();
   if (train.labels.length + val.labels.length === 0) throw unlabelledError(name, unlabelled);
   for (const [side, what] of [[train, 'training'], [val, 'validation']] as const) {
-    if (side.labels.length === 0) {
+    if (side.labels.length === 0 && !options.only) {
       throw new Error(`${name}: the split left no ${what} images (${train.labels.length + val.labels.length} labelled images in all): use more images or another validation fraction`);
     }
   }

@@ -32,6 +32,8 @@ export function initEvalPanel(host: Remote<TrainerHost>, bundled: () => DataSour
   const file = $<HTMLInputElement>('eval-file');
   const dataKind = $<HTMLSelectElement>('eval-data');
   const files = $<HTMLInputElement>('eval-files');
+  const valKind = $<HTMLSelectElement>('eval-val');
+  const valFiles = $<HTMLInputElement>('eval-val-files');
   const run = $<HTMLButtonElement>('eval-run');
   const status = $('eval-status');
   const progress = $<HTMLProgressElement>('eval-progress');
@@ -45,6 +47,7 @@ export function initEvalPanel(host: Remote<TrainerHost>, bundled: () => DataSour
   function showFields(): void {
     for (const l of document.querySelectorAll<HTMLElement>('#evaluate label[data-eval]')) l.hidden = l.dataset.eval !== modelKind.value;
     for (const l of document.querySelectorAll<HTMLElement>('#evaluate label[data-eval-data]')) l.hidden = l.dataset.evalData !== dataKind.value;
+    for (const l of document.querySelectorAll<HTMLElement>('#evaluate label[data-eval-val]')) l.hidden = l.dataset.evalVal !== valKind.value;
   }
 
   /** The stored checkpoints, newest first (the store's manifest). */
@@ -82,12 +85,22 @@ export function initEvalPanel(host: Remote<TrainerHost>, bundled: () => DataSour
     return bundled();
   }
 
+  /** Validation images from files of their own (as `webspark eval --val-data`), or none: the split. */
+  function valSource(): DataSource | undefined {
+    if (valKind.value !== 'files') return undefined;
+    const picked = [...(valFiles.files ?? [])];
+    if (picked.length === 0) throw new Error('choose the validation files (labelled shards or images), or use a seeded split of the data');
+    return { kind: 'files', files: picked, label: `files: ${picked.map((f) => f.name).join(', ')}` };
+  }
+
   function request(): EvalRequest {
     const randomKind = $<HTMLSelectElement>('eval-random').value;
+    const valData = valSource();
     return {
       model: modelChoice(),
       protocol: $<HTMLSelectElement>('eval-protocol').value as EvalRequest['protocol'],
       data: dataSource(),
+      ...(valData ? { valData } : {}),
       trainLimit: num('eval-train-limit'),
       valLimit: num('eval-val-limit'),
       valFraction: num('eval-val-fraction'),
@@ -158,6 +171,7 @@ export function initEvalPanel(host: Remote<TrainerHost>, bundled: () => DataSour
     if (modelKind.value === 'stored') void refreshStored().catch(() => {});
   };
   dataKind.onchange = showFields;
+  valKind.onchange = showFields;
   stored.onfocus = () => void refreshStored().catch(() => {});
   showFields();
 

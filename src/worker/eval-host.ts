@@ -8,7 +8,8 @@
  *     SparK `.pth` / `.safetensors`, or an exported encoder);
  * (c) and, for comparison, a random initialisation of the same architecture (fresh seed).
  * Data: any of the app's sources (`DataSource`); the labels are `Sample.label` (.cls, class
- * folders, a parquet label column), split by the seeded key hash of src/eval/split.ts.
+ * folders, a parquet label column), split by the seeded key hash of src/eval/split.ts, or with
+ * the validation images from a source of their own (as `webspark eval --val-data`).
  *
  * Platform-free apart from what `EvalEnv` supplies (the worker: its GPU device, checkpoint
  * store and createImageBitmap decoder; the Node tests: Dawn and sharp).
@@ -35,6 +36,8 @@ export interface EvalRequest {
   model: EvalModelChoice;
   protocol: Protocol;
   data: DataSource;
+  /** Validation images from their own source (as `webspark eval --val-data`); then `data` is all training. */
+  valData?: DataSource;
   /** Most images on each side of the split. */
   trainLimit: number;
   valLimit: number;
@@ -127,15 +130,21 @@ export class EvalHost {
       ctx = new Context(await env.gpu());
       const { model, config, label } = await this.resolve(env, ctx, request.model);
       const size = config.inputSize;
-      const { train, val } = await loadLabelledSplit(env.shards(request.data), env.decoder(), {
-        size,
-        trainLimit: request.trainLimit,
-        valLimit: request.valLimit,
-        valFraction: request.valFraction,
-        seed: request.splitSeed,
-        name: request.data.label,
-        onProgress: (loaded) => report({ kind: 'load', loaded }),
-      });
+      const load = (source: DataSource, only: 'train' | 'val' | undefined, before: number) =>
+        loadLabelledSplit(env.shards(source), env.decoder(), {
+          size,
+          trainLimit: request.trainLimit,
+          valLimit: request.valLimit,
+          valFraction: request.valFraction,
+          seed: request.splitSeed,
+          name: source.label,
+          ...(only ? { only } : {}),
+          onProgress: (loaded) => report({ kind: 'load', loaded: before + loaded }),
+        });
+      const valData = request.valData;
+      const { train, val } = valData
+        ? await load(request.data, 'train', 0).then(async (t) => ({ train: t.train, val: (await load(valData, 'val', t.train.labels.length)).val }))
+        : await load(request.data, undefined, 0);
       const rows: EvalRow[] = [];
       const run = async (encoder: SparK, row: string) => {
         const r = await evaluateEncoder(ctx!, encoder.encoder, train, val, {
@@ -169,7 +178,7 @@ export class EvalHost {
       const labels = [...train.labels, ...val.labels];
       return {
         rows,
-        data: request.data.label,
+        data: request.data.label + (valData ? `, validation: ${valData.label}` : ''),
         architecture: describeConfig(config),
         inputSize: size,
         trainImages: train.labels.length,

@@ -5,7 +5,8 @@
  *   official narrow ResNet-18 fixture) and the random-init encoder of the same architecture:
  *   two rows, accuracies in [0, 1] equal to correct / total, and the totals are the number of
  *   validation images the seeded key split (src/eval/split.ts, fraction 0.2, seed 0) gives;
- *   then a 3-epoch linear probe of the same file: a row with its training accuracy;
+ *   then a 3-epoch linear probe of the same file: a row with its training accuracy; then
+ *   validation images from files of their own (the same shard): 24 on each side;
  * - the model being trained is refused while it runs (the message says to pause); paused, it is
  *   evaluated, and the checkpoint the pause wrote, picked from the store, gives the same counts;
  * - images without labels give the same message as `webspark eval`, shown in the panel;
@@ -113,6 +114,18 @@ describe('browser app: the Evaluate panel', () => {
     await expect(probe.getAttribute('data-total')).resolves.toBe(String(val));
     await expect(probe.locator('td').nth(4).innerText()).resolves.toMatch(/^\d+\.\d %$/);
     await page.locator('#evaluate').screenshot({ path: join(SHOTS, '11-evaluate.png') });
+
+    // Validation images from files of their own (here the same shard): all 24 on each side.
+    await page.selectOption('#eval-protocol', 'knn');
+    await page.selectOption('#eval-val', 'files');
+    await page.setInputFiles('#eval-val-files', SHARD);
+    await page.click('#eval-run');
+    await evalEnds(page, 'done');
+    const own = page.locator('#eval-results tbody tr').last();
+    await expect(own.getAttribute('data-total')).resolves.toBe(String(all));
+    await expect(own.locator('td').nth(5).innerText()).resolves.toBe(String(all));
+    await expect(page.locator('#eval-summary').innerText()).resolves.toMatch(/validation: files: sample-000000\.tar/);
+    await page.selectOption('#eval-val', 'split');
   });
 
   it('refuses the model being trained while it runs; paused, evaluates it and its checkpoint alike', { timeout: 200_000 }, async () => {
@@ -162,7 +175,7 @@ describe('browser app: the Evaluate panel', () => {
       `files: ${jpgs.join(', ')}: no labelled images found (3 images without a label: give .cls entries, class folders or a label column)`,
     );
     // The rows of the earlier runs stay.
-    await expect(page.locator('#eval-results tbody tr').count()).resolves.toBe(5);
+    await expect(page.locator('#eval-results tbody tr').count()).resolves.toBe(6);
     expect(errors).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
  * bundled sample shard (24 photos, 7 classes, `.cls` labels):
  * - the one-pass labelled loader splits by the seeded key hash exactly as src/eval/split.ts
  *   says, respects the limits, and keeps RGB (drops an RGBA decoder's alpha);
+ * - with `only`, all images go to one side (validation data from its own source, as --val-data);
  * - unlabelled data (a flat image folder) fails with the CLI's message;
  * - the live model is refused while running, and when paused is evaluated through a copy that
  *   gives the same result as evaluating the live encoder directly, leaving it in training mode;
@@ -76,6 +77,10 @@ describe('Evaluate panel host (src/worker/eval-host.ts, src/eval/labelled-images
     expect(limited.train.keys).toEqual(train.keys.slice(0, 5));
     expect(limited.val.keys).toEqual(val.keys.slice(0, 2));
     expect(toRgb(Uint8Array.of(1, 2, 3, 255, 4, 5, 6, 0), 4)).toEqual(Uint8Array.of(1, 2, 3, 4, 5, 6));
+    // Data that is one side of a split it gives itself: everything on that side, in shard order.
+    const onlyVal = await loadLabelledSplit(shards, new SharpDecoder(), { size: 32, valFraction: 0.25, seed: 3, name: 'sample', only: 'val', valLimit: 5 });
+    expect(onlyVal.train.keys).toEqual([]);
+    expect(onlyVal.val.keys).toEqual([...truth.keys()].sort().slice(0, 5));
   });
 
   it('fails on unlabelled images with the CLI message, and when the split leaves a side empty', async () => {
@@ -159,6 +164,18 @@ describe('Evaluate panel host (src/worker/eval-host.ts, src/eval/labelled-images
     expect(official.inputSize).toBe(64);
     expect(official.rows[0]!.trainAccuracy).toBeGreaterThanOrEqual(0);
     expect(official.rows[0]!.total).toBe(official.valImages);
+  });
+
+  it('takes the validation images from a source of their own (as --val-data)', async () => {
+    const c = ctx();
+    const live = createSparK(c, new Rng(2), TINY);
+    const env: EvalEnv = { gpu: async () => c.gpu, live: () => ({ model: live, config: TINY, state: 'finished', step: 5 }), readStored: async () => new Uint8Array(0), shards: () => shards, decoder: () => new SharpDecoder() };
+    const report = await new EvalHost().evaluate(env, {
+      model: { kind: 'current' }, protocol: 'knn', data: BUNDLED, valData: { ...BUNDLED, label: 'val copy' }, trainLimit: 100, valLimit: 10, valFraction: 0.2, splitSeed: 0, random: false, randomSeed: 1,
+    });
+    expect([report.trainImages, report.valImages]).toEqual([24, 10]);
+    expect(report.rows[0]!.total).toBe(10);
+    expect(report.data).toBe('bundled sample shard, validation: val copy');
   });
 
   it('names the file when its weights are not of the architecture it claims', async () => {

@@ -260,8 +260,12 @@ export class Trainer {
     this.state = 'paused';
   }
 
+  /**
+   * Stops after the current step (a checkpoint is written). A paused trainer outside train()
+   * has already written its checkpoint when it paused, so it is simply marked stopped.
+   */
   stop(): void {
-    if (this.state === 'running') this.state = 'stopped';
+    if (this.state === 'running' || this.state === 'paused') this.state = 'stopped';
   }
 
   /** Writes a checkpoint of the current state now. */

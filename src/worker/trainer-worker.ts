@@ -178,7 +178,12 @@ export class TrainerHost {
   stop(): void {
     // During an automatic checkpoint the trainer is paused, and stop() would not reach it.
     if (this.autosaving) this.stopAfterSave = true;
-    this.trainer?.stop();
+    const trainer = this.trainer;
+    if (!trainer) return;
+    // A paused run has no loop to report the new state (its checkpoint was written at the pause).
+    const idlePaused = trainer.state === 'paused' && !this.loop;
+    trainer.stop();
+    if (idlePaused && this.run) this.emit({ type: 'state', state: trainer.state, step: trainer.step, totalSteps: trainer.config.totalSteps, runId: this.run.id });
   }
 
   async readCheckpoint(file: string): Promise<Uint8Array> {

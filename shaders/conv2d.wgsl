@@ -34,8 +34,9 @@
 //                        OIHW. A[co, m] = dy[m, g*cout_g + co]; B[m, (tap, ci)] = forward's A.
 //
 // Tiling. A workgroup computes a TM x TN tile of C (TM, TN in {32, 64}, overrides; 64x64
-// unless a GEMM dimension is <= 32), with WG = TM*TN/16 threads (256 for 64x64), each owning
-// a 4x4 register block: rows ty*4..ty*4+3, columns tx*4..tx*4+3 (tx = lid % (TN/4)). The
+// unless a GEMM dimension is <= 32 or the auto-tune chose otherwise), with WG = TM*TN/(4*RB)
+// threads (256 for 64x64 and RB = 4), each owning an RBx4 register block: rows
+// ty*RB..ty*RB+RB-1, columns tx*4..tx*4+3 (tx = lid % (TN/4)). The
 // reduction advances in steps of KT = 16: the workgroup stages A[KT][TM] and B[KT][TN] in
 // workgroup memory (as vec4 along M / N, 8 KiB in all), then each thread does KT rank-1
 // updates of its block from two vec4 reads. Global loads are mapped so consecutive threads
@@ -50,7 +51,8 @@
 // Measured on an H100 through Dawn/Vulkan (not a test): 1024^3 linear 9.1 TFLOP/s; 3x3 conv
 // B8 C256 28x28 fwd 12.7, dx 7.7, dw 12.6 TFLOP/s; ConvT k4 s2 p1 B8 C192 28->56 8.5. Tried
 // 8x4 blocks of 128 threads: 30 % faster on SwiftShader (its barriers cost per invocation) but
-// 30 % slower on the H100 (6.5 vs 9.0 TFLOP/s at 1024^3), so 4x4 stays.
+// 30 % slower on the H100 (6.5 vs 9.0 TFLOP/s at 1024^3), so 4x4 stays the default and 8x4
+// (RB = 8) is a candidate of the per-adapter auto-tune (src/ops/autotune.ts).
 //
 // Dispatch of `gemm`: x, y = the M tiles of this dispatch (linear id wid.x + wid.y * nwg.x,
 // split over y past the per-dimension limit; ids >= m_tiles return), z = n_tile + n_tiles *
@@ -101,7 +103,11 @@ override VEC4_A: bool = false;
 override FLIP: bool = false;
 override TM: u32 = 64u;
 override TN: u32 = 64u;
-override WG: u32 = TM * TN / 16u;
+// RB: rows of C per thread, 4 (4x4 register blocks, the default) or 8 (8x4 blocks, half the
+// threads: fewer invocations per barrier, which SwiftShader rewards and an H100 does not;
+// chosen per shape by the auto-tune, src/ops/autotune.ts).
+override RB: u32 = 4u;
+override WG: u32 = TM * TN / (4u * RB);
 
 const KT: u32 = 16u;
 
@@ -307,12 +313,17 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let b_ky = i32(b_tap / params.kw);
   let b_kx = i32(b_tap % params.kw);
 
-  // This thread's 4x4 block of C: rows ty*4 .. ty*4+3, columns tx*4 .. tx*4+3.
-  // (Four named vectors, not an array: a dynamically indexed array may live in memory.)
+  // This thread's RBx4 block of C: rows ty*RB .. ty*RB+RB-1, columns tx*4 .. tx*4+3.
+  // (Named vectors, not an array: a dynamically indexed array may live in memory. acc4..7
+  // exist only for RB = 8; with RB = 4 the constant-false branches drop them.)
   var acc0 = vec4<f32>(0.0);
   var acc1 = vec4<f32>(0.0);
   var acc2 = vec4<f32>(0.0);
   var acc3 = vec4<f32>(0.0);
+  var acc4 = vec4<f32>(0.0);
+  var acc5 = vec4<f32>(0.0);
+  var acc6 = vec4<f32>(0.0);
+  var acc7 = vec4<f32>(0.0);
   let tx = lidx % (TN / 4u);
   let ty = lidx / (TN / 4u);
 
@@ -338,7 +349,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         ky = cl.cy + i32(jy) * cl.step;
         kx = cl.cx + i32(j - jy * cl.ntx) * cl.step;
       }
-      for (var i = 0u; i < TM * 4u / WG; i++) {  // 64 / TN: exact for TN in {32, 64}
+      for (var i = 0u; i < TM * 4u / WG; i++) {  // 16 * RB / TN: exact for TN in {32, 64}
         let mm = lidx / 4u + i * (WG / 4u);
         let m = m0 + mm;
         var v = vec4<f32>(0.0);
@@ -449,22 +460,35 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     workgroupBarrier();
     for (var kk = 0u; kk < KT; kk++) {
-      let a = As[kk * (TM / 4u) + ty];
+      let a = As[kk * (TM / 4u) + ty * (RB / 4u)];
       let b = Bs[kk * (TN / 4u) + tx];
       acc0 += a.x * b;
       acc1 += a.y * b;
       acc2 += a.z * b;
       acc3 += a.w * b;
+      if (RB == 8u) {
+        let a2 = As[kk * (TM / 4u) + ty * 2u + 1u];
+        acc4 += a2.x * b;
+        acc5 += a2.y * b;
+        acc6 += a2.z * b;
+        acc7 += a2.w * b;
+      }
     }
     workgroupBarrier();
   }
 
-  let m = m0 + ty * 4u;
+  let m = m0 + ty * RB;
   let n = n0 + tx * 4u;
   store(cl, g, e, m, n, M, N, acc0);
   store(cl, g, e, m + 1u, n, M, N, acc1);
   store(cl, g, e, m + 2u, n, M, N, acc2);
   store(cl, g, e, m + 3u, n, M, N, acc3);
+  if (RB == 8u) {
+    store(cl, g, e, m + 4u, n, M, N, acc4);
+    store(cl, g, e, m + 5u, n, M, N, acc5);
+    store(cl, g, e, m + 6u, n, M, N, acc6);
+    store(cl, g, e, m + 7u, n, M, N, acc7);
+  }
 }
 
 // Writes C[m, n..n+3] of the tile where this pass keeps it.

@@ -7,6 +7,7 @@ import type { Context } from '../tensor/context.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { params } from './params.ts';
+import { convConfig, type ConvConfig } from './conv-tuning.ts';
 
 /** A conv from an input grid to an output grid; out = floor((in + 2*pad - k) / stride) + 1. */
 export interface ConvGeometry {
@@ -113,10 +114,11 @@ function launchGemm(
   bufs: Record<string, GPUBuffer>,
   hasBias: boolean,
   vec4A = false,
+  cfg: ConvConfig = {},
 ): void {
   const gpu = ctx.gpu;
-  const TM = tileFor(dims.M);
-  const TN = tileFor(dims.N);
+  const TM = cfg.tm ?? tileFor(dims.M);
+  const TN = cfg.tn ?? tileFor(dims.N);
   const mTiles = dims.mTiles ?? Math.ceil(dims.M / TM);
   const nTiles = Math.ceil(dims.N / TN);
   const z = nTiles * g.groups * dims.extra;
@@ -131,6 +133,7 @@ function launchGemm(
     VEC4_A: vec4A,
     TM,
     TN,
+    RB: cfg.rb ?? 4,
   });
   const u = packParams(g, { rows: dims.rows, mTiles, nTiles, chunkRows: dims.chunkRows ?? 0 });
   const [x, y] = gpu.grid(mTiles);
@@ -160,12 +163,13 @@ export function gemmForward(
   wp: GPUBuffer,
   bias: GPUBuffer | null,
   y: GPUBuffer,
+  cfg: ConvConfig = {},
 ): void {
   const bufs: Record<string, GPUBuffer> = { src: x, wp, dst: y, ...tables(ctx, g.outL, g.inL) };
   if (bias) bufs.bias = bias;
-  const vec4A = convVariants.vec4Gather && (g.cin / g.groups) % 4 === 0;
+  const vec4A = (cfg.vec4 ?? convVariants.vec4Gather) && (g.cin / g.groups) % 4 === 0;
   if (vec4A) bufs.src4 = x;
-  launchGemm(ctx, g, PASS.forward, { M: g.outRows, N: g.cout / g.groups, extra: 1, rows: g.outRows }, bufs, bias !== null, vec4A);
+  launchGemm(ctx, g, PASS.forward, { M: g.outRows, N: g.cout / g.groups, extra: 1, rows: g.outRows }, bufs, bias !== null, vec4A, cfg);
 }
 
 /**
@@ -175,8 +179,8 @@ export function gemmForward(
  * w[t] = sum over t' = k-1-t of dy[i - (k-1-pad) + t'] w[k-1-t']: a forward conv. Null
  * otherwise (strided convs keep the sub-pixel input-gradient GEMM).
  */
-export function flippedAdjoint(g: ConvGeometry): ConvGeometry | null {
-  if (!convVariants.flipInputGrad || g.stride !== 1 || g.kh !== g.kw || g.pad > g.kh - 1 || g.pointwise) return null;
+export function flippedAdjoint(g: ConvGeometry, flip = convVariants.flipInputGrad): ConvGeometry | null {
+  if (!flip || g.stride !== 1 || g.kh !== g.kw || g.pad > g.kh - 1 || g.pointwise) return null;
   return {
     batch: g.batch, inH: g.outH, inW: g.outW, outH: g.inH, outW: g.inW, cin: g.cout, cout: g.cin,
     groups: g.groups, kh: g.kh, kw: g.kw, stride: 1, pad: g.kh - 1 - g.pad,
@@ -184,20 +188,37 @@ export function flippedAdjoint(g: ConvGeometry): ConvGeometry | null {
   };
 }
 
-/** dx = the input gradient of conv `g` (weight w, OIHW) for output gradient dy, with bias for convT. */
-export function inputGrad(ctx: Context, g: ConvGeometry, dy: GPUBuffer, w: Tensor, bias: GPUBuffer | null, dx: GPUBuffer): void {
+/**
+ * dx = the input gradient of conv `g` (weight w, OIHW) for output gradient dy, with bias for
+ * convT. `cfg`: the tuned config of this shape (conv-tuning.ts) unless given.
+ */
+export function inputGrad(
+  ctx: Context, g: ConvGeometry, dy: GPUBuffer, w: Tensor, bias: GPUBuffer | null, dx: GPUBuffer,
+  cfg: ConvConfig = convConfig(ctx.gpu, 'dx', g),
+): void {
   warmTables(ctx, g);
   ctx.tidy(() => {
-    const ga = flippedAdjoint(g);
-    if (ga) gemmForward(ctx, ga, dy, packWeights(ctx, w, g, true), bias, dx);
-    else gemmInputGrad(ctx, g, dy, packWeights(ctx, w, g), bias, dx);
+    const ga = flippedAdjoint(g, cfg.flip ?? convVariants.flipInputGrad);
+    if (ga) gemmForward(ctx, ga, dy, packWeights(ctx, w, g, true), bias, dx, cfg);
+    else gemmInputGrad(ctx, g, dy, packWeights(ctx, w, g), bias, dx, cfg);
   });
 }
 
-/** y = conv `g` of x (weight w, OIHW), the packed weight released right after. */
-export function forward(ctx: Context, g: ConvGeometry, x: GPUBuffer, w: Tensor, bias: GPUBuffer | null, y: GPUBuffer): void {
+/** y = conv `g` of x (weight w, OIHW), the packed weight released right after; `cfg` as inputGrad's. */
+export function forward(
+  ctx: Context, g: ConvGeometry, x: GPUBuffer, w: Tensor, bias: GPUBuffer | null, y: GPUBuffer,
+  cfg: ConvConfig = convConfig(ctx.gpu, 'fwd', g),
+): void {
   warmTables(ctx, g);
-  ctx.tidy(() => gemmForward(ctx, g, x, packWeights(ctx, w, g), bias, y));
+  ctx.tidy(() => gemmForward(ctx, g, x, packWeights(ctx, w, g), bias, y, cfg));
+}
+
+/** dW (OIHW) of conv `g`: `gemmWeightGrad` with the tuned config of this shape unless given. */
+export function weightGrad(
+  ctx: Context, g: ConvGeometry, x: GPUBuffer, dy: GPUBuffer,
+  cfg: ConvConfig = convConfig(ctx.gpu, 'dw', g),
+): Tensor {
+  return gemmWeightGrad(ctx, g, x, dy, undefined, cfg);
 }
 
 /** Rows and taps of the dense sub-pixel classes (mirrors `input_class` in the shader). */
@@ -226,19 +247,20 @@ export function gemmInputGrad(
   wp: GPUBuffer,
   bias: GPUBuffer | null,
   dx: GPUBuffer,
+  cfg: ConvConfig = {},
 ): void {
   const bufs: Record<string, GPUBuffer> = { src: dy, wp, dst: dx, ...tables(ctx, g.inL, g.outL) };
   if (bias) bufs.bias = bias;
   const N = g.cin / g.groups;
-  const vec4A = convVariants.vec4Gather && (g.cout / g.groups) % 4 === 0;
+  const vec4A = (cfg.vec4 ?? convVariants.vec4Gather) && (g.cout / g.groups) % 4 === 0;
   if (vec4A) bufs.src4 = dy;
   if (isSparse(g) || g.pointwise) {
-    launchGemm(ctx, g, PASS.inputGrad, { M: g.inRows, N, extra: 1, rows: g.inRows }, bufs, bias !== null, vec4A);
+    launchGemm(ctx, g, PASS.inputGrad, { M: g.inRows, N, extra: 1, rows: g.inRows }, bufs, bias !== null, vec4A, cfg);
     return;
   }
   const rows = classRows(g);
   const M = Math.max(...rows);
-  const TM = tileFor(M);
+  const TM = cfg.tm ?? tileFor(M);
   // Every class's tiles fit the largest class's count; smaller classes return early.
   launchGemm(
     ctx,
@@ -248,16 +270,17 @@ export function gemmInputGrad(
     bufs,
     bias !== null,
     vec4A,
+    cfg,
   );
 }
 
 /** Split of `rows` reduction rows into chunks (split-K), bounded in count and partial memory. */
-function chunkPlan(rows: number, floatsPerChunk: number, zPerChunk: number, maxZ: number) {
+function chunkPlan(rows: number, floatsPerChunk: number, zPerChunk: number, maxZ: number, minChunkRows = MIN_CHUNK_ROWS) {
   const maxChunks = Math.max(
     1,
     Math.min(MAX_CHUNKS, Math.floor(MAX_PARTIAL_FLOATS / Math.max(floatsPerChunk, 1)), Math.floor(maxZ / zPerChunk)),
   );
-  let chunkRows = Math.max(MIN_CHUNK_ROWS, Math.ceil(rows / maxChunks));
+  let chunkRows = Math.max(minChunkRows, Math.ceil(rows / maxChunks));
   chunkRows = Math.ceil(chunkRows / KT) * KT;
   return { chunks: Math.max(1, Math.ceil(rows / chunkRows)), chunkRows };
 }
@@ -272,13 +295,14 @@ export function gemmWeightGrad(
   x: GPUBuffer,
   dy: GPUBuffer,
   shape: readonly number[] = [g.cout, g.cin / g.groups, g.kh, g.kw],
+  cfg: ConvConfig = {},
 ): Tensor {
   const gpu = ctx.gpu;
   const coutG = g.cout / g.groups;
   const cinG = g.cin / g.groups;
   const Kg = g.kh * g.kw * cinG;
-  const zPerChunk = Math.ceil(Kg / tileFor(Kg)) * g.groups;
-  const plan = chunkPlan(g.outRows, g.cout * Kg, zPerChunk, gpu.limits.maxComputeWorkgroupsPerDimension);
+  const zPerChunk = Math.ceil(Kg / (cfg.tn ?? tileFor(Kg))) * g.groups;
+  const plan = chunkPlan(g.outRows, g.cout * Kg, zPerChunk, gpu.limits.maxComputeWorkgroupsPerDimension, cfg.minChunkRows);
   const dw = ctx.empty(shape);
   // The partials go back to the pool as soon as they are summed (a tidy scope).
   warmTables(ctx, g);
@@ -292,6 +316,8 @@ export function gemmWeightGrad(
       { M: coutG, N: Kg, extra: plan.chunks, rows: g.outRows, chunkRows: plan.chunkRows },
       bufs,
       false,
+      false,
+      cfg,
     );
     const p = gpu.pipeline('conv2d', 'reduce_partials');
     gpu.dispatch(

@@ -19,8 +19,8 @@ import { markGrad } from './common.ts';
 import {
   columnSums,
   forward,
-  gemmWeightGrad,
   inputGrad,
+  weightGrad,
   type ConvGeometry,
 } from './conv2d-gemm.ts';
 
@@ -83,7 +83,7 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOp
         inputGrad(ctx, g, gy.buffer, w, null, dx.buffer);
       }
       // dw[co, ci, tap] = sum over output rows m of dy[m, co] * x[in(m, tap), ci]; db = sum of dy
-      const dw = w.requiresGrad ? gemmWeightGrad(ctx, g, x.buffer, gy.buffer) : null;
+      const dw = w.requiresGrad ? weightGrad(ctx, g, x.buffer, gy.buffer) : null;
       const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, outL.rows, cout) : null;
       return [dx, dw, db];
     });
@@ -139,7 +139,7 @@ export function convTranspose2d(
       }
       // dw[ci, co, tap] = sum over our input rows m of x[m, ci] * gy[in(m, tap), co]: the
       // adjoint conv's weight gradient with gy as its input and x as its output gradient.
-      const dw = w.requiresGrad ? gemmWeightGrad(ctx, g, gy.buffer, x.buffer) : null;
+      const dw = w.requiresGrad ? weightGrad(ctx, g, gy.buffer, x.buffer) : null;
       const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, outL.rows, cout) : null;
       return [dx, dw, db];
     });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { convTranspose2d } from '../../src/ops/conv2d.ts';
 import { convVariants } from '../../src/ops/conv2d-gemm.ts';
+import { convForce } from '../../src/ops/conv-tuning.ts';
+import { FORCED_CONFIGS } from '../helpers/conv-configs.ts';
 import { elementwise as ew } from '../../src/ops/elementwise.ts';
 import { SiteLayout } from '../../src/tensor/layout.ts';
 import { useContext } from '../helpers/gpu.ts';
@@ -103,6 +105,22 @@ describe('convTranspose2d on the GPU vs the reference', () => {
           await checkCase(getCtx(), tc);
         } finally {
           Object.assign(convVariants, saved);
+        }
+      });
+    }
+  }
+
+  // The auto-tune's candidate configurations, forced on every conv GEMM (forward = the
+  // sub-pixel pass, dx = a strided forward, dw = split-K).
+  const forcedCases = cases.filter((c) => /several tiles|uneven|vec4 gather in dx|flipped/.test(c.name));
+  for (const [label, cfg] of Object.entries(FORCED_CONFIGS)) {
+    for (const tc of forcedCases) {
+      it(`${tc.name} [tuned config ${label}]`, async () => {
+        convForce.config = cfg;
+        try {
+          await checkCase(getCtx(), tc);
+        } finally {
+          convForce.config = null;
         }
       });
     }

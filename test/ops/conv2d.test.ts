@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d } from '../../src/ops/conv2d.ts';
 import { convVariants } from '../../src/ops/conv2d-gemm.ts';
+import { convForce } from '../../src/ops/conv-tuning.ts';
+import { FORCED_CONFIGS } from '../helpers/conv-configs.ts';
 import { elementwise as ew } from '../../src/ops/elementwise.ts';
 import { gatherSites, scatterToDense } from '../../src/ops/sparse.ts';
 import { PatchMask, SiteLayout } from '../../src/tensor/layout.ts';
@@ -156,6 +158,23 @@ describe('conv2d on the GPU vs the reference', () => {
           await checkCase(getCtx(), tc);
         } finally {
           Object.assign(convVariants, saved);
+        }
+      });
+    }
+  }
+
+  // The auto-tune's candidate configurations (src/ops/autotune.ts), forced on every conv: each
+  // override value (RB 8, forced 32/64 tiles, small split-K chunks, the switches off) on the
+  // cases with several tiles, sparse and strided paths, groups and vec4 channels.
+  const forcedCases = cases.filter((c) => /several tiles|groups 2|vec4|sparse 3x3|stride 2 pad 1, 13|7x7 pad 3, 5/.test(c.name));
+  for (const [label, cfg] of Object.entries(FORCED_CONFIGS)) {
+    for (const tc of forcedCases) {
+      it(`${tc.name} [tuned config ${label}]`, async () => {
+        convForce.config = cfg;
+        try {
+          await checkCase(getCtx(), tc);
+        } finally {
+          convForce.config = null;
         }
       });
     }

@@ -1,0 +1,16 @@
+/**
+ * Kernel configurations the conv reference tests force on every conv (`convForce`), so that
+ * every value of every override the auto-tune may choose (src/ops/autotune.ts
+ * `candidatesFor`) is checked against the float64 reference: RB 4 and 8, tiles forced to 32
+ * (several tiles where the default is 64) and to 64 (padding where the default is 32), split-K
+ * chunks of 16 rows (several chunks at test sizes), and the two switches off.
+ */
+import type { ConvConfig } from '../../src/ops/conv-tuning.ts';
+
+export const FORCED_CONFIGS: Record<string, ConvConfig> = {
+  'rb=8': { rb: 8 },
+  'rb=8 tm=tn=32 chunks of 16': { rb: 8, tm: 32, tn: 32, minChunkRows: 16 },
+  'tm=tn=64 chunks of 16, no flip': { tm: 64, tn: 64, minChunkRows: 16, flip: false },
+  'rb=8 tm=tn=64 no vec4': { rb: 8, tm: 64, tn: 64, vec4: false },
+  'tm=tn=32 no vec4': { tm: 32, tn: 32, vec4: false },
+};

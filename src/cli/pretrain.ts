@@ -16,6 +16,7 @@ import { NodeCheckpointStore } from '../platform/node/checkpoint-store.ts';
 import { writeGridPng } from '../platform/node/images.ts';
 import { denormalizeRgb } from '../data/imagenet.ts';
 import { nodeShards } from '../platform/node/data-sources.ts';
+import { NodeTuneStore } from '../platform/node/tune-store.ts';
 import { SharpDecoder } from '../platform/node/data-decode.ts';
 import { DataLoader } from '../data/loader.ts';
 import { countSamples } from '../data/count.ts';
@@ -39,7 +40,7 @@ export const DEFAULT_DATA = fileURLToPath(new URL('../../public/data/sample-0000
 const OPTIONS = [
   'data', 'model', 'input-size', 'batch-size', 'epochs', 'steps', 'mask-ratio', 'base-lr', 'warmup-epochs',
   'decoder-width', 'out', 'resume', 'seed', 'optimizer', 'official', 'checkpoint-every', 'preview-every',
-  'shuffle-buffer', 'token', 'quiet',
+  'shuffle-buffer', 'token', 'quiet', 'autotune',
 ];
 
 /** Small-scale defaults: the rule shared with the browser app (src/train/lr-rule.ts). */
@@ -161,6 +162,8 @@ export async function pretrain(args: Args): Promise<number> {
         checkpoint: ({ step, where }) => log(`${quiet ? '' : '\n'}checkpoint at step ${step}: ${where}`),
         notice: (msg) => log(`${quiet ? '' : '\n'}${msg}`),
       },
+      // --autotune: tune the conv kernels after step 0 (src/ops/autotune.ts), cached per adapter.
+      args.has('autotune') ? { autotune: { store: new NodeTuneStore(undefined, log), log } } : {},
     );
   try {
     const trainer = await supervisor.start();

@@ -434,6 +434,12 @@ export async function tuneConvs(ctx: Context, opts: TuneOptions = {}): Promise<K
     }
   }
   if (opts.store && changed) await opts.store.save(adapter, stored);
+  const tuned = out.filter((r) => r.source !== 'memory');
+  if (tuned.length) {
+    const s = tuned.reduce((t, r) => t + r.ms, 0) / 1000;
+    const moved = tuned.filter((r) => r.winner > 0).length;
+    opts.log?.(`autotune: ${tuned.length} conv shapes checked in ${s.toFixed(1)} s, ${moved} use a non-default kernel configuration`);
+  }
   return out;
 }
 

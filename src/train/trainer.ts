@@ -32,6 +32,7 @@ import type { Batch, DataLoader } from '../data/loader.ts';
 import type { ResumeCursor } from '../data/order.ts';
 import type { DataMetrics } from '../data/types.ts';
 import { Rng } from '../util/rng.ts';
+import { tuneConvs, type TuneOptions } from '../ops/autotune.ts';
 import { encodeCheckpoint, restoreCheckpoint } from './checkpoint.ts';
 import type { NamedArray } from '../io/state-dict.ts';
 
@@ -113,6 +114,12 @@ export interface TrainerOptions {
    * gives the same numbers (the replay test checks it bit for bit) at more CPU cost.
    */
   replay?: boolean;
+  /**
+   * Auto-tune the conv kernels (src/ops/autotune.ts): after step 0 has run, every conv shape
+   * of the step is known; they are tuned (checked, timed, cached) before the step that is kept
+   * for replay is recorded, so it records the chosen kernels. `true` = default options.
+   */
+  autotune?: boolean | TuneOptions;
 }
 
 /** What a step's report buffer holds: [loss, clip divisor, skip flag, grad norm, applied steps]. */
@@ -153,6 +160,8 @@ export class Trainer {
   private readonly report: Tensor;
   /** When the last step's report arrived (stepMs). */
   private lastDone = 0;
+  /** The conv kernels were tuned (TrainerOptions.autotune). */
+  private tuned = false;
 
   constructor(
     readonly ctx: Context,
@@ -223,6 +232,11 @@ export class Trainer {
         const encodeStart = performance.now();
         const { reportRead, lr, wd } = this.record(batch, stepIndex);
         const encodeMs = performance.now() - encodeStart;
+        if (this.options.autotune && !this.tuned) {
+          this.tuned = true;
+          await tuneConvs(this.ctx, this.options.autotune === true ? {} : this.options.autotune);
+          this.dispose(); // a step recorded before tuning (if any) is recorded again with the chosen kernels
+        }
         this.run.step++;
         this.run.epoch = batch.epoch;
         this.run.cursor = batch.cursor;

@@ -1,5 +1,5 @@
 /**
- * `webspark bench [suite...] [--json FILE] [--quick] [--browser] [--model NAME] [--input-size N]
+ * `webspark bench [suite...] [--json FILE] [--quick] [--browser] [--model NAME] [--input-size N] [--autotune]
  * [--batch N]`: prints a table per suite, then the issue-7 summary (webspark/tfjs ratios,
  * sparse/dense encoder ratios, the training step's figures); `--json` writes
  * `{adapter, records, summary}`. --model/--input-size/--batch configure `encoder` and `train`.
@@ -12,6 +12,7 @@ import { Context } from '../tensor/context.ts';
 import { adapterLine, formatTable, record, timingMethod, type BenchRecord } from '../../bench/harness.ts';
 import { benchKernels } from '../../bench/kernels.ts';
 import { benchVariants } from '../../bench/variants.ts';
+import { benchTune } from '../../bench/tune.ts';
 import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts';
 import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
 import { benchTrain, formatTrain } from '../../bench/train.ts';
@@ -47,6 +48,12 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
   kernels: (ctx, o) => benchKernels(ctx, timingFor(o.quick)),
   // webspark's conv kernel variants against each other (bench/variants.ts), interleaved.
   variants: (ctx, o) => benchVariants(ctx, timingFor(o.quick), o.quick ? 3 : 5),
+  // The conv auto-tune on the kernels' conv shapes (bench/tune.ts); its choices stay installed
+  // for the suites after it. Not in the default list: name it, or pass --autotune.
+  tune: async (ctx, o) => {
+    const r = await benchTune(ctx, { quick: o.quick });
+    return { records: r.records, text: r.text, summary: r.reports };
+  },
   // TensorFlow.js's WebGPU backend on the same adapter, same shapes, timed interleaved with
   // webspark's kernels (records of both impls under suite 'tfjs').
   tfjs: async (ctx, o) => {
@@ -114,12 +121,14 @@ function kernelOrder(r: BenchRecord): number {
 }
 
 export async function bench(args: Args): Promise<number> {
-  const unknown = args.unknown(['json', 'quick', 'browser', 'model', 'input-size', 'batch']);
+  const unknown = args.unknown(['json', 'quick', 'browser', 'model', 'input-size', 'batch', 'autotune']);
   if (unknown.length) {
-    throw new Error(`unknown option --${unknown[0]} (known: --json FILE, --quick, --browser, --model NAME, --input-size N, --batch N)`);
+    throw new Error(`unknown option --${unknown[0]} (known: --json FILE, --quick, --browser, --model NAME, --input-size N, --batch N, --autotune)`);
   }
   browser = args.has('browser');
-  const names = args.positionals.length ? args.positionals : Object.keys(SUITES);
+  const names = args.positionals.length ? args.positionals : Object.keys(SUITES).filter((n) => n !== 'tune');
+  // --autotune: tune first, so every suite after it times the tuned conv kernels.
+  if (args.has('autotune') && !names.includes('tune')) names.unshift('tune');
   for (const n of names) {
     if (!SUITES[n]) throw new Error(`unknown suite '${n}' (known: ${Object.keys(SUITES).join(', ')})`);
   }

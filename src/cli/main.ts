@@ -28,7 +28,7 @@ const commands: Record<string, Command> = {
     run: async (args) => (await import('./eval.ts')).evalCommand(args),
   },
   bench: {
-    summary: 'benchmarks: `bench [kernels|data|tfjs|encoder|train] [--json FILE] [--quick]`',
+    summary: 'benchmarks: `bench [kernels|data|tfjs|variants|tune|encoder|train] [--json FILE] [--quick] [--autotune]`',
     run: async (args) => (await import('./bench.ts')).bench(args),
   },
 };

@@ -145,7 +145,9 @@ export function candidatesFor(pass: ConvPass, g: ConvGeometry, max = MAX_CANDIDA
     // dx of a strided conv is also the transposed conv's forward: its sub-pixel classes have
     // few rows each, hence the 32-row tile candidates.
     dx: [{}, { rb: 8 }, { flip: otherFlip }, { tm: 32 }, { rb: 8, tm: 32 }, { rb: 8, flip: otherFlip }],
-    dw: [{}, { rb: 8 }, { minChunkRows: 64 }, { minChunkRows: 512 }, { rb: 8, minChunkRows: 512 }, { tn: 32 }],
+    // Split-K: more, shorter chunks (more workgroups) or fewer, longer ones (fewer partials to
+    // sum, fewer workgroups to schedule: SwiftShader prefers those).
+    dw: [{}, { rb: 8 }, { minChunkRows: 64 }, { minChunkRows: 512 }, { rb: 8, minChunkRows: 512 }, { rb: 8, minChunkRows: 2048 }],
   } satisfies Record<ConvPass, ConvConfig[]>)[pass];
   const seen = new Set<string>();
   const out: ConvConfig[] = [];

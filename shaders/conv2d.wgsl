@@ -109,7 +109,10 @@ override TN: u32 = 64u;
 override RB: u32 = 4u;
 override WG: u32 = TM * TN / (4u * RB);
 
-const KT: u32 = 16u;
+// KT: reduction step (rows of K staged per barrier pair), 16, or 32 with TM = TN = 32 (the
+// staging arrays hold KT*TM/4 and KT*TN/4 vec4: 256 each): half the barriers per K, which is
+// what an emulated GPU pays for per invocation. The launcher refuses other combinations.
+override KT: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -124,7 +127,7 @@ const KT: u32 = 16u;
 var<workgroup> As: array<vec4<f32>, 256>;  // [KT][TM / 4]
 var<workgroup> Bs: array<vec4<f32>, 256>;  // [KT][TN / 4]
 var<workgroup> tile_rows: array<vec3<i32>, 64>;  // decoded sites of the tile's rows (b < 0: past M)
-var<workgroup> step_info: array<vec3<i32>, 32>;  // [2][KT]: per-k decode of this / the next step
+var<workgroup> step_info: array<vec3<i32>, 64>;  // [2][KT]: per-k decode of this / the next step
 var<workgroup> lanes: array<f32, 256>;
 
 // ---- sites and taps -----------------------------------------------------------------------
@@ -333,8 +336,8 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (!b_kfast && lidx < KT) { step_info[(1u - buf) * KT + lidx] = decode_step(k0 + KT + lidx, k_end, g, cl); }
     // ---- stage A[KT][TM] ----
     if (VEC4_A && PASS != 2u) {
-      // Thread loads k = k0 + kq*4 .. +3 (one tap) for rows mm = lidx/4 + i*WG/4.
-      let kq = lidx % 4u;
+      // Thread loads k = k0 + kq*4 .. +3 (one tap) for rows mm = lidx/(KT/4) + i*WG/(KT/4).
+      let kq = lidx % (KT / 4u);
       let k = k0 + kq * 4u;
       let per_tap = select(params.cout_g, params.cin_g, PASS == 0u);
       let j = k / per_tap;
@@ -349,8 +352,8 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         ky = cl.cy + i32(jy) * cl.step;
         kx = cl.cx + i32(j - jy * cl.ntx) * cl.step;
       }
-      for (var i = 0u; i < TM * 4u / WG; i++) {  // 16 * RB / TN: exact for TN in {32, 64}
-        let mm = lidx / 4u + i * (WG / 4u);
+      for (var i = 0u; i < TM * (KT / 4u) / WG; i++) {  // KT * RB / TN: exact for the tiles allowed
+        let mm = lidx / (KT / 4u) + i * (WG / (KT / 4u));
         let m = m0 + mm;
         var v = vec4<f32>(0.0);
         if (k < k_end && m < M) {

@@ -100,6 +100,28 @@ export function configLabel(c: ConvConfig): string {
   return parts.length ? parts.join(' ') : 'default';
 }
 
+/**
+ * A persisted entry as a config, or null if it is not one this code can run (a cache written
+ * by another version, or edited by hand): unknown fields or values are refused, not passed on
+ * as override constants.
+ */
+export function parseConfig(v: unknown): ConvConfig | null {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return null;
+  const allowed: Record<string, (x: unknown) => boolean> = {
+    rb: (x) => x === 4 || x === 8,
+    tm: (x) => x === 32 || x === 64,
+    tn: (x) => x === 32 || x === 64,
+    kt: (x) => x === 16 || x === 32,
+    vec4: (x) => typeof x === 'boolean',
+    flip: (x) => typeof x === 'boolean',
+    minChunkRows: (x) => Number.isInteger(x) && (x as number) >= 16 && (x as number) <= 2 ** 20,
+  };
+  for (const [k, x] of Object.entries(v)) if (!allowed[k]?.(x)) return null;
+  const c = v as ConvConfig;
+  if (c.kt === 32 && (c.tm !== 32 || c.tn !== 32)) return null; // the launcher's rule
+  return c;
+}
+
 // ---- candidates ---------------------------------------------------------------------------
 
 const tileFor = (n: number) => (n <= 32 ? 32 : 64);
@@ -133,7 +155,7 @@ function signature(pass: ConvPass, g: ConvGeometry, c: ConvConfig): string {
     chunk = Math.min(Math.ceil(rows / 16) * 16, Math.ceil(g.outRows / 16) * 16);
   }
   const vec4 = chan >= 0 && (c.vec4 ?? convVariants.vec4Gather) && chan % 4 === 0;
-  return JSON.stringify([c.rb ?? 4, c.tm ?? tileFor(M), c.tn ?? tileFor(N), vec4, flip, chunk]);
+  return JSON.stringify([c.rb ?? 4, c.tm ?? tileFor(M), c.tn ?? tileFor(N), c.kt ?? 16, vec4, flip, chunk]);
 }
 
 /** Candidate configurations of a key, the default first, distinct in effect, at most `max`. */
@@ -141,13 +163,13 @@ export function candidatesFor(pass: ConvPass, g: ConvGeometry, max = MAX_CANDIDA
   const otherFlip = !convVariants.flipInputGrad;
   const otherVec4 = !convVariants.vec4Gather;
   const all: ConvConfig[] = list ?? ({
-    fwd: [{}, { rb: 8 }, { tm: 32 }, { rb: 8, tm: 32 }, { vec4: otherVec4 }, { tn: 32 }],
+    fwd: [{}, { rb: 8 }, { tm: 32 }, { rb: 8, tm: 32 }, { vec4: otherVec4 }, { rb: 8, tm: 32, tn: 32, kt: 32 }],
     // dx of a strided conv is also the transposed conv's forward: its sub-pixel classes have
     // few rows each, hence the 32-row tile candidates.
-    dx: [{}, { rb: 8 }, { flip: otherFlip }, { tm: 32 }, { rb: 8, tm: 32 }, { rb: 8, flip: otherFlip }],
+    dx: [{}, { rb: 8 }, { flip: otherFlip }, { rb: 8, tm: 32 }, { rb: 8, tm: 32, tn: 32, kt: 32 }, { rb: 8, flip: otherFlip }],
     // Split-K: more, shorter chunks (more workgroups) or fewer, longer ones (fewer partials to
     // sum, fewer workgroups to schedule: SwiftShader prefers those).
-    dw: [{}, { rb: 8 }, { minChunkRows: 64 }, { minChunkRows: 512 }, { rb: 8, minChunkRows: 512 }, { rb: 8, minChunkRows: 2048 }],
+    dw: [{}, { rb: 8 }, { minChunkRows: 64 }, { minChunkRows: 512 }, { rb: 8, minChunkRows: 512 }, { rb: 8, tm: 32, tn: 32, kt: 32, minChunkRows: 512 }],
   } satisfies Record<ConvPass, ConvConfig[]>)[pass];
   const seen = new Set<string>();
   const out: ConvConfig[] = [];
@@ -297,6 +319,20 @@ async function check(
   small: { g: ConvGeometry; data: [Float32Array, Float32Array]; want: Float64Array },
   opts: TuneOptions,
 ): Promise<string | null> {
+  try {
+    return await checkOrThrow(ctx, pass, key, g, cfg, real, small, opts);
+  } catch (err) {
+    // A configuration the launcher or the device refuses is a failed candidate, not a failed tune.
+    return `does not run: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+async function checkOrThrow(
+  ctx: Context, pass: ConvPass, key: string, g: ConvGeometry, cfg: ConvConfig,
+  real: { data: [Float32Array, Float32Array]; want: Float32Array | null },
+  small: { g: ConvGeometry; data: [Float32Array, Float32Array]; want: Float64Array },
+  opts: TuneOptions,
+): Promise<string | null> {
   const got = await output(ctx, pass, small.g, small.data, cfg);
   const e1 = mismatch(got, small.want, tolerance(pass, small.g, 1));
   if (e1) return `small shape vs the float64 reference: ${e1}`;
@@ -420,8 +456,10 @@ export async function tuneConvs(ctx: Context, opts: TuneOptions = {}): Promise<K
     if (!seen) throw new Error(`autotune: no conv with key "${key}" has run on this device yet; run the model once first`);
     const { pass, g } = seen;
     if (g.inRows === 0 || g.outRows === 0) continue; // nothing to compute, nothing to tune
-    let rep = key in stored ? await tuneKeyNow(ctx, pass, g, opts, stored[key]!) : null;
-    if (rep && rep.winner !== 1 && Object.keys(stored[key]!).length) {
+    const fromStore = key in stored ? parseConfig(stored[key]) : null;
+    if (key in stored && !fromStore) opts.log?.(`autotune: ${key}: the stored entry ${JSON.stringify(stored[key])} is not a kernel configuration; tuning again`);
+    let rep = fromStore ? await tuneKeyNow(ctx, pass, g, opts, fromStore) : null;
+    if (rep && fromStore && rep.winner !== 1 && Object.keys(fromStore).length) {
       opts.log?.(`autotune: ${key}: the stored choice failed its check (${rep.candidates[1]?.rejected}); tuning again`);
       rep = null;
     }

@@ -22,6 +22,8 @@ export interface ConvConfig {
   /** Tile rows (M) / columns (N); default 32 when the GEMM dimension is <= 32, else 64. */
   tm?: 32 | 64;
   tn?: 32 | 64;
+  /** Reduction rows per step (per barrier pair): 16, or 32 with 32x32 tiles only. */
+  kt?: 16 | 32;
   /** The vec4 channel gather (forward / input-gradient GEMMs); default `convVariants.vec4Gather`. */
   vec4?: boolean;
   /** Input gradient only: the flipped stride-1 form; default `convVariants.flipInputGrad`. */

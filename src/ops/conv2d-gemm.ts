@@ -121,6 +121,11 @@ function launchGemm(
   const TN = cfg.tn ?? tileFor(dims.N);
   const mTiles = dims.mTiles ?? Math.ceil(dims.M / TM);
   const nTiles = Math.ceil(dims.N / TN);
+  const KTc = cfg.kt ?? KT;
+  if (KTc !== KT && (TM !== 32 || TN !== 32)) {
+    // The staging arrays hold KT x 32 x 2 floats: a 64-wide tile would overflow them.
+    throw new Error(`conv2d: a ${KTc}-row reduction step needs 32x32 tiles (got ${TM}x${TN}); set tm and tn to 32`);
+  }
   const z = nTiles * g.groups * dims.extra;
   if (z > gpu.limits.maxComputeWorkgroupsPerDimension) {
     throw new Error(`conv2d: ${z} tiles along z (N tiles x groups x ${dims.extra}) exceed the dispatch limit`);
@@ -134,6 +139,7 @@ function launchGemm(
     TM,
     TN,
     RB: cfg.rb ?? 4,
+    KT: KTc,
   });
   const u = packParams(g, { rows: dims.rows, mTiles, nTiles, chunkRows: dims.chunkRows ?? 0 });
   const [x, y] = gpu.grid(mTiles);

@@ -2,7 +2,8 @@
  * Kernel configurations the conv reference tests force on every conv (`convForce`), so that
  * every value of every override the auto-tune may choose (src/ops/autotune.ts
  * `candidatesFor`) is checked against the float64 reference: RB 4 and 8, tiles forced to 32
- * (several tiles where the default is 64) and to 64 (padding where the default is 32), split-K
+ * (several tiles where the default is 64) and to 64 (padding where the default is 32), KT 32
+with 32x32 tiles (a K step of 32: K = 20..288 here, so partial last steps too), split-K
  * chunks of 16 rows (several chunks at test sizes), and the two switches off.
  */
 import type { ConvConfig } from '../../src/ops/conv-tuning.ts';
@@ -13,4 +14,6 @@ export const FORCED_CONFIGS: Record<string, ConvConfig> = {
   'tm=tn=64 chunks of 16, no flip': { tm: 64, tn: 64, minChunkRows: 16, flip: false },
   'rb=8 tm=tn=64 no vec4': { rb: 8, tm: 64, tn: 64, vec4: false },
   'tm=tn=32 no vec4': { tm: 32, tn: 32, vec4: false },
+  'rb=8 tm=tn=32 kt=32 chunks of 16': { rb: 8, tm: 32, tn: 32, kt: 32, minChunkRows: 16 },
+  'tm=tn=32 kt=32 no vec4, no flip': { tm: 32, tn: 32, kt: 32, vec4: false, flip: false },
 };

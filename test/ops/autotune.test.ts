@@ -187,6 +187,22 @@ describe('conv auto-tune', () => {
       expect(r.source).toBe('timed');
       expect(r.config.rb).toBeUndefined();
     }
+
+    // A stored entry that is not a configuration (another version's, or hand-edited) is never
+    // passed on as override constants: refused, reported, tuned again.
+    resetConvTuning(ctx);
+    runShapes(ctx);
+    const bad: TuneStore = {
+      load: async () => Object.fromEntries(keys.map((k) => [k, { rb: 16, tm: 32 } as unknown as ConvConfig])),
+      save: async () => {},
+    };
+    log.length = 0;
+    const fresh = await tuneConvs(ctx, { store: bad, rounds: 1, budgetMs: 0, log: (l) => log.push(l) });
+    for (const r of fresh) {
+      expect(r.source).toBe('timed');
+      expect(r.config.rb).not.toBe(16);
+    }
+    expect(log.filter((l) => l.includes('is not a kernel configuration')).length).toBe(keys.length);
     ctx.dispose();
   });
 });

@@ -166,7 +166,9 @@ describe('conv2d on the GPU vs the reference', () => {
   // The auto-tune's candidate configurations (src/ops/autotune.ts), forced on every conv: each
   // override value (RB 8, forced 32/64 tiles, small split-K chunks, the switches off) on the
   // cases with several tiles, sparse and strided paths, groups and vec4 channels.
-  const forcedCases = cases.filter((c) => /several tiles|groups 2|vec4|sparse 3x3|stride 2 pad 1, 13|7x7 pad 3, 5/.test(c.name));
+  const forcedCases = cases.filter((c) =>
+    /several tiles|3x3 stride 2 groups 2|sparse 3x3 pad 1, 8 -> 12|sparse 3x3 stride 2 pad 1, 6 -> 8|7x7 pad 3, 5 -> 3/.test(c.name),
+  );
   for (const [label, cfg] of Object.entries(FORCED_CONFIGS)) {
     for (const tc of forcedCases) {
       it(`${tc.name} [tuned config ${label}]`, async () => {

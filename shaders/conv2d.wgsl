@@ -99,6 +99,10 @@ override HAS_BIAS: bool = false;
 // through `src4` (the same buffer as `src`), so the site/tap index math runs once per 4
 // elements; 4 consecutive k never straddle a tap.
 override VEC4_A: bool = false;
+// PACKED_W (pass 1): wp is the OHWI packing (consecutive input channels adjacent); false reads
+// the OIHW weight as given, saving the pack dispatch of every call at strided loads (an
+// auto-tune candidate: cheaper on an emulated GPU, worse coalescing on a real one).
+override PACKED_W: bool = true;
 // FLIP (pack_weights only): pack the flipped, transposed weight of the adjoint conv (below).
 override FLIP: bool = false;
 override TM: u32 = 64u;
@@ -238,6 +242,10 @@ fn decode_step(k: u32, k_end: u32, g: u32, cl: Class) -> vec3<i32> {
     let jy = j / max(cl.ntx, 1u);
     let ky = u32(cl.cy + i32(jy) * cl.step);
     let kx = u32(cl.cx + i32(j - jy * cl.ntx) * cl.step);
+    if (!PACKED_W) {
+      // OIHW as given: w[g*cout_g + co][ci][tap], ci at a stride of kh*kw (see PACKED_W).
+      return vec3<i32>(i32((g * params.cout_g + co) * params.cin_g * params.kh * params.kw + ky * params.kw + kx), 0, 0);
+    }
     return vec3<i32>(i32(((g * params.cout_g + co) * params.kh * params.kw + ky * params.kw + kx) * params.cin_g), 0, 0);
   }
   if (POINTWISE) { return vec3<i32>(i32(k), 0, 0); }
@@ -450,7 +458,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (info.x >= 0 && b_col < N) {
           if (PASS == 1u) {
             // B[(j, co), ci] = wp[g*cout_g + co][tap(j)][ci]
-            v = wp[u32(info.x) + b_col];
+            v = wp[u32(info.x) + select(b_col * params.kh * params.kw, b_col, PACKED_W)];
           } else {
             // Pass 2: B[r, (tap, ci)] = x at output row r shifted by the tap.
             var row = info.x;

@@ -114,6 +114,7 @@ export function parseConfig(v: unknown): ConvConfig | null {
     kt: (x) => x === 16 || x === 32,
     vec4: (x) => typeof x === 'boolean',
     flip: (x) => typeof x === 'boolean',
+    packW: (x) => typeof x === 'boolean',
     minChunkRows: (x) => Number.isInteger(x) && (x as number) >= 16 && (x as number) <= 2 ** 20,
   };
   for (const [k, x] of Object.entries(v)) if (!allowed[k]?.(x)) return null;
@@ -143,10 +144,12 @@ function signature(pass: ConvPass, g: ConvGeometry, c: ConvConfig): string {
   let chan = -1;
   let flip = false;
   let chunk = 0;
+  let unpacked = false;
   if (pass === 'fwd') {
     [M, N, chan] = [g.outRows, coutG, cinG];
   } else if (pass === 'dx') {
     flip = flipApplies(g) && (c.flip ?? convVariants.flipInputGrad);
+    unpacked = !flip && c.packW === false && g.kh * g.kw > 1;
     const classRows = sparse || g.pointwise ? g.inRows : g.batch * Math.ceil(g.inH / g.stride) * Math.ceil(g.inW / g.stride);
     [M, N, chan] = [flip ? g.inRows : classRows, cinG, coutG];
   } else {
@@ -155,7 +158,7 @@ function signature(pass: ConvPass, g: ConvGeometry, c: ConvConfig): string {
     chunk = Math.min(Math.ceil(rows / 16) * 16, Math.ceil(g.outRows / 16) * 16);
   }
   const vec4 = chan >= 0 && (c.vec4 ?? convVariants.vec4Gather) && chan % 4 === 0;
-  return JSON.stringify([c.rb ?? 4, c.tm ?? tileFor(M), c.tn ?? tileFor(N), c.kt ?? 16, vec4, flip, chunk]);
+  return JSON.stringify([c.rb ?? 4, c.tm ?? tileFor(M), c.tn ?? tileFor(N), c.kt ?? 16, vec4, flip, unpacked, chunk]);
 }
 
 /** Candidate configurations of a key, the default first, distinct in effect, at most `max`. */
@@ -166,7 +169,7 @@ export function candidatesFor(pass: ConvPass, g: ConvGeometry, max = MAX_CANDIDA
     fwd: [{}, { rb: 8 }, { tm: 32 }, { rb: 8, tm: 32 }, { vec4: otherVec4 }, { rb: 8, tm: 32, tn: 32, kt: 32 }],
     // dx of a strided conv is also the transposed conv's forward: its sub-pixel classes have
     // few rows each, hence the 32-row tile candidates.
-    dx: [{}, { rb: 8 }, { flip: otherFlip }, { rb: 8, tm: 32 }, { rb: 8, tm: 32, tn: 32, kt: 32 }, { rb: 8, flip: otherFlip }],
+    dx: [{}, { rb: 8 }, { flip: otherFlip }, { rb: 8, tm: 32, tn: 32, kt: 32 }, { rb: 8, tm: 32, tn: 32, kt: 32, packW: false }, { rb: 8, flip: otherFlip }],
     // Split-K: more, shorter chunks (more workgroups) or fewer, longer ones (fewer partials to
     // sum, fewer workgroups to schedule: SwiftShader prefers those).
     dw: [{}, { rb: 8 }, { minChunkRows: 64 }, { minChunkRows: 512 }, { rb: 8, minChunkRows: 512 }, { rb: 8, tm: 32, tn: 32, kt: 32, minChunkRows: 512 }],

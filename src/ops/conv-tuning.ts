@@ -26,6 +26,8 @@ export interface ConvConfig {
   kt?: 16 | 32;
   /** The vec4 channel gather (forward / input-gradient GEMMs); default `convVariants.vec4Gather`. */
   vec4?: boolean;
+  /** Input-gradient GEMM (not the flipped form): false reads the OIHW weight unpacked (no pack dispatch). */
+  packW?: boolean;
   /** Input gradient only: the flipped stride-1 form; default `convVariants.flipInputGrad`. */
   flip?: boolean;
   /** Weight gradient only: least rows per split-K chunk (a multiple of 16); default 128. */

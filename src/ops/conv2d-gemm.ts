@@ -140,6 +140,7 @@ function launchGemm(
     TN,
     RB: cfg.rb ?? 4,
     KT: KTc,
+    PACKED_W: cfg.packW ?? true,
   });
   const u = packParams(g, { rows: dims.rows, mTiles, nTiles, chunkRows: dims.chunkRows ?? 0 });
   const [x, y] = gpu.grid(mTiles);
@@ -206,7 +207,7 @@ export function inputGrad(
   ctx.tidy(() => {
     const ga = flippedAdjoint(g, cfg.flip ?? convVariants.flipInputGrad);
     if (ga) gemmForward(ctx, ga, dy, packWeights(ctx, w, g, true), bias, dx, cfg);
-    else gemmInputGrad(ctx, g, dy, packWeights(ctx, w, g), bias, dx, cfg);
+    else gemmInputGrad(ctx, g, dy, cfg.packW === false ? w.buffer : packWeights(ctx, w, g), bias, dx, cfg);
   });
 }
 

@@ -15,5 +15,6 @@ export const FORCED_CONFIGS: Record<string, ConvConfig> = {
   'rb=8 tm=tn=64 no vec4': { rb: 8, tm: 64, tn: 64, vec4: false },
   'tm=tn=32 no vec4': { tm: 32, tn: 32, vec4: false },
   'rb=8 tm=tn=32 kt=32 chunks of 16': { rb: 8, tm: 32, tn: 32, kt: 32, minChunkRows: 16 },
-  'tm=tn=32 kt=32 no vec4, no flip': { tm: 32, tn: 32, kt: 32, vec4: false, flip: false },
+  'tm=tn=32 kt=32 no vec4, no flip, unpacked w': { tm: 32, tn: 32, kt: 32, vec4: false, flip: false, packW: false },
+  'rb=8 unpacked w': { rb: 8, packW: false },
 };

@@ -37,8 +37,9 @@
 // unless a GEMM dimension is <= 32 or the auto-tune chose otherwise), with WG = TM*TN/(4*RB)
 // threads (256 for 64x64 and RB = 4), each owning an RBx4 register block: rows
 // ty*RB..ty*RB+RB-1, columns tx*4..tx*4+3 (tx = lid % (TN/4)). The
-// reduction advances in steps of KT = 16: the workgroup stages A[KT][TM] and B[KT][TN] in
-// workgroup memory (as vec4 along M / N, 8 KiB in all), then each thread does KT rank-1
+// reduction advances in steps of KT = 16 (32 with 32x32 tiles, an auto-tune choice): the
+// workgroup stages A[KT][TM] and B[KT][TN] in workgroup memory (as vec4 along M / N, 8 KiB in
+// all), then each thread does KT rank-1
 // updates of its block from two vec4 reads. Global loads are mapped so consecutive threads
 // read consecutive addresses: along K when the operand is contiguous in K (x and dy gathered
 // rows in passes 0/1, wp in pass 0), along M/N otherwise (wp in pass 1, dy and the gathered

@@ -45,6 +45,8 @@ const KT = 16;
  * forward, cout_g in the input gradient) are a multiple of 4.
  */
 export const convVariants = { flipInputGrad: true, vec4Gather: true };
+// Per shape, a tuned `ConvConfig` (conv-tuning.ts, chosen by autotune.ts) overrides these
+// rules and the tile choice; `forward`, `inputGrad` and `weightGrad` look it up at dispatch.
 const PASS = { forward: 0, inputGrad: 1, weightGrad: 2 } as const;
 /** Split-K: at least this many rows per chunk, so a chunk's loop amortizes its setup. */
 const MIN_CHUNK_ROWS = 128;

@@ -481,7 +481,11 @@ export async function tuneConvs(ctx: Context, opts: TuneOptions = {}): Promise<K
   if (tuned.length) {
     const s = tuned.reduce((t, r) => t + r.ms, 0) / 1000;
     const moved = tuned.filter((r) => r.winner > 0).length;
-    opts.log?.(`autotune: ${tuned.length} conv shapes checked in ${s.toFixed(1)} s, ${moved} use a non-default kernel configuration`);
+    const fromStore = tuned.filter((r) => r.source === 'store').length;
+    opts.log?.(
+      `autotune: ${tuned.length} conv shapes checked in ${s.toFixed(1)} s (${fromStore} from the cache, not re-timed), ` +
+        `${moved} use a non-default kernel configuration`,
+    );
   }
   return out;
 }

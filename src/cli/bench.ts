@@ -1,8 +1,9 @@
 /**
- * `webspark bench [suite...] [--json FILE] [--quick] [--browser] [--model NAME] [--input-size N] [--autotune]
- * [--batch N]`: prints a table per suite, then the issue-7 summary (webspark/tfjs ratios,
+ * `webspark bench [suite...] [--json FILE] [--quick] [--browser] [--model NAME] [--input-size N]
+ * [--batch N] [--autotune]`: prints a table per suite, then the issue-7 summary (webspark/tfjs ratios,
  * sparse/dense encoder ratios, the training step's figures); `--json` writes
- * `{adapter, records, summary}`. --model/--input-size/--batch configure `encoder` and `train`.
+ * `{adapter, records, summary}`. --model/--input-size/--batch configure `encoder` and `train`;
+ * --autotune runs the `tune` suite first, so the suites after it time tuned conv kernels.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';

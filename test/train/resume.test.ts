@@ -54,7 +54,8 @@ describe('training runs', () => {
     expect(runB.cursor).toEqual(runA.cursor);
     expect(runB.maskRng).toBe(runA.maskRng);
     expect(losses).toHaveLength(N);
-  });
+    // Three runs, one in a child process: ~40 s alone, past the 120 s default on a loaded machine.
+  }, 300_000);
 
   it('a save killed mid-write leaves the previous checkpoint loadable, and the partial file is removed next time', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'webspark-kill-'));

@@ -22,7 +22,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { isValKey } from '../../src/eval/split.ts';
 import { nodeShards } from '../../src/platform/node/data-sources.ts';
 import { newMetrics } from '../../src/data/types.ts';
-import { ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
+import { ROOT, serveBuiltApp, waitOrExplain, type ServedApp } from './serve.ts';
 
 const SHOTS = join(ROOT, 'test-results', 'app');
 const SHARD = join(ROOT, 'public', 'data', 'sample-000000.tar');
@@ -30,12 +30,7 @@ const FIXTURE = join(ROOT, 'test', 'fixtures', 'model', 'resnet18s.weights.safet
 
 /** Waits for the panel's run to end; on a timeout says what the panel showed. */
 async function evalEnds(page: Page, state: 'done' | 'failed'): Promise<void> {
-  try {
-    await page.waitForSelector(`#eval-results[data-state="${state}"]`, { timeout: 90_000 });
-  } catch (err) {
-    const shown = await page.evaluate(() => `status: ${document.getElementById('eval-status')!.textContent}; error: ${document.getElementById('eval-error')!.textContent}`);
-    throw new Error(`${(err as Error).message}\n${shown}`);
-  }
+  await waitOrExplain(page, `#eval-results[data-state="${state}"]`, 90_000, () => `status: ${document.getElementById('eval-status')!.textContent}; error: ${document.getElementById('eval-error')!.textContent}`);
 }
 
 describe('browser app: the Evaluate panel', () => {

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../../src/data/bench-browser.ts';
 
 /** The bearer token the test server wants under /gated/. */
@@ -81,5 +81,17 @@ export async function serveBuiltApp(executablePath = '/usr/bin/chromium'): Promi
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/**
+ * Waits for `selector`; on a timeout the error also says what the page showed (`shown` runs
+ * in the page), since a bare timeout says nothing about why a run never got there.
+ */
+export async function waitOrExplain(page: Page, selector: string, timeout: number, shown: () => string): Promise<void> {
+  try {
+    await page.waitForSelector(selector, { timeout });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await page.evaluate(shown)}`);
   }
 }

@@ -18,18 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { GATED_TOKEN, ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
+import { GATED_TOKEN, ROOT, serveBuiltApp, waitOrExplain, type ServedApp } from './serve.ts';
 
 const SHOTS = join(ROOT, 'test-results', 'app');
 /** Waits for the run state; on a timeout, says what the page showed (set-up error, log). */
 async function stateIs(page: Page, s: string): Promise<void> {
-  try {
-    // Generous: stopping waits for the step in flight and a checkpoint, on 2 shared cores.
-    await page.waitForSelector(`#state[data-state="${s}"]`, { timeout: 150_000 });
-  } catch (err) {
-    const shown = await page.evaluate(() => `set-up error: ${document.getElementById('setup-error')!.textContent}; log: ${document.getElementById('log')!.textContent}`);
-    throw new Error(`${(err as Error).message}\n${shown}`);
-  }
+  // Generous: stopping waits for the step in flight and a checkpoint, on 2 shared cores.
+  await waitOrExplain(page, `#state[data-state="${s}"]`, 150_000, () => `set-up error: ${document.getElementById('setup-error')!.textContent}; log: ${document.getElementById('log')!.textContent}`);
 }
 
 describe('browser app set-up: memory estimate, schedule, URL and folder sources, autosave', () => {

@@ -56,8 +56,20 @@ export interface TuneOptions {
   minGain?: number;
   /** Only these keys (default: every key seen and not yet tuned on this Gpu). */
   keys?: readonly string[];
+  /**
+   * Tune only the `maxKeys` conv shapes with the most multiply-adds among those ever passed to
+   * tuneConvs on this Gpu (the largest GEMMs dominate a step); the others keep the default
+   * kernels and stay untuned. Bounds the cost where each candidate run is slow (a software
+   * adapter: ~1 s per shape for the app's tiny model). Default: every shape.
+   */
+  maxKeys?: number;
   store?: TuneStore | null;
   log?: (line: string) => void;
+  /**
+   * Called once before the first key (done 0, report null) and after each key (its report;
+   * null for a key with nothing to compute), so an app can show "k/N shapes" while it runs.
+   */
+  progress?: (p: { done: number; total: number; key: string | null; report: KeyReport | null }) => void;
   /** Test hook: the candidate list of a key (the bound still applies). */
   candidates?: (pass: ConvPass, g: ConvGeometry) => ConvConfig[];
   /** Test hook: perturb this candidate's real-shape output before it is checked. */
@@ -446,19 +458,27 @@ export async function tuneConvs(ctx: Context, opts: TuneOptions = {}): Promise<K
   const reg = registry(ctx.gpu);
   const adapter = adapterId(ctx);
   const stored = opts.store ? await opts.store.load(adapter).catch(() => ({}) as Record<string, ConvConfig>) : {};
-  const wanted = opts.keys ?? [...reg.seen.keys()];
+  let wanted = opts.keys ?? [...reg.seen.keys()];
+  if (opts.maxKeys !== undefined) wanted = largestKeys(ctx, wanted, opts.maxKeys);
   const out: KeyReport[] = [];
   let changed = false;
+  let done = 0;
+  opts.progress?.({ done, total: wanted.length, key: null, report: null });
+  const tick = (key: string, report: KeyReport | null) => opts.progress?.({ done: ++done, total: wanted.length, key, report });
   for (const key of wanted) {
     const chosen = reg.chosen.get(key);
     if (chosen) {
       out.push({ key, source: 'memory', candidates: [], winner: -1, config: chosen, ms: 0 });
+      tick(key, out[out.length - 1]!);
       continue;
     }
     const seen = reg.seen.get(key);
     if (!seen) throw new Error(`autotune: no conv with key "${key}" has run on this device yet; run the model once first`);
     const { pass, g } = seen;
-    if (g.inRows === 0 || g.outRows === 0) continue; // nothing to compute, nothing to tune
+    if (g.inRows === 0 || g.outRows === 0) {
+      tick(key, null);
+      continue; // nothing to compute, nothing to tune
+    }
     const fromStore = key in stored ? parseConfig(stored[key]) : null;
     if (key in stored && !fromStore) opts.log?.(`autotune: ${key}: the stored entry ${JSON.stringify(stored[key])} is not a kernel configuration; tuning again`);
     let rep = fromStore ? await tuneKeyNow(ctx, pass, g, opts, fromStore) : null;
@@ -475,6 +495,7 @@ export async function tuneConvs(ctx: Context, opts: TuneOptions = {}): Promise<K
     for (const c of rep.candidates) {
       if (c.rejected && !c.rejected.startsWith('not checked')) opts.log?.(`autotune: ${key}: rejected ${c.label}: ${c.rejected}`);
     }
+    tick(key, rep);
   }
   if (opts.store && changed) await opts.store.save(adapter, stored);
   const tuned = out.filter((r) => r.source !== 'memory');
@@ -490,11 +511,33 @@ export async function tuneConvs(ctx: Context, opts: TuneOptions = {}): Promise<K
   return out;
 }
 
+/** Multiply-adds of every key handed to tuneConvs with `maxKeys` on a Gpu (its ranking). */
+const rankedKeys = new WeakMap<object, Map<string, number>>();
+
+/**
+ * The keys of `wanted` among the `max` largest (multiply-adds) of every key ranked on this
+ * Gpu so far: a second call after the first tuned the largest leaves the smaller ones alone,
+ * rather than tuning the next `max`; a new page ranks the same step the same way.
+ */
+function largestKeys(ctx: Context, wanted: readonly string[], max: number): string[] {
+  const reg = registry(ctx.gpu);
+  let known = rankedKeys.get(ctx.gpu);
+  if (!known) rankedKeys.set(ctx.gpu, (known = new Map()));
+  for (const k of wanted) {
+    const g = reg.seen.get(k)?.g;
+    if (g) known.set(k, (g.outRows * g.cout * g.kh * g.kw * g.cin) / g.groups);
+  }
+  const top = [...known].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, Math.max(0, max));
+  const keep = new Set(top.map(([k]) => k));
+  return wanted.filter((k) => keep.has(k));
+}
+
 /** Forgets this Gpu's choices and seen keys (tests, benches comparing tuned and untuned). */
 export function resetConvTuning(ctx: Context): void {
   const reg = registry(ctx.gpu);
   reg.chosen.clear();
   reg.seen.clear();
+  rankedKeys.delete(ctx.gpu);
 }
 
 /** One line per key for the CLI: candidates' ms, checks, the winner. */

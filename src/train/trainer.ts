@@ -234,7 +234,13 @@ export class Trainer {
         const encodeMs = performance.now() - encodeStart;
         if (this.options.autotune && !this.tuned) {
           this.tuned = true;
-          await tuneConvs(this.ctx, this.options.autotune === true ? {} : this.options.autotune);
+          try {
+            await tuneConvs(this.ctx, this.options.autotune === true ? {} : this.options.autotune);
+          } catch (err) {
+            // Tuning is an optimisation: the default kernels are always valid, so a failing
+            // tuner (a store that cannot be written, a refused pipeline) must not end the run.
+            this.events.notice?.(`kernel tuning failed (${err instanceof Error ? err.message : String(err)}); training goes on, shapes not tuned use the default kernels`);
+          }
           this.dispose(); // a step recorded before tuning (if any) is recorded again with the chosen kernels
         }
         this.run.step++;

@@ -116,7 +116,8 @@ function fillForm(c: AppConfig): void {
   model.replaceChildren(...APP_MODELS.map((m) => new Option(m === 'tiny' ? 'tiny (test)' : m, m)));
   for (const [k, v] of Object.entries(c)) {
     const input = form.elements.namedItem(k) as HTMLInputElement | HTMLSelectElement | null;
-    if (input) input.value = v === 'auto' ? '' : String(v);
+    if (input instanceof HTMLInputElement && input.type === 'checkbox') input.checked = v === true;
+    else if (input) input.value = v === 'auto' ? '' : String(v);
   }
 }
 
@@ -134,6 +135,8 @@ function readForm(): AppConfig {
     previewEvery: num('previewEvery'),
     autosaveMinutes: num('autosaveMinutes'),
     seed: 0,
+    autotune: (form.elements.namedItem('autotune') as HTMLInputElement).checked,
+    tuneShapes: num('tuneShapes'),
   };
 }
 
@@ -234,6 +237,13 @@ function onEvent(e: HostEvent): void {
       // from the newest without a reload (the worker makes a new device when resuming).
       if (e.message.startsWith('training failed')) void host.manifest().then(offerResume);
       break;
+    case 'tuning': {
+      const s = $('tune-status');
+      s.textContent = e.done < e.total ? `tuning conv kernels: ${e.done}/${e.total} shapes` : `conv kernels tuned: ${e.done}/${e.total} shapes`;
+      s.dataset.done = String(e.done);
+      s.dataset.total = String(e.total);
+      break;
+    }
     case 'state':
       totalSteps = e.totalSteps;
       if (e.state === 'running') {
@@ -313,7 +323,8 @@ function offerResume(m: Manifest): void {
   section.hidden = false;
   go.onclick = async () => {
     go.disabled = true;
-    fillForm(fromTrainConfig(run.config, readForm().autosaveMinutes));
+    // The run's tuning set-up too (kept with the run): the worker resumes with it either way.
+    fillForm({ ...fromTrainConfig(run.config, readForm().autosaveMinutes), autotune: run.tuning?.autotune ?? false, tuneShapes: run.tuning?.maxShapes ?? 0 });
     chart.reset(run.losses.slice(0, last.step));
     try {
       const step = await host.resumeRun(run.id, dataSource(), readForm().autosaveMinutes);
@@ -357,7 +368,9 @@ async function main(): Promise<void> {
   showAdapter($('adapter'), adapter);
   if (adapter.isFallbackAdapter) {
     // Software adapters: start from the configuration that answers in seconds.
-    fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5 });
+    // Tuning off: each candidate run is slow here (ResNet-18 at 64 px: ~4 min to tune every
+    // shape); if switched on, only the 16 largest shapes.
+    fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5, autotune: false, tuneShapes: 16 });
   }
   demo = initDemo(host);
   initEvalPanel(host, () => ({ kind: 'url', pattern: SHARD_URL, label: 'bundled sample shard' }), dataSource);

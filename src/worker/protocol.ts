@@ -28,6 +28,21 @@ export interface AppConfig {
   /** Minutes between automatic checkpoints (0: only on pause, stop and the end). */
   autosaveMinutes: number;
   seed: number;
+  /** Auto-tune the conv kernels for this GPU after step 0 (src/worker/tune-host.ts); default: on unless the adapter is a software one. */
+  autotune?: boolean;
+  /** Tune only this many conv shapes, the largest first (0: all; TuneOptions.maxKeys). */
+  tuneShapes?: number;
+}
+
+/** The tuning set-up a run was started with, kept with the run (RunEntry.tuning) so a resumed run tunes the same way. */
+export interface RunTuning {
+  autotune: boolean;
+  /** 0: every conv shape. */
+  maxShapes: number;
+}
+
+export function runTuning(c: AppConfig): RunTuning {
+  return { autotune: c.autotune === true, maxShapes: Math.max(0, Math.floor(c.tuneShapes ?? 0)) };
 }
 
 export const DEFAULT_APP_CONFIG: AppConfig = {
@@ -41,6 +56,8 @@ export const DEFAULT_APP_CONFIG: AppConfig = {
   previewEvery: 10,
   autosaveMinutes: 5,
   seed: 0,
+  autotune: true,
+  tuneShapes: 0,
 };
 
 export function toTrainConfig(c: AppConfig): TrainConfig {
@@ -98,6 +115,8 @@ export type HostEvent =
   | { type: 'preview'; preview: Preview }
   | { type: 'checkpoint'; step: number; file: string }
   | { type: 'notice'; message: string }
+  /** Kernel tuning in progress: `done` of `total` conv shapes checked (and timed). */
+  | { type: 'tuning'; done: number; total: number }
   | { type: 'state'; state: TrainerState; step: number; totalSteps: number; runId: string };
 
 /** What the set-up panel shows about a set-up before it runs (TrainerHost.plan). */

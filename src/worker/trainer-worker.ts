@@ -31,6 +31,9 @@ import { describeSchedule } from '../train/lr-rule.ts';
 import type { SparK } from '../models/spark.ts';
 import { demoModelFromFile, demoReconstruct, type DemoModelInfo, type DemoResult } from './demo-host.ts';
 import { EvalHost, type EvalProgress, type EvalReport, type EvalRequest } from './eval-host.ts';
+import { appTuneOptions } from './tune-host.ts';
+import { BrowserTuneStore } from '../platform/browser/tune-store.ts';
+import { runTuning, type RunTuning } from './protocol.ts';
 
 const AUTOSAVE_REASON = 'automatic checkpoint';
 
@@ -136,10 +139,10 @@ export class TrainerHost {
     const shards = shardsOf(source);
     await this.halt();
     const store = await this.checkpoints();
-    this.run = await store.addRun(config, source.label);
+    this.run = await store.addRun(config, source.label, runTuning(app));
     this.losses = [];
     try {
-      await this.build(config, shards, app.autosaveMinutes);
+      await this.build(config, shards, app.autosaveMinutes, this.run.tuning);
     } catch (err) {
       this.ctx?.dispose();
       this.ctx = null;
@@ -158,7 +161,8 @@ export class TrainerHost {
     const latest = run?.checkpoints[run.checkpoints.length - 1];
     if (!run || !latest) throw new Error(`run ${runId} has no checkpoint to resume from`);
     const file = readWeightFile(await store.read(latest.file), latest.file);
-    const trainer = await this.build(run.config, shards, autosaveMinutes);
+    // The run's own tuning set-up: its choices come back from this browser's cache, re-checked, not re-timed.
+    const trainer = await this.build(run.config, shards, autosaveMinutes, run.tuning);
     trainer.restore(file.arrays, file.metadata);
     this.run = run;
     this.losses = run.losses.slice(0, trainer.step);
@@ -247,7 +251,7 @@ export class TrainerHost {
     this.trainer = null;
   }
 
-  private async build(config: TrainConfig, shards: Shard[], autosaveMinutes: number): Promise<Trainer> {
+  private async build(config: TrainConfig, shards: Shard[], autosaveMinutes: number, tuning?: RunTuning): Promise<Trainer> {
     const gpu = await this.device();
     const store = await this.checkpoints();
     const decoder = new BitmapDecoder();
@@ -281,6 +285,7 @@ export class TrainerHost {
           if (!message.endsWith(AUTOSAVE_REASON)) this.emit({ type: 'notice', message });
         },
       },
+      { autotune: appTuneOptions(tuning, gpu, (e) => this.emit(e), new BrowserTuneStore()) ?? false },
     );
     this.trainer = trainer;
     return trainer;

@@ -33,6 +33,8 @@ export interface RunEntry {
   finished: boolean;
   /** Loss per step so far (for redrawing the chart after a reload). */
   losses: number[];
+  /** Whether the run tunes its conv kernels (src/worker/tune-host.ts); absent: it does not. */
+  tuning?: { autotune: boolean; maxShapes: number };
 }
 
 export interface Manifest {
@@ -66,12 +68,13 @@ export class BrowserCheckpointStore {
     return m;
   }
 
-  async addRun(config: TrainConfig, data?: string): Promise<RunEntry> {
+  async addRun(config: TrainConfig, data?: string, tuning?: RunEntry['tuning']): Promise<RunEntry> {
     const run: RunEntry = {
       id: `run-${new Date().toISOString().replace(/[:.]/g, '-')}`,
       createdAt: Date.now(),
       config,
       ...(data ? { data } : {}),
+      ...(tuning ? { tuning } : {}),
       checkpoints: [],
       finished: false,
       losses: [],

@@ -1,0 +1,101 @@
+/**
+ * The app's tuning options (src/worker/tune-host.ts) on a real trainer in Node (the tiny
+ * model, SwiftShader), with an in-memory TuneStore in place of IndexedDB:
+ * - progress events 0..N and the start / outcome lines; `maxShapes` tunes only the largest
+ *   conv shapes (multiply-adds) and the rest keep the default kernels;
+ * - a second "page" (the tuning registry reset, the same store) takes the cached choices
+ *   without timing them, and a larger `maxShapes` times only the shapes not yet cached;
+ * - a store that cannot be written (a full disk / quota) makes the tuner throw: the run is
+ *   not lost, the failure is a notice and training finishes with finite losses.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resetConvTuning, type TuneStore } from '../../src/ops/autotune.ts';
+import { registry, type ConvConfig } from '../../src/ops/conv-tuning.ts';
+import type { ConvGeometry } from '../../src/ops/conv2d-gemm.ts';
+import type { Context } from '../../src/tensor/context.ts';
+import { appTuneOptions } from '../../src/worker/tune-host.ts';
+import type { HostEvent, RunTuning } from '../../src/worker/protocol.ts';
+import { useContext } from '../helpers/gpu.ts';
+import { tinyConfig, tinyTrainer } from './tiny-run.ts';
+
+class MemoryStore implements TuneStore {
+  data = new Map<string, Record<string, ConvConfig>>();
+  failSave = false;
+  /** The conv shapes waiting to be tuned when the tuner started (it loads the store first). */
+  seenAtLoad = new Map<string, { g: ConvGeometry }>();
+  constructor(private ctx: () => Context) {}
+  async load(adapter: string) {
+    this.seenAtLoad = new Map(registry(this.ctx().gpu).seen);
+    return { ...(this.data.get(adapter) ?? {}) };
+  }
+  async save(adapter: string, entries: Record<string, ConvConfig>) {
+    if (this.failSave) throw new Error('QuotaExceededError: the quota has been exceeded');
+    this.data.set(adapter, { ...(this.data.get(adapter) ?? {}), ...entries });
+  }
+}
+
+async function run(ctx: Context, tuning: RunTuning, store: TuneStore) {
+  const events: HostEvent[] = [];
+  const losses: number[] = [];
+  const emit = (e: HostEvent) => void events.push(e);
+  const { trainer } = await tinyTrainer(
+    ctx,
+    { ...tinyConfig(2), maxInFlight: 0 },
+    mkdtempSync(join(tmpdir(), 'webspark-tune-host-')),
+    { metrics: (m) => void losses.push(m.loss), notice: (message) => emit({ type: 'notice', message }) },
+    { autotune: appTuneOptions(tuning, ctx.gpu, emit, store) ?? false },
+  );
+  const end = await trainer.train();
+  trainer.dispose();
+  ctx.dispose();
+  const notices = events.flatMap((e) => (e.type === 'notice' ? [e.message] : []));
+  const progress = events.flatMap((e) => (e.type === 'tuning' ? [[e.done, e.total]] : []));
+  return { end, losses, notices, progress };
+}
+
+describe('app tuning options on a trainer', () => {
+  const getCtx = useContext();
+
+  it('tunes the largest shapes with progress and outcome, reuses the cache untimed, and survives a store that cannot be written', async () => {
+    const ctx = getCtx();
+    const store = new MemoryStore(getCtx);
+    resetConvTuning(ctx);
+
+    // Off: no tuning at all.
+    expect(appTuneOptions({ autotune: false, maxShapes: 0 }, ctx.gpu, () => {}, store)).toBeUndefined();
+
+    const first = await run(ctx, { autotune: true, maxShapes: 2 }, store);
+    expect(first.end).toBe('finished');
+    expect(first.losses.every(Number.isFinite)).toBe(true);
+    expect(first.progress).toEqual([[0, 2], [1, 2], [2, 2]]);
+    expect(first.notices).toContain('tuning conv kernels: 0/2 shapes (the 2 largest)');
+    const done1 = first.notices.find((n) => n.startsWith('kernel tuning done'));
+    expect(done1).toMatch(/: 2 conv shapes \(2 timed, 0 from this browser's cache .*\); \d+ candidates rejected by the numerical check; [0-2] shapes use a non-default kernel configuration; \d+ smaller shapes keep the default kernels$/);
+    const stored = Object.keys([...store.data.values()][0]!);
+    expect(stored).toHaveLength(2);
+    // The two with the most multiply-adds among every shape the step used (as the tuner saw them).
+    const macs = new Map([...store.seenAtLoad].map(([k, { g }]) => [k, (g.outRows * g.cout * g.kh * g.kw * g.cin) / g.groups]));
+    expect(macs.size).toBeGreaterThan(10);
+    const largest = [...macs].sort((x, y) => y[1] - x[1]);
+    expect(largest[1]![1]).toBeGreaterThan(largest[2]![1]); // no tie at the cut (the test would not say which)
+    expect(stored.sort()).toEqual(largest.slice(0, 2).map(([k]) => k).sort());
+    // The others stay untuned (default kernels).
+    expect(registry(ctx.gpu).seen.size).toBe(macs.size - 2);
+
+    // A new page: nothing tuned in memory, the same store. Three shapes: the cached two are
+    // re-checked, not timed; the third is timed, and saving it fails (quota): the run goes on.
+    resetConvTuning(ctx);
+    store.failSave = true;
+    const second = await run(ctx, { autotune: true, maxShapes: 3 }, store);
+    expect(second.end).toBe('finished');
+    expect(second.losses.every(Number.isFinite)).toBe(true);
+    expect(second.progress.at(-1)).toEqual([3, 3]);
+    expect(second.notices.find((n) => n.startsWith('kernel tuning done'))).toMatch(/: 3 conv shapes \(1 timed, 2 from this browser's cache/);
+    expect(second.notices.some((n) => /^kernel tuning failed \(QuotaExceededError.*\); training goes on/.test(n))).toBe(true);
+    expect(second.losses).toHaveLength(2);
+    resetConvTuning(ctx);
+  }, 120_000);
+});

@@ -60,7 +60,7 @@ export interface TuneOptions {
    * Tune only the `maxKeys` conv shapes with the most multiply-adds among those ever passed to
    * tuneConvs on this Gpu (the largest GEMMs dominate a step); the others keep the default
    * kernels and stay untuned. Bounds the cost where each candidate run is slow (a software
-   * adapter: ~1 s per shape for the app's tiny model). Default: every shape.
+   * adapter: seconds per shape even for the app's tiny model). Default: every shape.
    */
   maxKeys?: number;
   store?: TuneStore | null;

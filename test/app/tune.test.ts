@@ -2,7 +2,7 @@
  * "Tune kernels for this GPU" in the browser app (the `vite build` output served statically,
  * headless Chromium on SwiftShader, the tiny model; src/worker/tune-host.ts):
  * - on a software adapter the option starts off (each candidate run is slow there);
- * - a run with it on (the 2 largest conv shapes: each costs ~9 s here) shows the
+ * - a run with it on (the 2 largest conv shapes, which bounds the time) shows the
  *   tuner's progress and outcome in the log, stores one choice per shape in IndexedDB under
  *   the adapter's key, and trains (finite loss);
  * - after a reload (a new worker and GPU device, the same browser storage), resuming that
@@ -17,7 +17,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
 
 const SHOTS = join(ROOT, 'test-results', 'app');
-// Each shape costs ~9 s here (checks compile pipelines for every candidate), cached or not.
+// Every shape costs seconds here, cached or not: each check compiles the candidate's pipelines.
 const SHAPES = 2;
 
 /** Waits for a log line matching `re`; on a timeout, says what the log showed. */

@@ -34,6 +34,7 @@ import { Tensor } from '../tensor/tensor.ts';
 import { Rng } from '../util/rng.ts';
 import { convVariants, forward, inputGrad, weightGrad, type ConvGeometry } from './conv2d-gemm.ts';
 import { referenceConvPass } from './conv-reference.ts';
+import { directApplies } from './conv-direct.ts';
 import { registry, tuneKey, type ConvConfig, type ConvPass } from './conv-tuning.ts';
 
 /** No key ever runs or times more candidates than this (the default included). */
@@ -127,6 +128,7 @@ export function parseConfig(v: unknown): ConvConfig | null {
     vec4: (x) => typeof x === 'boolean',
     flip: (x) => typeof x === 'boolean',
     packW: (x) => typeof x === 'boolean',
+    direct: (x) => x === 1 || x === 2 || x === 4,
     minChunkRows: (x) => Number.isInteger(x) && (x as number) >= 16 && (x as number) <= 2 ** 20,
   };
   for (const [k, x] of Object.entries(v)) if (!allowed[k]?.(x)) return null;
@@ -157,6 +159,8 @@ function signature(pass: ConvPass, g: ConvGeometry, c: ConvConfig): string {
   let flip = false;
   let chunk = 0;
   let unpacked = false;
+  // The direct input-gradient kernel ignores every GEMM setting.
+  if (pass === 'dx' && c.direct && directApplies(g)) return `direct ${c.direct}`;
   if (pass === 'fwd') {
     [M, N, chan] = [g.outRows, coutG, cinG];
   } else if (pass === 'dx') {
@@ -180,8 +184,13 @@ export function candidatesFor(pass: ConvPass, g: ConvGeometry, max = MAX_CANDIDA
   const all: ConvConfig[] = list ?? ({
     fwd: [{}, { rb: 8 }, { tm: 32 }, { rb: 8, tm: 32 }, { vec4: otherVec4 }, { rb: 8, tm: 32, tn: 32, kt: 32 }],
     // dx of a strided conv is also the transposed conv's forward: its sub-pixel classes have
-    // few rows each, hence the 32-row tile candidates.
-    dx: [{}, { rb: 8 }, { flip: otherFlip }, { rb: 8, tm: 32, tn: 32, kt: 32 }, { rb: 8, tm: 32, tn: 32, kt: 32, packW: false }, { rb: 8, flip: otherFlip }],
+    // few rows each, hence the 32-row tile candidates, and the direct kernel (no GEMM, 4 or 2
+    // pixels per invocation; 1 lost everywhere, docs/performance.md). The order makes both
+    // kinds of key keep 6: a strided conv drops the flips, a stride-1 one the unpacked weight.
+    dx: [
+      {}, { rb: 8 }, { flip: otherFlip }, { rb: 8, tm: 32, tn: 32, kt: 32 }, { direct: 4 },
+      { rb: 8, tm: 32, tn: 32, kt: 32, packW: false }, { rb: 8, flip: otherFlip }, { direct: 2 },
+    ],
     // Split-K: more, shorter chunks (more workgroups) or fewer, longer ones (fewer partials to
     // sum, fewer workgroups to schedule: SwiftShader prefers those).
     dw: [{}, { rb: 8 }, { minChunkRows: 64 }, { minChunkRows: 512 }, { rb: 8, minChunkRows: 512 }, { rb: 8, tm: 32, tn: 32, kt: 32, minChunkRows: 512 }],

@@ -28,6 +28,8 @@ export interface ConvConfig {
   vec4?: boolean;
   /** Input-gradient GEMM (not the flipped form): false reads the OIHW weight unpacked (no pack dispatch). */
   packW?: boolean;
+  /** Input gradient only (dense, not 1x1): the direct kernel of conv-direct.ts instead of a GEMM, this many pixels per invocation. */
+  direct?: 1 | 2 | 4;
   /** Input gradient only: the flipped stride-1 form; default `convVariants.flipInputGrad`. */
   flip?: boolean;
   /** Weight gradient only: least rows per split-K chunk (a multiple of 16); default 128. */

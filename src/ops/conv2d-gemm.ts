@@ -8,6 +8,7 @@ import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { params } from './params.ts';
 import { convConfig, type ConvConfig } from './conv-tuning.ts';
+import { directApplies, directInputGrad } from './conv-direct.ts';
 
 /** A conv from an input grid to an output grid; out = floor((in + 2*pad - k) / stride) + 1. */
 export interface ConvGeometry {
@@ -207,6 +208,8 @@ export function inputGrad(
 ): void {
   warmTables(ctx, g);
   ctx.tidy(() => {
+    // The direct kernel (an auto-tune choice) where it applies; the GEMMs otherwise.
+    if (cfg.direct && directApplies(g)) return directInputGrad(ctx, g, dy, packWeights(ctx, w, g), bias, dx, cfg.direct);
     const ga = flippedAdjoint(g, cfg.flip ?? convVariants.flipInputGrad);
     if (ga) gemmForward(ctx, ga, dy, packWeights(ctx, w, g, true), bias, dx, cfg);
     else gemmInputGrad(ctx, g, dy, cfg.packW === false ? w.buffer : packWeights(ctx, w, g), bias, dx, cfg);

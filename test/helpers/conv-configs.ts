@@ -4,7 +4,9 @@
  * `candidatesFor`) is checked against the float64 reference: RB 4 and 8, tiles forced to 32
  * (several tiles where the default is 64) and to 64 (padding where the default is 32), KT 32
 with 32x32 tiles (a K step of 32: K = 20..288 here, so partial last steps too), split-K
- * chunks of 16 rows (several chunks at test sizes), and the two switches off.
+ * chunks of 16 rows (several chunks at test sizes), the two switches off, and the direct
+ * input-gradient kernel (src/ops/conv-direct.ts; the GEMM settings next to it are ignored by
+ * the input gradient and exercised by the other passes).
  */
 import type { ConvConfig } from '../../src/ops/conv-tuning.ts';
 
@@ -17,4 +19,7 @@ export const FORCED_CONFIGS: Record<string, ConvConfig> = {
   'rb=8 tm=tn=32 kt=32 chunks of 16': { rb: 8, tm: 32, tn: 32, kt: 32, minChunkRows: 16 },
   'tm=tn=32 kt=32 no vec4, no flip, unpacked w': { tm: 32, tn: 32, kt: 32, vec4: false, flip: false, packW: false },
   'rb=8 unpacked w': { rb: 8, packW: false },
+  'direct dx 1 px, tm=tn=32 chunks of 16': { direct: 1, tm: 32, tn: 32, minChunkRows: 16 },
+  'direct dx 2 px, rb=8': { direct: 2, rb: 8 },
+  'direct dx 4 px': { direct: 4 },
 };

@@ -28,6 +28,8 @@
 //                        4 GEMMs of 2x2 taps). Sparse: one GEMM over the active input rows with
 //                        all kh*kw taps, invalid taps masked to 0 (wasteful only for the few
 //                        strided encoder layers; a class split would need per-class row lists).
+//                        (Dense input gradients have a GEMM-free alternative, an auto-tune
+//                        candidate: shaders/conv-direct.wgsl.)
 //   PASS 2 weight grad  M = cout_g, N = kh*kw*cin_g, reduction over output rows, SPLIT-K: z
 //                        also picks a chunk of chunk_rows rows; each chunk writes its own
 //                        partial[chunk][co][tap][ci] and `reduce_partials` sums the chunks into

@@ -10,7 +10,8 @@
 // dx[row(b, iy, ix), g*cin_g + ci] = bias[g*cin_g + ci] + sum over taps (ky, kx) with
 //   oy*stride = iy + pad - ky (exact, 0 <= oy < out_h) and the same along x, and over co in
 //   the group, of dy[row(b, oy, ox), g*cout_g + co] * w[g*cout_g + co][tap][ci]
-// with w the OHWI packing of conv2d.wgsl's pack_weights (wp[o][tap][ci], ci contiguous).
+// with w the OHWI packing of conv2d.wgsl's pack_weights (wp[o][tap][ci], ci contiguous), or
+// the OIHW weight itself (PACKED_W false).
 // Only the taps of the input pixel's sub-pixel class are visited (ky = (iy + pad) % stride,
 // then every stride-th): the same MACs as the sub-pixel GEMMs, no masked ones.
 //
@@ -50,6 +51,10 @@ override HAS_BIAS: bool = false;
 override VEC4: bool = false;
 override WG: u32 = 64u;
 override PX: u32 = 1u;  // 1, 2 or 4 (the launcher's rule)
+// PACKED_W: wp is the OHWI packing (4 input channels one vec4); false reads the OIHW weight as
+// given (wp[o][ci][tap], 4 strided scalars), saving the pack dispatch, ~20 % of a convT 4x4/2
+// forward's time at 32 channels on SwiftShader.
+override PACKED_W: bool = true;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
@@ -63,6 +68,22 @@ override PX: u32 = 1u;  // 1, 2 or 4 (the launcher's rule)
 fn w_at(i: u32, ok: bool) -> f32 {
   if (ok) { return wp[i]; }
   return 0.0;
+}
+
+// The weights of output channel `o` (global), tap `tap`, input channels ci0..ci0+3 of the
+// group (0 past cin_g).
+fn wquad(o: u32, tap: u32, ci0: u32) -> vec4<f32> {
+  let taps = params.kh * params.kw;
+  if (PACKED_W) {
+    let i = (o * taps + tap) * params.cin_g + ci0;
+    if (VEC4) { return wp4[i / 4u]; }
+    let n = params.cin_g - ci0;
+    return vec4<f32>(wp[i], w_at(i + 1u, n > 1u), w_at(i + 2u, n > 2u), w_at(i + 3u, n > 3u));
+  }
+  let i = (o * params.cin_g + ci0) * taps + tap;
+  if (VEC4) { return vec4<f32>(wp[i], wp[i + taps], wp[i + 2u * taps], wp[i + 3u * taps]); }
+  let n = params.cin_g - ci0;
+  return vec4<f32>(wp[i], w_at(i + taps, n > 1u), w_at(i + 2u * taps, n > 2u), w_at(i + 3u * taps, n > 3u));
 }
 
 @compute @workgroup_size(WG)
@@ -88,8 +109,6 @@ fn direct_input_grad(
   let b = line / params.in_h;
   let ix0 = cx + s * xs * PX;              // pixel j: ix0 + j * s
 
-  let taps = params.kh * params.kw;
-  let wstep = taps * params.cin_g;         // from one output channel's weight row to the next
   let py = iy + params.pad;
   let px0 = ix0 + params.pad;
   // Pixel j's accumulator, dy row offset and validity as named variables, not arrays (a
@@ -111,13 +130,14 @@ fn direct_input_grad(
       let p2 = pixel(2u, ix0, px0, kx, yline, g);
       let p3 = pixel(3u, ix0, px0, kx, yline, g);
       if (p0.ok == 0u && p1.ok == 0u && p2.ok == 0u && p3.ok == 0u) { continue; }
-      var wi = (g * params.cout_g * taps + ky * params.kw + kx) * params.cin_g + ci0;
+      let tap = ky * params.kw + kx;
+      let o0 = g * params.cout_g;
       if (VEC4) {
         for (var co = 0u; co < params.cout_g; co += 4u) {
-          let w0 = wp4[wi / 4u];
-          let w1 = wp4[(wi + wstep) / 4u];
-          let w2 = wp4[(wi + 2u * wstep) / 4u];
-          let w3 = wp4[(wi + 3u * wstep) / 4u];
+          let w0 = wquad(o0 + co, tap, ci0);
+          let w1 = wquad(o0 + co + 1u, tap, ci0);
+          let w2 = wquad(o0 + co + 2u, tap, ci0);
+          let w3 = wquad(o0 + co + 3u, tap, ci0);
           let d0 = select(vec4<f32>(0.0), gy4[(p0.base + co) / 4u], p0.ok != 0u);
           acc0 += d0.x * w0 + d0.y * w1 + d0.z * w2 + d0.w * w3;
           if (PX > 1u) {
@@ -130,19 +150,16 @@ fn direct_input_grad(
             let d3 = select(vec4<f32>(0.0), gy4[(p3.base + co) / 4u], p3.ok != 0u);
             acc3 += d3.x * w0 + d3.y * w1 + d3.z * w2 + d3.w * w3;
           }
-          wi += 4u * wstep;
         }
       } else {
-        let n = params.cin_g - ci0;  // >= 1 channels in this quad
         for (var co = 0u; co < params.cout_g; co++) {
-          let w = vec4<f32>(wp[wi], w_at(wi + 1u, n > 1u), w_at(wi + 2u, n > 2u), w_at(wi + 3u, n > 3u));
+          let w = wquad(o0 + co, tap, ci0);
           acc0 += select(0.0, gy[p0.base + co], p0.ok != 0u) * w;
           if (PX > 1u) { acc1 += select(0.0, gy[p1.base + co], p1.ok != 0u) * w; }
           if (PX > 2u) {
             acc2 += select(0.0, gy[p2.base + co], p2.ok != 0u) * w;
             acc3 += select(0.0, gy[p3.base + co], p3.ok != 0u) * w;
           }
-          wi += wstep;
         }
       }
     }

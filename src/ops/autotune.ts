@@ -160,7 +160,9 @@ function signature(pass: ConvPass, g: ConvGeometry, c: ConvConfig): string {
   let chunk = 0;
   let unpacked = false;
   // The direct input-gradient kernel ignores every GEMM setting.
-  if (pass === 'dx' && c.direct && directApplies(g)) return `direct ${c.direct}`;
+  if (pass === 'dx' && c.direct && directApplies(g)) {
+    return `direct ${c.direct} ${c.packW === false && g.kh * g.kw > 1 ? 'oihw' : 'packed'}`;
+  }
   if (pass === 'fwd') {
     [M, N, chan] = [g.outRows, coutG, cinG];
   } else if (pass === 'dx') {
@@ -184,12 +186,14 @@ export function candidatesFor(pass: ConvPass, g: ConvGeometry, max = MAX_CANDIDA
   const all: ConvConfig[] = list ?? ({
     fwd: [{}, { rb: 8 }, { tm: 32 }, { rb: 8, tm: 32 }, { vec4: otherVec4 }, { rb: 8, tm: 32, tn: 32, kt: 32 }],
     // dx of a strided conv is also the transposed conv's forward: its sub-pixel classes have
-    // few rows each, hence the 32-row tile candidates, and the direct kernel (no GEMM, 4 or 2
-    // pixels per invocation; 1 lost everywhere, docs/performance.md). The order makes both
-    // kinds of key keep 6: a strided conv drops the flips, a stride-1 one the unpacked weight.
+    // few rows each, hence the 32-row tile candidates, and the direct kernel (no GEMM; 4 or 2
+    // pixels per invocation, 1 lost everywhere; on the OIHW weight, no pack dispatch:
+    // docs/performance.md, session 3 part 2). A strided key keeps the first six that apply
+    // (the flips do not), a stride-1 key the first six (the GEMM's unpacked weight does not).
     dx: [
       {}, { rb: 8 }, { flip: otherFlip }, { rb: 8, tm: 32, tn: 32, kt: 32 }, { direct: 4 },
-      { rb: 8, tm: 32, tn: 32, kt: 32, packW: false }, { rb: 8, flip: otherFlip }, { direct: 2 },
+      { direct: 4, packW: false }, { rb: 8, flip: otherFlip }, { direct: 2, packW: false },
+      { rb: 8, tm: 32, tn: 32, kt: 32, packW: false },
     ],
     // Split-K: more, shorter chunks (more workgroups) or fewer, longer ones (fewer partials to
     // sum, fewer workgroups to schedule: SwiftShader prefers those).

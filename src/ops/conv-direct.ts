@@ -23,7 +23,8 @@ export function directApplies(g: ConvGeometry): boolean {
 
 /**
  * dx[inRows, cin] = the input gradient of conv `g` applied to dy (+ bias), from the OHWI
- * packed weight `wp` (conv2d-gemm.ts packWeights); `px` pixels per invocation (1, 2 or 4).
+ * packed weight `wp` (conv2d-gemm.ts packWeights), or the OIHW weight itself if `packed` is
+ * false; `px` pixels per invocation (1, 2 or 4).
  */
 export function directInputGrad(
   ctx: Context,
@@ -33,6 +34,7 @@ export function directInputGrad(
   bias: GPUBuffer | null,
   dx: GPUBuffer,
   px: 1 | 2 | 4 = 1,
+  packed = true,
 ): void {
   if (px !== 1 && px !== 2 && px !== 4) throw new Error(`conv2d: the direct kernel takes 1, 2 or 4 pixels per invocation (got ${px})`);
   if (!directApplies(g)) throw new Error('conv2d: the direct input-gradient kernel takes dense, non-1x1 convs only; use the GEMM');
@@ -45,8 +47,9 @@ export function directInputGrad(
   const invocations = g.batch * g.inH * g.stride * xslots * g.groups * Math.ceil(cinG / 4);
   const bufs: Record<string, GPUBuffer> = { gy: dy, wp, dst: dx };
   if (bias) bufs.bias = bias;
-  if (vec4) Object.assign(bufs, { gy4: dy, wp4: wp });
-  const p = gpu.pipeline('conv-direct', 'direct_input_grad', { HAS_BIAS: bias !== null, VEC4: vec4, WG, PX: px });
+  if (vec4) bufs.gy4 = dy;
+  if (vec4 && packed) bufs.wp4 = wp;
+  const p = gpu.pipeline('conv-direct', 'direct_input_grad', { HAS_BIAS: bias !== null, VEC4: vec4, WG, PX: px, PACKED_W: packed });
   const u = params()
     .u32(g.batch).u32(g.inH).u32(g.inW).u32(g.outH).u32(g.outW)
     .u32(g.cin).u32(g.cout).u32(cinG).u32(coutG)

@@ -26,7 +26,7 @@ export interface ConvConfig {
   kt?: 16 | 32;
   /** The vec4 channel gather (forward / input-gradient GEMMs); default `convVariants.vec4Gather`. */
   vec4?: boolean;
-  /** Input-gradient GEMM (not the flipped form): false reads the OIHW weight unpacked (no pack dispatch). */
+  /** Input gradient (GEMM, not the flipped form, or direct): false reads the OIHW weight unpacked (no pack dispatch). */
   packW?: boolean;
   /** Input gradient only (dense, not 1x1): the direct kernel of conv-direct.ts instead of a GEMM, this many pixels per invocation. */
   direct?: 1 | 2 | 4;

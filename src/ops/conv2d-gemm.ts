@@ -209,7 +209,10 @@ export function inputGrad(
   warmTables(ctx, g);
   ctx.tidy(() => {
     // The direct kernel (an auto-tune choice) where it applies; the GEMMs otherwise.
-    if (cfg.direct && directApplies(g)) return directInputGrad(ctx, g, dy, packWeights(ctx, w, g), bias, dx, cfg.direct);
+    if (cfg.direct && directApplies(g)) {
+      const packed = cfg.packW !== false;
+      return directInputGrad(ctx, g, dy, packed ? packWeights(ctx, w, g) : w.buffer, bias, dx, cfg.direct, packed);
+    }
     const ga = flippedAdjoint(g, cfg.flip ?? convVariants.flipInputGrad);
     if (ga) gemmForward(ctx, ga, dy, packWeights(ctx, w, g, true), bias, dx, cfg);
     else gemmInputGrad(ctx, g, dy, cfg.packW === false ? w.buffer : packWeights(ctx, w, g), bias, dx, cfg);

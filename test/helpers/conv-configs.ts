@@ -21,5 +21,5 @@ export const FORCED_CONFIGS: Record<string, ConvConfig> = {
   'rb=8 unpacked w': { rb: 8, packW: false },
   'direct dx 1 px, tm=tn=32 chunks of 16': { direct: 1, tm: 32, tn: 32, minChunkRows: 16 },
   'direct dx 2 px, rb=8': { direct: 2, rb: 8 },
-  'direct dx 4 px': { direct: 4 },
+  'direct dx 4 px, OIHW weight': { direct: 4, packW: false },
 };

@@ -1,7 +1,7 @@
 /**
  * The direct input-gradient kernel (src/ops/conv-direct.ts, shaders/conv-direct.wgsl; the
  * auto-tune candidate `direct` of a `dx` key) against the float64 reference, for 1, 2 and 4
- * pixels per invocation, on awkward shapes: odd grids (uneven sub-pixel classes, a last slot
+ * pixels per invocation, packed (OHWI) and OIHW weights, on awkward shapes: odd grids (uneven sub-pixel classes, a last slot
  * with absent pixels), groups, channels per group not a multiple of 4 (the scalar path) and
  * multiples of 4 (the vec4 path), stride 1 / 2 / 3, a 1x1 stride-2 kernel (classes with no
  * tap), bias. conv2d.test.ts / conv-transpose.test.ts run it as well, through `convForce`.
@@ -33,8 +33,8 @@ describe('direct input-gradient kernel vs the reference', () => {
   const getCtx = useContext();
 
   for (const s of shapes) {
-    for (const px of [1, 2, 4] as const) {
-      it(`${s.name}, ${px} px per invocation`, async () => {
+    for (const [px, packed] of [[1, true], [2, true], [4, true], [2, false], [4, false]] as const) {
+      it(`${s.name}, ${px} px per invocation, ${packed ? 'packed' : 'OIHW'} weight`, async () => {
         const ctx = getCtx();
         const rng = new Rng(s.Cin * 7 + s.Cout + s.kh * 100 + px);
         const { Ho, Wo } = ref.convOutSize(s);
@@ -57,10 +57,10 @@ describe('direct input-gradient kernel vs the reference', () => {
         ctx.gpu.write(dx.buffer, new Float32Array(inL.rows * s.Cin).fill(NaN));
 
         const before = ctx.gpu.stats.workgroups;
-        inputGrad(ctx, g, dy.buffer, w, b?.buffer ?? null, dx.buffer, { direct: px });
+        inputGrad(ctx, g, dy.buffer, w, b?.buffer ?? null, dx.buffer, packed ? { direct: px } : { direct: px, packW: false });
         // The direct kernel ran (not a GEMM): packing ceil(weights / 256) workgroups (none for
-        // 1x1), then ceil(slots * groups * quads / 64) of the shader's header.
-        const pack = s.kh * s.kw > 1 ? Math.ceil(ws.length / 256) : 0;
+        // 1x1 or the OIHW weight), then ceil(slots * groups * quads / 64) of the shader's header.
+        const pack = packed && s.kh * s.kw > 1 ? Math.ceil(ws.length / 256) : 0;
         const slots = s.B * s.H * s.stride * Math.ceil(Math.ceil(s.W / s.stride) / px);
         const direct = Math.ceil((slots * s.groups * Math.ceil(s.Cin / s.groups / 4)) / 64);
         expect(ctx.gpu.stats.workgroups - before).toBe(pack + direct);

@@ -86,8 +86,9 @@ describe('security', () => {
 
   it('the dataset token is never persisted: not in the manifest, the checkpoint store or local storage', () => {
     const worker = readFileSync(join(root, 'src/worker/trainer-worker.ts'), 'utf8');
-    // The run is recorded with the source's label (the URL pattern), not the source object.
-    expect(worker).toMatch(/store\.addRun\(config, source\.label\)/);
+    // The run is recorded with the source's label (the URL pattern), not the source object
+    // (and the kernel-tuning choice, which holds no source field).
+    expect(worker).toMatch(/store\.addRun\(config, source\.label(, runTuning\(app\))?\)/);
     const persistence = ['src/platform/browser/checkpoint-store.ts', 'src/ui/main.ts', 'src/worker/trainer-worker.ts'].map((f) => readFileSync(join(root, f), 'utf8'));
     for (const text of persistence) expect(text).not.toMatch(/localStorage|sessionStorage|document\.cookie/);
     expect(persistence[0]).not.toMatch(/token/i);

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
+import { appReady, openApp, ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
 import { readSafetensors } from '../../src/io/safetensors.ts';
 
 const SHOTS = join(ROOT, 'test-results', 'app');
@@ -46,11 +46,7 @@ describe('browser app (built, static server, Chromium on SwiftShader)', () => {
         for (const e of list.getEntries()) w.__longtasks.push({ start: e.startTime, duration: e.duration });
       }).observe({ type: 'longtask' });
     });
-    const page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
-
-    await page.goto(`${app.base}/`);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    const page = await openApp(context, app.base, errors);
     // SwiftShader is a fallback adapter: the page must say so and pre-select the tiny model.
     await expect(page.locator('#adapter .warning').innerText()).resolves.toMatch(/software/);
     await expect(page.locator('select[name=model]').inputValue()).resolves.toBe('tiny');
@@ -94,7 +90,7 @@ describe('browser app (built, static server, Chromium on SwiftShader)', () => {
     // Reload while it runs (as a crash would): the newest checkpoint is the one from the pause.
     const saved = paused1;
     await page.reload();
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    await appReady(page);
     const offer = page.locator('#resume-run');
     await expect(offer.innerText()).resolves.toBe(`Resume at step ${saved}`);
     await page.screenshot({ path: join(SHOTS, '4-resume-offer.png'), fullPage: true });

@@ -22,7 +22,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { isValKey } from '../../src/eval/split.ts';
 import { nodeShards } from '../../src/platform/node/data-sources.ts';
 import { newMetrics } from '../../src/data/types.ts';
-import { ROOT, serveBuiltApp, waitOrExplain, type ServedApp } from './serve.ts';
+import { openApp, ROOT, serveBuiltApp, waitOrExplain, type ServedApp } from './serve.ts';
 
 const SHOTS = join(ROOT, 'test-results', 'app');
 const SHARD = join(ROOT, 'public', 'data', 'sample-000000.tar');
@@ -45,10 +45,7 @@ describe('browser app: the Evaluate panel', () => {
     execFileSync('tar', ['-xf', SHARD, '-C', folder]);
     app = await serveBuiltApp();
     context = await app.browser.newContext({ viewport: { width: 1100, height: 900 } });
-    page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${app.base}/`);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    page = await openApp(context, app.base, errors);
   }, 180_000);
   afterAll(async () => {
     await context?.close();

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../../src/data/bench-browser.ts';
 
 /** The bearer token the test server wants under /gated/. */
@@ -94,4 +94,18 @@ export async function waitOrExplain(page: Page, selector: string, timeout: numbe
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${await page.evaluate(shown)}`);
   }
+}
+
+/** Waits until the page says the app has started (after a goto or a reload). */
+export async function appReady(page: Page): Promise<void> {
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+}
+
+/** A new page on the app in `context`, its uncaught errors pushed to `errors`, once the app is ready. */
+export async function openApp(context: BrowserContext, base: string, errors: string[]): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${base}/`);
+  await appReady(page);
+  return page;
 }

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { GATED_TOKEN, ROOT, serveBuiltApp, waitOrExplain, type ServedApp } from './serve.ts';
+import { GATED_TOKEN, openApp, ROOT, serveBuiltApp, waitOrExplain, type ServedApp } from './serve.ts';
 
 const SHOTS = join(ROOT, 'test-results', 'app');
 /** Waits for the run state; on a timeout, says what the page showed (set-up error, log). */
@@ -48,10 +48,7 @@ describe('browser app set-up: memory estimate, schedule, URL and folder sources,
     await context.addInitScript(() => {
       delete (window as unknown as { showDirectoryPicker?: unknown }).showDirectoryPicker;
     });
-    page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${app.base}/`);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    page = await openApp(context, app.base, errors);
   }, 180_000);
   afterAll(async () => {
     await context?.close();

@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
+import { appReady, openApp, ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
 
 const SHOTS = join(ROOT, 'test-results', 'app');
 // Every shape costs seconds here, cached or not: each check compiles the candidate's pipelines.
@@ -74,10 +74,7 @@ describe('browser app: tune kernels for this GPU', () => {
     mkdirSync(SHOTS, { recursive: true });
     app = await serveBuiltApp();
     context = await app.browser.newContext({ viewport: { width: 1100, height: 900 } });
-    page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${app.base}/`);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    page = await openApp(context, app.base, errors);
   }, 180_000);
   afterAll(async () => {
     await context?.close();
@@ -125,7 +122,7 @@ describe('browser app: tune kernels for this GPU', () => {
 
     // A reload: a new worker and GPU device; the run's tuning set-up is kept with the run.
     await page.reload();
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    await appReady(page);
     await page.click('#resume-run');
     await page.waitForSelector('#state[data-state="running"]', { timeout: 60_000 });
     await expect(autotune.isChecked()).resolves.toBe(true);

@@ -8,7 +8,8 @@ with 32x32 tiles (a K step of 32: K = 20..288 here, so partial last steps too), 
  * input-gradient kernel (src/ops/conv-direct.ts; the GEMM settings next to it are ignored by
  * the input gradient and exercised by the other passes).
  */
-import type { ConvConfig } from '../../src/ops/conv-tuning.ts';
+import { it } from 'vitest';
+import { convForce, type ConvConfig } from '../../src/ops/conv-tuning.ts';
 
 export const FORCED_CONFIGS: Record<string, ConvConfig> = {
   'rb=8': { rb: 8 },
@@ -23,3 +24,22 @@ export const FORCED_CONFIGS: Record<string, ConvConfig> = {
   'direct dx 2 px, rb=8': { direct: 2, rb: 8 },
   'direct dx 4 px, OIHW weight': { direct: 4, packW: false },
 };
+
+/**
+ * Registers one test per forced configuration and case: `check(tc)` with that configuration
+ * forced on every conv, the default restored afterwards even when the check fails.
+ */
+export function itUnderForcedConfigs<C extends { name: string }>(cases: C[], check: (tc: C) => Promise<void>): void {
+  for (const [label, cfg] of Object.entries(FORCED_CONFIGS)) {
+    for (const tc of cases) {
+      it(`${tc.name} [tuned config ${label}]`, async () => {
+        convForce.config = cfg;
+        try {
+          await check(tc);
+        } finally {
+          convForce.config = null;
+        }
+      });
+    }
+  }
+}

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { convTranspose2d } from '../../src/ops/conv2d.ts';
 import { convVariants } from '../../src/ops/conv2d-gemm.ts';
-import { convForce } from '../../src/ops/conv-tuning.ts';
-import { FORCED_CONFIGS } from '../helpers/conv-configs.ts';
+import { itUnderForcedConfigs } from '../helpers/conv-configs.ts';
 import { elementwise as ew } from '../../src/ops/elementwise.ts';
 import { SiteLayout } from '../../src/tensor/layout.ts';
 import { useContext } from '../helpers/gpu.ts';
@@ -113,18 +112,7 @@ describe('convTranspose2d on the GPU vs the reference', () => {
   // The auto-tune's candidate configurations, forced on every conv GEMM (forward = the
   // sub-pixel pass, dx = a strided forward, dw = split-K).
   const forcedCases = cases.filter((c) => /several tiles|uneven|vec4 gather in dx|flipped/.test(c.name));
-  for (const [label, cfg] of Object.entries(FORCED_CONFIGS)) {
-    for (const tc of forcedCases) {
-      it(`${tc.name} [tuned config ${label}]`, async () => {
-        convForce.config = cfg;
-        try {
-          await checkCase(getCtx(), tc);
-        } finally {
-          convForce.config = null;
-        }
-      });
-    }
-  }
+  itUnderForcedConfigs(forcedCases, (tc) => checkCase(getCtx(), tc));
 
   async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case): Promise<void> {
     const rng = new Rng(tc.Cin * 31 + tc.Cout + tc.k);

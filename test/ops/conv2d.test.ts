@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d } from '../../src/ops/conv2d.ts';
 import { convVariants } from '../../src/ops/conv2d-gemm.ts';
-import { convForce } from '../../src/ops/conv-tuning.ts';
-import { FORCED_CONFIGS } from '../helpers/conv-configs.ts';
+import { itUnderForcedConfigs } from '../helpers/conv-configs.ts';
 import { elementwise as ew } from '../../src/ops/elementwise.ts';
 import { gatherSites, scatterToDense } from '../../src/ops/sparse.ts';
 import { PatchMask, SiteLayout } from '../../src/tensor/layout.ts';
@@ -169,18 +168,7 @@ describe('conv2d on the GPU vs the reference', () => {
   const forcedCases = cases.filter((c) =>
     /several tiles|3x3 stride 2 groups 2|sparse 3x3 pad 1, 8 -> 12|sparse 3x3 stride 2 pad 1, 6 -> 8|7x7 pad 3, 5 -> 3/.test(c.name),
   );
-  for (const [label, cfg] of Object.entries(FORCED_CONFIGS)) {
-    for (const tc of forcedCases) {
-      it(`${tc.name} [tuned config ${label}]`, async () => {
-        convForce.config = cfg;
-        try {
-          await checkCase(getCtx(), tc);
-        } finally {
-          convForce.config = null;
-        }
-      });
-    }
-  }
+  itUnderForcedConfigs(forcedCases, (tc) => checkCase(getCtx(), tc));
 
   async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case): Promise<void> {
     const rng = new Rng(tc.Cin * 100 + tc.Cout * 7 + tc.k);

@@ -237,14 +237,31 @@ fn class_rows(cl: Class) -> u32 {
 // step by KT threads instead of by every thread: pass 1, the offset of wp[g*cout_g + co][tap]
 // (k = (class tap, co)); pass 2, output row k's window origin (b, oy*s - p, ox*s - p).
 // x < 0 marks k past the end.
+// Tap j of the sub-pixel class `cl` (pass 1) as kernel (ky, kx).
+fn class_tap(j: u32, cl: Class) -> vec2<i32> {
+  let jy = j / max(cl.ntx, 1u);
+  return vec2<i32>(cl.cy + i32(jy) * cl.step, cl.cx + i32(j - jy * cl.ntx) * cl.step);
+}
+
+// The A operand's K index of passes 0/1 as (ky, kx, channel): k = tap * per_tap + channel,
+// the tap of the kernel (pass 0: in channels per tap) or of the class (pass 1: out channels).
+fn a_tap(k: u32, cl: Class) -> vec3<u32> {
+  let per_tap = select(params.cout_g, params.cin_g, PASS == 0u);
+  let j = k / max(per_tap, 1u);
+  let c = k - j * per_tap;
+  if (PASS == 0u) { return vec3<u32>(j / params.kw, j % params.kw, c); }
+  let t = class_tap(j, cl);
+  return vec3<u32>(u32(t.x), u32(t.y), c);
+}
+
 fn decode_step(k: u32, k_end: u32, g: u32, cl: Class) -> vec3<i32> {
   if (k >= k_end) { return vec3<i32>(-1, 0, 0); }
   if (PASS == 1u) {
     let j = k / params.cout_g;
     let co = k - j * params.cout_g;
-    let jy = j / max(cl.ntx, 1u);
-    let ky = u32(cl.cy + i32(jy) * cl.step);
-    let kx = u32(cl.cx + i32(j - jy * cl.ntx) * cl.step);
+    let t = class_tap(j, cl);
+    let ky = u32(t.x);
+    let kx = u32(t.y);
     if (!PACKED_W) {
       // OIHW as given: w[g*cout_g + co][ci][tap], ci at a stride of kh*kw (see PACKED_W).
       return vec3<i32>(i32((g * params.cout_g + co) * params.cin_g * params.kh * params.kw + ky * params.kw + kx), 0, 0);
@@ -350,19 +367,10 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       // Thread loads k = k0 + kq*4 .. +3 (one tap) for rows mm = lidx/(KT/4) + i*WG/(KT/4).
       let kq = lidx % (KT / 4u);
       let k = k0 + kq * 4u;
-      let per_tap = select(params.cout_g, params.cin_g, PASS == 0u);
-      let j = k / per_tap;
-      let c = k - j * per_tap;
-      var ky: i32;
-      var kx: i32;
-      if (PASS == 0u) {
-        ky = i32(j / params.kw);
-        kx = i32(j % params.kw);
-      } else {
-        let jy = j / max(cl.ntx, 1u);
-        ky = cl.cy + i32(jy) * cl.step;
-        kx = cl.cx + i32(j - jy * cl.ntx) * cl.step;
-      }
+      let tap = a_tap(k, cl);
+      let ky = i32(tap.x);
+      let kx = i32(tap.y);
+      let c = tap.z;
       for (var i = 0u; i < TM * (KT / 4u) / WG; i++) {  // KT * RB / TN: exact for the tiles allowed
         let mm = lidx / (KT / 4u) + i * (WG / (KT / 4u));
         let m = m0 + mm;
@@ -392,19 +400,10 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let kk = lidx % KT;
       let k = k0 + kk;
       // Decode k once per step: (tap, channel) in pass 0, (tap of the class, out channel) in pass 1.
-      let per_tap = select(params.cout_g, params.cin_g, PASS == 0u);
-      let j = k / max(per_tap, 1u);
-      let c = k - j * per_tap;
-      var ky: i32;
-      var kx: i32;
-      if (PASS == 0u) {
-        ky = i32(j / params.kw);
-        kx = i32(j % params.kw);
-      } else {
-        let jy = j / max(cl.ntx, 1u);
-        ky = cl.cy + i32(jy) * cl.step;
-        kx = cl.cx + i32(j - jy * cl.ntx) * cl.step;
-      }
+      let tap = a_tap(k, cl);
+      let ky = i32(tap.x);
+      let kx = i32(tap.y);
+      let c = tap.z;
       for (var i = 0u; i < a_loads; i++) {
         let mm = lidx / KT + i * (WG / KT);
         let m = m0 + mm;

@@ -22,7 +22,7 @@ import { DataLoader } from '../src/data/loader.ts';
 import { Context } from '../src/tensor/context.ts';
 import { Trainer, type TrainConfig } from '../src/train/trainer.ts';
 import { loadLabelledImages } from '../src/eval/node-data.ts';
-import { evaluateEncoder } from '../src/eval/evaluate.ts';
+import { evaluateFeatures, featuresOf } from '../src/eval/evaluate.ts';
 import type { Masking } from '../src/models/spark.ts';
 
 const args = parseArgs(process.argv.slice(2));
@@ -104,8 +104,13 @@ for (const name of variants) {
     pretrainSeconds, lossFirst10: mean(lossLog.slice(0, 10)), lossLast10: mean(lossLog.slice(-10)),
     evalTrain: train.labels.length, evalTest: test.labels.length,
   };
+  // One feature extraction serves both protocols.
+  const f0 = performance.now();
+  const ft = await featuresOf(ctx, trainer.model.encoder, train, size, undefined);
+  const fv = await featuresOf(ctx, trainer.model.encoder, test, size, undefined);
+  const featureSeconds = (performance.now() - f0) / 1000;
   for (const protocol of ['knn', 'linear'] as const) {
-    const r = await evaluateEncoder(ctx, trainer.model.encoder, train, test, { protocol, size, linear: { epochs: 30, lr: 1e-2, batchSize: 128, seed: 0 } });
+    const r = await evaluateFeatures(ctx, ft, fv, { protocol, linear: { epochs: 30, lr: 1e-2, batchSize: 128, seed: 0 } }, featureSeconds);
     result[protocol] = { accuracy: r.accuracy, correct: r.correct, total: r.total, trainAccuracy: r.trainAccuracy, seconds: r.seconds };
     log(`${name} ${protocol} ${(r.accuracy * 100).toFixed(2)} %`);
   }

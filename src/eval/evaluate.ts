@@ -46,11 +46,26 @@ export async function evaluateEncoder(ctx: Context, encoder: Encoder, train: Ima
   const p = options.onProgress;
   const ft = await featuresOf(ctx, encoder, train, options.size, options.featureBatch, p && ((d, t) => p('features-train', d, t)));
   const fv = await featuresOf(ctx, encoder, val, options.size, options.featureBatch, p && ((d, t) => p('features-val', d, t)));
+  return evaluateFeatures(ctx, ft, fv, options, (performance.now() - t0) / 1000);
+}
+
+/**
+ * The protocol alone, on features already extracted (so several protocols can share one
+ * extraction); `featureSeconds` is reported as the features' time.
+ */
+export async function evaluateFeatures(
+  ctx: Context,
+  ft: FeatureSet,
+  fv: FeatureSet,
+  options: Omit<EvaluateOptions, 'size' | 'featureBatch'>,
+  featureSeconds = 0,
+): Promise<EvaluateResult> {
   const t1 = performance.now();
+  const p = options.onProgress;
   const base = { protocol: options.protocol, trainImages: ft.n, featureDim: ft.dim };
   if (options.protocol === 'knn') {
     const r = await knnClassify(ctx, ft, fv, options.knn);
-    return { ...base, accuracy: r.accuracy, correct: r.correct, total: r.total, seconds: { features: (t1 - t0) / 1000, probe: (performance.now() - t1) / 1000 } };
+    return { ...base, accuracy: r.accuracy, correct: r.correct, total: r.total, seconds: { features: featureSeconds, probe: (performance.now() - t1) / 1000 } };
   }
   const epochs = options.linear?.epochs ?? 30;
   const r = await linearProbe(ctx, ft, fv, {
@@ -67,6 +82,6 @@ export async function evaluateEncoder(ctx: Context, encoder: Encoder, train: Ima
     total: r.total,
     trainAccuracy: r.trainAccuracy,
     losses: r.losses,
-    seconds: { features: (t1 - t0) / 1000, probe: (performance.now() - t1) / 1000 },
+    seconds: { features: featureSeconds, probe: (performance.now() - t1) / 1000 },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * One Gpu + Context per test file, on whatever adapter Node finds (SwiftShader here).
+ * One Gpu + Context per test file, on the driver adapter-setup.ts chose for the run.
  * Call `useContext()` at the top of a describe block; it returns a getter.
  */
 import { afterAll, beforeAll } from 'vitest';

@@ -71,7 +71,7 @@ export function chooseAdapter(p: AdapterProbe): AdapterChoice {
   const node = p.gpuDeviceNode();
   const software = p.exists(p.lavapipeIcd) ? p.lavapipeIcd : p.exists(p.swiftshaderIcd) ? p.swiftshaderIcd : null;
   if (node) {
-    const behind = software && !p.env.VK_ADD_DRIVER_FILES ? { VK_ADD_DRIVER_FILES: software } : {};
+    const behind: Record<string, string> = software && !p.env.VK_ADD_DRIVER_FILES ? { VK_ADD_DRIVER_FILES: software } : {};
     return { kind: 'hardware', why: `a GPU device node was found (${node}); the system's Vulkan drivers`, env: behind };
   }
   if (software === p.lavapipeIcd) {

@@ -11,6 +11,10 @@
 //   5. `apply` per parameter: p -= lr * trust * u, trust = |p| / |u| (1 if either is 0) where
 //      the trust ratio applies, 1 otherwise.
 // Bias corrections come from the GPU step counter, so a skipped step changes nothing.
+// 1 - beta^t is computed as -expm1(t ln beta) from ln beta (host, float64): `1 - pow(beta, t)`
+// cancels catastrophically for beta near 1 (beta2 = 0.999: pow(0.999, 2) on lavapipe, via
+// exp2(t log2 beta), was 5e-4 off in relative terms, and so was every early update).
+// 1 - beta also comes from the host, rounded once, as PyTorch's `1 - beta` is.
 //
 // Non-finite detection reads the exponent bits: WGSL lets compilers assume floats are finite,
 // so `x != x` may be folded away.
@@ -29,6 +33,10 @@ struct Params {
   beta2: f32,
   eps: f32,
   max_norm: f32,     // global grad-norm clip (<= 0: no clipping)
+  one_minus_beta1: f32,
+  one_minus_beta2: f32,
+  ln_beta1: f32,
+  ln_beta2: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -46,6 +54,23 @@ const WG: u32 = 256u;
 
 fn not_finite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
+
+// 1 - beta^t = -expm1(t ln beta) to float32 precision for any t >= 1. For |x| < 0.5 the
+// Taylor series of expm1 (10 terms: the next is under 2^-30 of the sum) keeps the relative
+// error at a few ulp; beyond, 1 - exp(x) >= 0.39 has no cancellation.
+fn one_minus_pow(ln_beta: f32, t: f32) -> f32 {
+  let x = t * ln_beta;
+  if (x < -0.5) {
+    return 1.0 - exp(x);
+  }
+  var term = x;
+  var sum = x;
+  for (var k = 2.0; k <= 10.0; k = k + 1.0) {
+    term = term * x / k;
+    sum = sum + term;
+  }
+  return -sum;
 }
 
 @compute @workgroup_size(1)
@@ -74,11 +99,11 @@ fn moments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     return;
   }
   let step = state[3];
-  let bc1 = 1.0 - pow(params.beta1, step);
-  let bc2 = 1.0 - pow(params.beta2, step);
+  let bc1 = one_minus_pow(params.ln_beta1, step);
+  let bc2 = one_minus_pow(params.ln_beta2, step);
   let grad = g[i] / state[0];
-  let mi = params.beta1 * m[i] + (1.0 - params.beta1) * grad;
-  let vi = params.beta2 * v[i] + (1.0 - params.beta2) * grad * grad;
+  let mi = params.beta1 * m[i] + params.one_minus_beta1 * grad;
+  let vi = params.beta2 * v[i] + params.one_minus_beta2 * grad * grad;
   m[i] = mi;
   v[i] = vi;
   let denom = sqrt(vi) / sqrt(bc2) + params.eps;

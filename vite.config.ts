@@ -2,8 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 // One config for the app (vite), the static build and the tests (vitest).
 // Tests run in Node on Dawn (the `webgpu` package), on the driver test/helpers/adapter-setup.ts
-// chooses and prints; GPU tests share the two cores, so they run in one forked process at a
-// time to keep the CPU drivers from thrashing.
+// chooses and prints. Two test files at a time, each in its own forked process: on the CPU
+// drivers most of a test's time is compiling pipelines, one core per pipeline, so one file at
+// a time left the second core idle.
 export default defineConfig({
   root: '.',
   publicDir: 'public',
@@ -14,7 +15,7 @@ export default defineConfig({
     environment: 'node',
     globalSetup: ['test/helpers/adapter-setup.ts'],
     pool: 'forks',
-    fileParallelism: false,
+    maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },

@@ -1,13 +1,12 @@
 /**
- * `webspark bench [suite...] [--json FILE] [--quick] [--browser] [--model NAME] [--input-size N]
- * [--batch N] [--autotune]`: prints a table per suite, then the issue-7 summary (webspark/tfjs ratios,
- * sparse/dense encoder ratios, the training step's figures); `--json` writes
- * `{adapter, records, summary}`. --model/--input-size/--batch configure `encoder` and `train`;
- * --autotune runs the `tune` suite first, so the suites after it time tuned conv kernels.
+ * `webspark bench [SUITE...] [options]`: prints a table per suite and what each suite adds
+ * (webspark/tfjs ratios, sparse/dense encoder ratios, the training step's figures); `--json`
+ * writes `{adapter, records, summary}`. The options: `webspark bench --help`.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Args } from './args.ts';
+import { defineOptions, type Args } from './args.ts';
+import type { Command } from './command.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { Context } from '../tensor/context.ts';
 import { adapterLine, formatTable, record, timingMethod, type BenchRecord } from '../../bench/harness.ts';
@@ -121,15 +120,29 @@ function kernelOrder(r: BenchRecord): number {
   return kinds.indexOf(r.name) * 1e6 + (parseInt(r.shape, 10) || 0) * 10 + (r.impl === 'webspark' ? 0 : r.impl === TFJS_IMPL ? 1 : 2);
 }
 
-export async function bench(args: Args): Promise<number> {
-  const unknown = args.unknown(['json', 'quick', 'browser', 'model', 'input-size', 'batch', 'autotune']);
-  if (unknown.length) {
-    throw new Error(`unknown option --${unknown[0]} (known: --json FILE, --quick, --browser, --model NAME, --input-size N, --batch N, --autotune)`);
-  }
-  browser = args.has('browser');
-  const names = args.positionals.length ? args.positionals : Object.keys(SUITES).filter((n) => n !== 'tune');
+const OPTIONS = defineOptions({
+  json: { type: 'string', value: 'FILE', help: 'also write `{adapter, records, summary}` as JSON' },
+  quick: { type: 'flag', help: 'fewer and shorter samples (a smoke run, not figures to quote)' },
+  browser: { type: 'flag', help: '`data`: also time the pipeline in headless Chromium' },
+  model: { type: 'string', value: 'NAME', defaultText: 'per suite', help: '`encoder` (a ResNet) and `train`: the model' },
+  'input-size': { type: 'integer', min: 32, defaultText: 'per suite', help: '`encoder` and `train`: image side in pixels' },
+  batch: { type: 'integer', min: 1, defaultText: 'per suite', help: '`encoder` and `train`: images per batch' },
+  autotune: { type: 'flag', help: 'run the `tune` suite first, so the suites after it time tuned conv kernels' },
+});
+
+export const command: Command<typeof OPTIONS> = {
+  name: 'bench',
+  summary: `benchmarks; suites: ${Object.keys(SUITES).join(', ')} (all but tune when none is named)`,
+  positionals: '[SUITE...]',
+  options: OPTIONS,
+  run: bench,
+};
+
+export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
+  browser = args.get('browser');
+  const names = args.positionals.length ? [...args.positionals] : Object.keys(SUITES).filter((n) => n !== 'tune');
   // --autotune: tune first, so every suite after it times the tuned conv kernels.
-  if (args.has('autotune') && !names.includes('tune')) names.unshift('tune');
+  if (args.get('autotune') && !names.includes('tune')) names.unshift('tune');
   for (const n of names) {
     if (!SUITES[n]) throw new Error(`unknown suite '${n}' (known: ${Object.keys(SUITES).join(', ')})`);
   }
@@ -140,12 +153,12 @@ export async function bench(args: Args): Promise<number> {
     process.stdout.write(`timing: ${timingMethod(gpu)}; the tfjs suite times both engines by wall clock\n\n`);
     const records: BenchRecord[] = [];
     const summary: Record<string, unknown> = {};
-    const model = args.string('model');
-    const inputSize = args.has('input-size') ? args.number('input-size', 224, { min: 32, integer: true }) : undefined;
-    const batch = args.has('batch') ? args.number('batch', 1, { min: 1, integer: true }) : undefined;
+    const model = args.get('model');
+    const inputSize = args.get('input-size');
+    const batch = args.get('batch');
     for (const n of names) {
       const o: SuiteOptions = {
-        quick: args.has('quick'),
+        quick: args.get('quick'),
         prior: records,
         ...(model ? { model } : {}),
         ...(inputSize ? { inputSize } : {}),
@@ -158,7 +171,7 @@ export async function bench(args: Args): Promise<number> {
       process.stdout.write(`${formatTable(r.records)}\n\n`);
       if (r.text) process.stdout.write(`${r.text}\n\n`);
     }
-    const json = args.string('json');
+    const json = args.get('json');
     if (json) {
       writeFileSync(json, `${JSON.stringify({ adapter: gpu.adapter, records, summary }, null, 2)}\n`);
       process.stdout.write(`wrote ${json}\n`);

@@ -21,7 +21,7 @@ import { NodeCheckpointStore } from '../src/platform/node/checkpoint-store.ts';
 import { DataLoader } from '../src/data/loader.ts';
 import { Context } from '../src/tensor/context.ts';
 import { Trainer, type TrainConfig } from '../src/train/trainer.ts';
-import { loadLabelledImages } from '../src/eval/node-data.ts';
+import { loadLabelledImages } from '../src/platform/node/labelled-images.ts';
 import { evaluateFeatures, featuresOf } from '../src/eval/evaluate.ts';
 import type { Masking } from '../src/models/spark.ts';
 

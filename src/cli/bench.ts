@@ -98,12 +98,12 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
     // Decode + RandomResizedCrop on the CPU (sharp), flip + normalise on the GPU, 224 px crops
     // of the bundled shard. `ms` is per image.
     const images = quick ? 96 : 480;
-    const { benchData } = await import('../data/bench.ts');
+    const { benchData } = await import('../../bench/data.ts');
     const r = await benchData({ images, print: () => {} });
     const out = [record('data', `decode+augment (${r.imagesPerSecond.toFixed(0)} img/s)`, 'node: sharp + GPU', `${r.images} imgs 224px`, (r.seconds * 1000) / r.images, null)];
     if (browser) {
       // The same pipeline in headless Chromium: createImageBitmap decodes, WebGPU flips/normalises.
-      const { benchDataBrowser } = await import('../data/bench-browser.ts');
+      const { benchDataBrowser } = await import('../../bench/data-browser.ts');
       const b = await benchDataBrowser({ images, print: () => {} });
       out.push(record('data', `decode+augment (${b.imagesPerSecond.toFixed(0)} img/s)`, 'chromium: bitmap + GPU', `${b.images} imgs 224px`, (b.seconds * 1000) / b.images, null));
     }

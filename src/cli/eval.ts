@@ -14,7 +14,7 @@ import { loadStateDict } from '../io/state-dict.ts';
 import { createSparK, type SparKConfig } from '../models/registry.ts';
 import { Context } from '../tensor/context.ts';
 import { Rng } from '../util/rng.ts';
-import { loadLabelledImages } from '../eval/node-data.ts';
+import { loadLabelledImages } from '../platform/node/labelled-images.ts';
 import { evaluateEncoder, type Protocol } from '../eval/evaluate.ts';
 
 const OPTIONS = defineOptions({

@@ -14,7 +14,7 @@
  * `tuneConvs` can tune every conv shape a training step used once that step has been recorded.
  */
 import type { Gpu } from '../gpu/gpu.ts';
-import type { ConvGeometry } from './conv2d-gemm.ts';
+import type { ConvGeometry } from './conv-geometry.ts';
 
 export interface ConvConfig {
   /** Rows of C per thread: 4 (4x4 register blocks, 256 threads at 64x64) or 8 (8x4, 128). */

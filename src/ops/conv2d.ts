@@ -16,13 +16,8 @@
 import { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
-import {
-  columnSums,
-  forward,
-  inputGrad,
-  weightGrad,
-  type ConvGeometry,
-} from './conv2d-gemm.ts';
+import { columnSums, forward, inputGrad, weightGrad } from './conv2d-gemm.ts';
+import type { ConvGeometry } from './conv-geometry.ts';
 
 export interface Conv2dOptions {
   stride?: number;

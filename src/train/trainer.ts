@@ -27,7 +27,7 @@ import type { SparK } from '../models/spark.ts';
 import { createSparK, modelSpec, type SparKConfig } from '../models/registry.ts';
 import { Lamb, type OptimizerKind, type StepStatus } from '../optim/lamb.ts';
 import { lrAt, wdAt, type ScheduleConfig } from '../optim/schedule.ts';
-import { batchToTensor } from '../ops/augment.ts';
+import { batchToTensor } from '../data/batch-tensor.ts';
 import type { Batch, DataLoader } from '../data/loader.ts';
 import type { ResumeCursor } from '../data/order.ts';
 import type { DataMetrics } from '../data/types.ts';

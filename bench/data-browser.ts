@@ -3,8 +3,8 @@
  * serves it and the bundled shard from 127.0.0.1, and runs it in headless Chromium (Debian's
  * /usr/bin/chromium through playwright-core; WebGPU on SwiftShader where there is no GPU).
  * `node --import tsx bench/data-browser.ts [--no-gpu] [--images N] [--concurrency C]
- * [--compare] [--rounds R]`: --compare times the path training uses ('pixels'), the previous
- * shader entry, the texture upload and decode alone, interleaved round by round, and prints
+ * [--compare] [--rounds R]`: --compare times the path training uses ('pixels'), the
+ * one-pixel-per-thread shader entry, the texture upload and decode alone, interleaved round by round, and prints
  * each one's median.
  */
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -3,8 +3,8 @@
  * crops with createImageBitmap (BitmapDecoder), and flips + normalises each batch on WebGPU,
  * reporting images per second. Paths, run interleaved in one page so they see the same load:
  * 'pixels' (what training uses: canvas getImageData readback -> buffer upload -> flipNormalize,
- * four-pixel-run entry), 'pixels-old' (the same with the one-pixel-per-thread entry, the code
- * before), 'texture' (bitmaps -> copyExternalImageToTexture -> one pass; slower on SwiftShader)
+ * four-pixel-run entry), 'pixels-old' (the same with `flip_normalize`, one pixel per thread),
+ * 'texture' (bitmaps -> copyExternalImageToTexture -> one pass; slower on SwiftShader)
  * and 'decode' (createImageBitmap alone, nothing uploaded: the ceiling the others approach).
  * bench/data-browser.ts builds this into a page and drives it in headless Chromium.
  */

@@ -44,8 +44,8 @@ const size = args.get('input-size');
 const batchSize = args.get('batch-size');
 const variants = args.get('variants').split(',');
 // The mask grid is input/32 patches a side: at 32 px it is 1x1 and round(1 x 0.4) = 0 patches
-// stay visible, so the encoder sees nothing and pre-training cannot train it (found the hard way).
-// The random baselines mask nothing, so they may run smaller (the issue 9 repro runs them at 32 px).
+// stay visible, so the encoder sees nothing and pre-training cannot train it.
+// The random baselines mask nothing, so they may run at 32 px.
 if (size / 32 < 2 && variants.some((v) => !v.startsWith('random'))) {
   throw new Error(`--input-size ${size} gives a ${size / 32}x${size / 32} mask grid with no visible patch: use 64 or more to pre-train (the random-* variants alone may use 32)`);
 }

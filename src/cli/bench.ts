@@ -83,7 +83,7 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
   },
   train: async (ctx, o) => {
     // The data-wait run reads the bundled shard as `pretrain` does by default (from the
-    // working directory when the CLI runs as a bundle elsewhere, as on a lent GPU machine).
+    // working directory when the CLI runs as a bundle elsewhere, as on a GPU machine without node_modules).
     const shard = [DEFAULT_DATA, resolve('public/data/sample-000000.tar')].find((p) => existsSync(p));
     const shards = shard ? (await nodeShards(shard)).shards : null;
     const dataLoader = shards

@@ -5,7 +5,7 @@
  *
  * A `ConvConfig` is a kernel configuration, never a different shader text: override constants
  * of shaders/conv2d.wgsl (RB, TM, TN, VEC4_A) and launcher choices (the flipped stride-1 input
- * gradient, split-K chunk size). The empty config is today's default, candidate 0 of every
+ * gradient, split-K chunk size). The empty config is the default, candidate 0 of every
  * key, so a run that never tunes (or whose tuning rejected everything) is exactly the untuned
  * behaviour.
  *

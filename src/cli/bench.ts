@@ -16,7 +16,7 @@ import { benchTune } from '../../bench/tune.ts';
 import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts';
 import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
 import { benchTrain, formatTrain } from '../../bench/train.ts';
-import { RESNETS } from '../models/resnet.ts';
+import { RESNETS } from '../models/zoo.ts';
 import { nodeShards } from '../platform/node/data-sources.ts';
 import { SharpDecoder } from '../platform/node/data-decode.ts';
 import { DataLoader } from '../data/loader.ts';

@@ -24,7 +24,7 @@ import { countSamples } from '../data/count.ts';
 import { isUrl } from '../data/sources.ts';
 import type { Shard } from '../data/types.ts';
 import { Context } from '../tensor/context.ts';
-import { MODEL_NAMES } from '../models/registry.ts';
+import { MODEL_NAMES } from '../models/zoo.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { officialModelArrays } from '../io/export.ts';
 import { loadStateDict } from '../io/state-dict.ts';
@@ -46,7 +46,7 @@ const OPTIONS = defineOptions({
   token: { type: 'string', value: 'TOKEN', help: '`Authorization: Bearer` token for gated URLs (kept in memory only)' },
   model: {
     type: 'string', value: 'NAME', defaultText: "`resnet18`, or the `--resume` file's model",
-    help: '`resnet18/34/50/101/152/200`, `convnext_atto/femto/pico/nano/tiny/small/base/large`',
+    help: `the architecture: ${MODEL_NAMES.join(', ')}`,
   },
   'input-size': {
     type: 'integer', min: 32, max: 1024, defaultText: "64 (224 with `--official`), or the `--resume` file's",

@@ -80,14 +80,11 @@ export function parseOptions<O extends OptionSpecs>(specs: O, argv: readonly str
   const { tokens } = parseArgs({ args: [...argv], options: config, strict: false, allowPositionals: true, tokens: true });
   const values = new Map<string, string | number | true>();
   const positionals: string[] = [];
-  let help = false;
+  // --help anywhere wins: `webspark pretrain --bogus --help` prints the help, not an error.
+  if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return new Args(positionals, values, specs, true);
   for (const t of tokens) {
     if (t.kind === 'positional') positionals.push(t.value);
     if (t.kind !== 'option') continue;
-    if (t.name === 'help') {
-      help = true;
-      continue;
-    }
     const spec = specs[t.name];
     if (!spec) throw new Error(`unknown option ${t.rawName} (see ${where.helpHint})`);
     if (spec.type === 'flag') {
@@ -99,10 +96,10 @@ export function parseOptions<O extends OptionSpecs>(specs: O, argv: readonly str
       values.set(t.name, spec.type === 'string' ? t.value : checkNumber(t.name, spec, t.value));
     }
   }
-  if (!help && positionals.length && !where.positionals) {
+  if (positionals.length && !where.positionals) {
     throw new Error(`unexpected argument '${positionals[0]}' (this command takes options only; see ${where.helpHint})`);
   }
-  return new Args(positionals, values, specs, help);
+  return new Args(positionals, values, specs);
 }
 
 function checkNumber(name: string, spec: OptionSpec, raw: string): number {

@@ -72,6 +72,7 @@ describe('parseOptions', () => {
     const a = parse(['a.png', '--quiet', 'b.png'], 'IMAGE...');
     expect([a.positionals, a.get('quiet')]).toEqual([['a.png', 'b.png'], true]);
     expect(parse(['--size', '64', '--help']).help).toBe(true);
+    expect(parse(['--bogus', 'stray', '--help']).help).toBe(true);
     expect(parse(['-h']).help).toBe(true);
     expect(parse(['--size', '64']).help).toBe(false);
   });

@@ -14,8 +14,6 @@ import { constant, truncNormal, zeros } from '../nn/init.ts';
 import type { Rng } from '../util/rng.ts';
 import type { ConvNeXtConfig } from './zoo.ts';
 
-export type { ConvNeXtConfig } from './zoo.ts';
-
 const INIT = truncNormal(0.02);
 
 class Block extends Module {

@@ -15,7 +15,8 @@
  */
 import type { Context } from '../src/tensor/context.ts';
 import { PatchMask, SiteLayout } from '../src/tensor/layout.ts';
-import { ResNet, RESNETS } from '../src/models/resnet.ts';
+import { ResNet } from '../src/models/resnet.ts';
+import { RESNETS } from '../src/models/zoo.ts';
 import { gatherSites } from '../src/ops/sparse.ts';
 import { elementwise as ew } from '../src/ops/elementwise.ts';
 import { roundHalfEven, Rng } from '../src/util/rng.ts';

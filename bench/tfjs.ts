@@ -308,7 +308,7 @@ export async function benchTfjs(ctx: Context, timing: TimingOptions = {}): Promi
   return { records: out, check, adapter };
 }
 
-/** Targets of issue 7 (webspark GFLOP/s over tfjs's), by kernel name. */
+/** The targets of docs/performance.md (webspark GFLOP/s over tfjs's), by kernel name. */
 export function targetFor(name: string): number {
   return name === 'matmul' ? 1.5 : 2;
 }

@@ -51,11 +51,10 @@
 // decoded once into `tile_rows`; each K step's tap/channel split is done once per thread (K-fast
 // loaders) or once per k by KT threads into the double-buffered `step_info` (M/N-fast loaders
 // of passes 1/2), a step ahead, so no extra barrier is needed.
-// Measured on an H100 through Dawn/Vulkan (not a test): 1024^3 linear 9.1 TFLOP/s; 3x3 conv
-// B8 C256 28x28 fwd 12.7, dx 7.7, dw 12.6 TFLOP/s; ConvT k4 s2 p1 B8 C192 28->56 8.5. Tried
-// 8x4 blocks of 128 threads: 30 % faster on SwiftShader (its barriers cost per invocation) but
-// 30 % slower on the H100 (6.5 vs 9.0 TFLOP/s at 1024^3), so 4x4 stays the default and 8x4
-// (RB = 8) is a candidate of the per-adapter auto-tune (src/ops/autotune.ts).
+// Register blocks: 4x4 is the default; 8x4 (RB = 8, half the threads) is a candidate of the
+// per-adapter auto-tune (src/ops/autotune.ts), because fewer invocations per barrier suit
+// SwiftShader (its barriers cost per invocation) and not an H100 (docs/performance.md). Figures
+// and the command that measures them: docs/benchmarks.md (`npx webspark bench kernels`).
 //
 // Dispatch of `gemm`: x, y = the M tiles of this dispatch (linear id wid.x + wid.y * nwg.x,
 // split over y past the per-dimension limit; ids >= m_tiles return), z = n_tile + n_tiles *

@@ -13,7 +13,7 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from '../src/cli/args.ts';
+import { defineOptions, parseOptions } from '../src/cli/args.ts';
 import { createNodeGpu } from '../src/platform/node/gpu.ts';
 import { nodeShards } from '../src/platform/node/data-sources.ts';
 import { SharpDecoder } from '../src/platform/node/data-decode.ts';
@@ -21,20 +21,31 @@ import { NodeCheckpointStore } from '../src/platform/node/checkpoint-store.ts';
 import { DataLoader } from '../src/data/loader.ts';
 import { Context } from '../src/tensor/context.ts';
 import { Trainer, type TrainConfig } from '../src/train/trainer.ts';
-import { loadLabelledImages } from '../src/eval/node-data.ts';
+import { loadLabelledImages } from '../src/platform/node/labelled-images.ts';
 import { evaluateFeatures, featuresOf } from '../src/eval/evaluate.ts';
 import type { Masking } from '../src/models/spark.ts';
 
-const args = parseArgs(process.argv.slice(2));
-const dataDir = args.string('data', 'data/fashion-mnist');
-const out = args.string('out', 'runs/eval');
-const steps = args.number('steps', 100, { integer: true, min: 1 });
-const size = args.number('input-size', 64, { integer: true, min: 32 });
-const batchSize = args.number('batch-size', 16, { integer: true, min: 2 });
-const variants = args.string('variants', 'random,sparse,zero-out,single-scale').split(',');
+const OPTIONS = defineOptions({
+  data: { type: 'string', default: 'data/fashion-mnist', help: 'folder of the Fashion-MNIST shards' },
+  out: { type: 'string', default: 'runs/eval', help: 'results.jsonl and one checkpoint folder per variant' },
+  steps: { type: 'integer', min: 1, default: 100, help: 'pre-training steps per variant' },
+  'input-size': { type: 'integer', min: 32, default: 64, help: 'image side in pixels' },
+  'batch-size': { type: 'integer', min: 2, default: 16, help: 'pre-training batch' },
+  variants: { type: 'string', default: 'random,sparse,zero-out,single-scale', help: 'comma-separated variants' },
+  'eval-train': { type: 'integer', min: 10, default: 1000, help: 'labelled training images for the protocols' },
+  'eval-test': { type: 'integer', min: 10, default: 500, help: 'labelled test images' },
+  seed: { type: 'integer', min: 0, default: 0, help: 'seeds each variant' },
+});
+const args = parseOptions(OPTIONS, process.argv.slice(2), { helpHint: 'the header of tools/eval-experiment.ts' });
+const dataDir = args.get('data');
+const out = args.get('out');
+const steps = args.get('steps');
+const size = args.get('input-size');
+const batchSize = args.get('batch-size');
+const variants = args.get('variants').split(',');
 // The mask grid is input/32 patches a side: at 32 px it is 1x1 and round(1 x 0.4) = 0 patches
-// stay visible, so the encoder sees nothing and pre-training cannot train it (found the hard way).
-// The random baselines mask nothing, so they may run smaller (the issue 9 repro runs them at 32 px).
+// stay visible, so the encoder sees nothing and pre-training cannot train it.
+// The random baselines mask nothing, so they may run at 32 px.
 if (size / 32 < 2 && variants.some((v) => !v.startsWith('random'))) {
   throw new Error(`--input-size ${size} gives a ${size / 32}x${size / 32} mask grid with no visible patch: use 64 or more to pre-train (the random-* variants alone may use 32)`);
 }
@@ -59,7 +70,7 @@ function configFor(masking: Masking, hierarchical: boolean, zeroInitLastBn: bool
     wd: 0.04,
     wdEnd: 0.2,
     optimizer: 'lamb',
-    seed: args.number('seed', 0, { integer: true, min: 0 }),
+    seed: args.get('seed'),
     checkpointEvery: 0,
     previewEvery: 0,
     maxInFlight: 2,
@@ -70,8 +81,8 @@ function configFor(masking: Masking, hierarchical: boolean, zeroInitLastBn: bool
 const gpu = await createNodeGpu();
 const { shards } = await nodeShards(join(dataDir, 'train-000000.tar'));
 log('loading evaluation images');
-const train = await loadLabelledImages(join(dataDir, 'train-000001.tar'), { size, limit: args.number('eval-train', 1000, { integer: true, min: 10 }) });
-const test = await loadLabelledImages(join(dataDir, 'test-000000.tar'), { size, limit: args.number('eval-test', 500, { integer: true, min: 10 }) });
+const train = await loadLabelledImages(join(dataDir, 'train-000001.tar'), { size, limit: args.get('eval-train') });
+const test = await loadLabelledImages(join(dataDir, 'test-000000.tar'), { size, limit: args.get('eval-test') });
 for (const name of variants) {
   const masking: Masking = name === 'zero-out' ? 'zero-out' : 'sparse';
   const config = configFor(masking, name !== 'single-scale', name !== 'random-no-zero-init');

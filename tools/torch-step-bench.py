@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The SparK pre-training step in PyTorch, timed: the baseline `npx webspark bench train` is
-compared with on the same GPU (issue 7: the WebGPU step within 3x of PyTorch fp32).
+compared with on the same GPU (docs/performance.md's target: the WebGPU step within 3x of
+PyTorch fp32).
 
 The model is the fixture script's (tools/fixtures: the official SparK structure, sparse
 convolution simulated by masking as the official code does), at full width. fp32 with TF32

@@ -1,13 +1,12 @@
 /**
- * `webspark bench [suite...] [--json FILE] [--quick] [--browser] [--model NAME] [--input-size N]
- * [--batch N] [--autotune]`: prints a table per suite, then the issue-7 summary (webspark/tfjs ratios,
- * sparse/dense encoder ratios, the training step's figures); `--json` writes
- * `{adapter, records, summary}`. --model/--input-size/--batch configure `encoder` and `train`;
- * --autotune runs the `tune` suite first, so the suites after it time tuned conv kernels.
+ * `webspark bench [SUITE...] [options]`: prints a table per suite and what each suite adds
+ * (webspark/tfjs ratios, sparse/dense encoder ratios, the training step's figures); `--json`
+ * writes `{adapter, records, summary}`. The options: `webspark bench --help`.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Args } from './args.ts';
+import { defineOptions, type Args } from './args.ts';
+import type { Command } from './command.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { Context } from '../tensor/context.ts';
 import { adapterLine, formatTable, record, timingMethod, type BenchRecord } from '../../bench/harness.ts';
@@ -17,7 +16,7 @@ import { benchTune } from '../../bench/tune.ts';
 import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts';
 import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
 import { benchTrain, formatTrain } from '../../bench/train.ts';
-import { RESNETS } from '../models/resnet.ts';
+import { RESNETS } from '../models/zoo.ts';
 import { nodeShards } from '../platform/node/data-sources.ts';
 import { SharpDecoder } from '../platform/node/data-decode.ts';
 import { DataLoader } from '../data/loader.ts';
@@ -84,7 +83,7 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
   },
   train: async (ctx, o) => {
     // The data-wait run reads the bundled shard as `pretrain` does by default (from the
-    // working directory when the CLI runs as a bundle elsewhere, as on a lent GPU machine).
+    // working directory when the CLI runs as a bundle elsewhere, as on a GPU machine without node_modules).
     const shard = [DEFAULT_DATA, resolve('public/data/sample-000000.tar')].find((p) => existsSync(p));
     const shards = shard ? (await nodeShards(shard)).shards : null;
     const dataLoader = shards
@@ -99,12 +98,12 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
     // Decode + RandomResizedCrop on the CPU (sharp), flip + normalise on the GPU, 224 px crops
     // of the bundled shard. `ms` is per image.
     const images = quick ? 96 : 480;
-    const { benchData } = await import('../data/bench.ts');
+    const { benchData } = await import('../../bench/data.ts');
     const r = await benchData({ images, print: () => {} });
     const out = [record('data', `decode+augment (${r.imagesPerSecond.toFixed(0)} img/s)`, 'node: sharp + GPU', `${r.images} imgs 224px`, (r.seconds * 1000) / r.images, null)];
     if (browser) {
       // The same pipeline in headless Chromium: createImageBitmap decodes, WebGPU flips/normalises.
-      const { benchDataBrowser } = await import('../data/bench-browser.ts');
+      const { benchDataBrowser } = await import('../../bench/data-browser.ts');
       const b = await benchDataBrowser({ images, print: () => {} });
       out.push(record('data', `decode+augment (${b.imagesPerSecond.toFixed(0)} img/s)`, 'chromium: bitmap + GPU', `${b.images} imgs 224px`, (b.seconds * 1000) / b.images, null));
     }
@@ -121,15 +120,29 @@ function kernelOrder(r: BenchRecord): number {
   return kinds.indexOf(r.name) * 1e6 + (parseInt(r.shape, 10) || 0) * 10 + (r.impl === 'webspark' ? 0 : r.impl === TFJS_IMPL ? 1 : 2);
 }
 
-export async function bench(args: Args): Promise<number> {
-  const unknown = args.unknown(['json', 'quick', 'browser', 'model', 'input-size', 'batch', 'autotune']);
-  if (unknown.length) {
-    throw new Error(`unknown option --${unknown[0]} (known: --json FILE, --quick, --browser, --model NAME, --input-size N, --batch N, --autotune)`);
-  }
-  browser = args.has('browser');
-  const names = args.positionals.length ? args.positionals : Object.keys(SUITES).filter((n) => n !== 'tune');
+const OPTIONS = defineOptions({
+  json: { type: 'string', value: 'FILE', help: 'also write `{adapter, records, summary}` as JSON' },
+  quick: { type: 'flag', help: 'fewer and shorter samples (a smoke run, not figures to quote)' },
+  browser: { type: 'flag', help: '`data`: also time the pipeline in headless Chromium' },
+  model: { type: 'string', value: 'NAME', defaultText: 'per suite', help: '`encoder` (a ResNet) and `train`: the model' },
+  'input-size': { type: 'integer', min: 32, defaultText: 'per suite', help: '`encoder` and `train`: image side in pixels' },
+  batch: { type: 'integer', min: 1, defaultText: 'per suite', help: '`encoder` and `train`: images per batch' },
+  autotune: { type: 'flag', help: 'run the `tune` suite first, so the suites after it time tuned conv kernels' },
+});
+
+export const command: Command<typeof OPTIONS> = {
+  name: 'bench',
+  summary: `benchmarks; suites: ${Object.keys(SUITES).join(', ')} (all but tune when none is named)`,
+  positionals: '[SUITE...]',
+  options: OPTIONS,
+  run: bench,
+};
+
+export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
+  browser = args.get('browser');
+  const names = args.positionals.length ? [...args.positionals] : Object.keys(SUITES).filter((n) => n !== 'tune');
   // --autotune: tune first, so every suite after it times the tuned conv kernels.
-  if (args.has('autotune') && !names.includes('tune')) names.unshift('tune');
+  if (args.get('autotune') && !names.includes('tune')) names.unshift('tune');
   for (const n of names) {
     if (!SUITES[n]) throw new Error(`unknown suite '${n}' (known: ${Object.keys(SUITES).join(', ')})`);
   }
@@ -140,12 +153,12 @@ export async function bench(args: Args): Promise<number> {
     process.stdout.write(`timing: ${timingMethod(gpu)}; the tfjs suite times both engines by wall clock\n\n`);
     const records: BenchRecord[] = [];
     const summary: Record<string, unknown> = {};
-    const model = args.string('model');
-    const inputSize = args.has('input-size') ? args.number('input-size', 224, { min: 32, integer: true }) : undefined;
-    const batch = args.has('batch') ? args.number('batch', 1, { min: 1, integer: true }) : undefined;
+    const model = args.get('model');
+    const inputSize = args.get('input-size');
+    const batch = args.get('batch');
     for (const n of names) {
       const o: SuiteOptions = {
-        quick: args.has('quick'),
+        quick: args.get('quick'),
         prior: records,
         ...(model ? { model } : {}),
         ...(inputSize ? { inputSize } : {}),
@@ -158,7 +171,7 @@ export async function bench(args: Args): Promise<number> {
       process.stdout.write(`${formatTable(r.records)}\n\n`);
       if (r.text) process.stdout.write(`${r.text}\n\n`);
     }
-    const json = args.string('json');
+    const json = args.get('json');
     if (json) {
       writeFileSync(json, `${JSON.stringify({ adapter: gpu.adapter, records, summary }, null, 2)}\n`);
       process.stdout.write(`wrote ${json}\n`);

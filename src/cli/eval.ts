@@ -6,47 +6,69 @@
  * `--val-data`, or from a seeded split of `--data` by sample key (`--val-fraction`, `--split-seed`).
  */
 import { readFileSync } from 'node:fs';
-import type { Args } from './args.ts';
+import { defineOptions, type Args } from './args.ts';
+import type { Command } from './command.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { loadStateDict } from '../io/state-dict.ts';
 import { createSparK, type SparKConfig } from '../models/registry.ts';
 import { Context } from '../tensor/context.ts';
 import { Rng } from '../util/rng.ts';
-import { loadLabelledImages } from '../eval/node-data.ts';
+import { loadLabelledImages } from '../platform/node/labelled-images.ts';
 import { evaluateEncoder, type Protocol } from '../eval/evaluate.ts';
 
-const OPTIONS = [
-  'checkpoint', 'model', 'data', 'val-data', 'val-fraction', 'split-seed', 'protocol', 'input-size', 'limit', 'val-limit',
-  'k', 'temperature', 'epochs', 'lr', 'batch-size', 'seed', 'random-init', 'json',
-];
+const OPTIONS = defineOptions({
+  checkpoint: { type: 'string', value: 'FILE', help: 'the pre-trained weights (webspark or official); or `--random-init`' },
+  model: { type: 'string', value: 'NAME', defaultText: "the checkpoint's", help: 'the architecture (required with `--random-init`)' },
+  data: { type: 'string', value: 'SPEC', help: 'required: labelled images (shards with `.cls`, an ImageFolder, parquet with a label column)' },
+  'val-data': { type: 'string', value: 'SPEC', help: 'validation images; without it, a seeded split of `--data` by sample key' },
+  'val-fraction': { type: 'number', min: 0.001, max: 0.999, default: 0.2, help: 'share of `--data` held out for validation' },
+  'split-seed': { type: 'integer', min: 0, default: 0, help: 'seeds the train/validation split' },
+  protocol: { type: 'string', value: 'NAME', default: 'knn', help: '`knn` (cosine, weighted vote) or `linear` (a linear probe)' },
+  'input-size': { type: 'integer', min: 32, max: 4096, defaultText: "the checkpoint's, else 64", help: 'image side in pixels, a multiple of 32' },
+  limit: { type: 'integer', min: 1, defaultText: 'all', help: 'at most this many training images' },
+  'val-limit': { type: 'integer', min: 1, defaultText: 'all', help: 'at most this many validation images' },
+  k: { type: 'integer', min: 1, default: 20, help: 'k-NN: neighbours that vote' },
+  temperature: { type: 'number', min: 1e-4, default: 0.07, help: 'k-NN: temperature of the vote weights' },
+  epochs: { type: 'integer', min: 1, default: 30, help: 'linear probe: passes over the training features' },
+  lr: { type: 'number', min: 0, default: 0.01, help: 'linear probe: AdamW learning rate' },
+  'batch-size': { type: 'integer', min: 2, default: 256, help: 'linear probe: features per step' },
+  seed: { type: 'integer', min: 0, default: 0, help: "seeds the random encoder and the probe's initialisation and order" },
+  'random-init': { type: 'flag', help: 'evaluate a freshly initialised encoder (the baseline pre-training has to beat)' },
+  json: { type: 'flag', help: 'print the result as one JSON line (no progress)' },
+});
 
-export async function evalCommand(args: Args): Promise<number> {
-  const unknown = args.unknown(OPTIONS);
-  if (unknown.length) throw new Error(`unknown option --${unknown[0]} (known: ${OPTIONS.map((o) => `--${o}`).join(' ')})`);
-  const protocol = args.string('protocol', 'knn') as Protocol;
+export const command: Command<typeof OPTIONS> = {
+  name: 'eval',
+  summary: 'k-NN / linear-probe accuracy of a frozen encoder: `--checkpoint FILE --data SPEC --protocol knn|linear`',
+  options: OPTIONS,
+  run: evalCommand,
+};
+
+export async function evalCommand(args: Args<typeof OPTIONS>): Promise<number> {
+  const protocol = args.get('protocol') as Protocol;
   if (protocol !== 'knn' && protocol !== 'linear') throw new Error(`--protocol must be knn or linear, got '${protocol}'`);
-  const data = args.string('data');
+  const data = args.get('data');
   if (!data) throw new Error('--data SPEC is required (shards, a shard folder or an ImageFolder with labels)');
-  const checkpoint = args.string('checkpoint');
-  const randomInit = args.has('random-init');
+  const checkpoint = args.get('checkpoint');
+  const randomInit = args.get('random-init');
   if (!checkpoint && !randomInit) throw new Error('give --checkpoint FILE, or --random-init with --model (a random encoder)');
 
   const file = checkpoint ? readWeightFile(new Uint8Array(readFileSync(checkpoint)), checkpoint) : null;
   const config: SparKConfig = {
     ...file?.config,
-    model: args.string('model') ?? file?.config.model ?? '',
-    inputSize: args.number('input-size', file?.config.inputSize ?? 64, { min: 32, max: 4096, integer: true }),
+    model: args.get('model') ?? file?.config.model ?? '',
+    inputSize: args.get('input-size', file?.config.inputSize ?? 64),
   } as SparKConfig;
   if (!config.model) throw new Error(`${checkpoint ?? '--random-init'}: which model? pass --model`);
   const size = config.inputSize;
   if (size % 32) throw new Error(`--input-size must be a multiple of 32, got ${size}`);
 
-  const seed = args.number('split-seed', 0, { integer: true, min: 0 });
-  const valFraction = args.number('val-fraction', 0.2, { min: 0.001, max: 0.999 });
-  const limit = args.number('limit', Infinity, { integer: true, min: 1 });
-  const valLimit = args.number('val-limit', Infinity, { integer: true, min: 1 });
-  const valData = args.string('val-data');
+  const seed = args.get('split-seed');
+  const valFraction = args.get('val-fraction');
+  const limit = args.get('limit', Infinity);
+  const valLimit = args.get('val-limit', Infinity);
+  const valData = args.get('val-data');
   const train = await loadLabelledImages(data, { size, limit, ...(valData ? {} : { split: { side: 'train', valFraction, seed } }) });
   const val = valData
     ? await loadLabelledImages(valData, { size, limit: valLimit })
@@ -55,18 +77,18 @@ export async function evalCommand(args: Args): Promise<number> {
   const gpu = await createNodeGpu();
   const ctx = new Context(gpu);
   try {
-    const model = createSparK(ctx, new Rng(args.number('seed', 0, { integer: true, min: 0 })), config);
+    const model = createSparK(ctx, new Rng(args.get('seed')), config);
     if (file && !randomInit) loadStateDict(model, file.arrays, false);
-    const quiet = args.has('json');
+    const quiet = args.get('json');
     const result = await evaluateEncoder(ctx, model.encoder, train, val, {
       protocol,
       size,
-      knn: { k: args.number('k', 20, { integer: true, min: 1 }), temperature: args.number('temperature', 0.07, { min: 1e-4 }) },
+      knn: { k: args.get('k'), temperature: args.get('temperature') },
       linear: {
-        epochs: args.number('epochs', 30, { integer: true, min: 1 }),
-        lr: args.number('lr', 1e-2, { min: 0 }),
-        batchSize: args.number('batch-size', 256, { integer: true, min: 2 }),
-        seed: args.number('seed', 0, { integer: true, min: 0 }),
+        epochs: args.get('epochs'),
+        lr: args.get('lr'),
+        batchSize: args.get('batch-size'),
+        seed: args.get('seed'),
       },
       onProgress: quiet ? undefined : (phase, done, total) => process.stderr.write(`\r${phase} ${done}/${total}   `),
     });

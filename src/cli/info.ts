@@ -1,8 +1,20 @@
 /** `webspark info`: which adapter Node found, and what it allows. */
-import type { Args } from './args.ts';
+import { defineOptions, type Args } from './args.ts';
+import type { Command } from './command.ts';
 import { createNodeGpu, nodeAdapterChoice } from '../platform/node/gpu.ts';
 
-export async function info(args: Args): Promise<number> {
+const OPTIONS = defineOptions({
+  json: { type: 'flag', help: 'print the adapter description as JSON' },
+});
+
+export const command: Command<typeof OPTIONS> = {
+  name: 'info',
+  summary: 'show the WebGPU adapter, which driver was chosen and why, its limits and features',
+  options: OPTIONS,
+  run: info,
+};
+
+export async function info(args: Args<typeof OPTIONS>): Promise<number> {
   const gpu = await createNodeGpu();
   try {
     const a = gpu.adapter;

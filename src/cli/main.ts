@@ -1,56 +1,62 @@
-/** The `webspark` command line: dispatches to one module per command. */
-import { parseArgs, type Args } from './args.ts';
+/**
+ * The `webspark` command line: dispatches to one module per command, each of which exports its
+ * `command` (options declared once; see src/cli/command.ts for adding one).
+ */
+import { parseOptions } from './args.ts';
+import { commandHelp, commandList, optionTable, type Command } from './command.ts';
 
-interface Command {
-  summary: string;
-  run(args: Args): Promise<number>;
-}
-
-const commands: Record<string, Command> = {
-  info: {
-    summary: 'show the WebGPU adapter, its limits and features',
-    run: async (args) => (await import('./info.ts')).info(args),
-  },
-  pretrain: {
-    summary: 'SparK pre-training (default: resnet18 at 64 px on the bundled sample shard)',
-    run: async (args) => (await import('./pretrain.ts')).pretrain(args),
-  },
-  reconstruct: {
-    summary: 'masked reconstructions from a checkpoint: PNG grid, --json prints the loss',
-    run: async (args) => (await import('./reconstruct.ts')).reconstruct(args),
-  },
-  'export-encoder': {
-    summary: 'the encoder alone as safetensors with timm-style keys: `--checkpoint FILE --out FILE`',
-    run: async (args) => (await import('./export-encoder.ts')).exportEncoderCommand(args),
-  },
-  eval: {
-    summary: 'k-NN / linear-probe accuracy of a frozen encoder: `--checkpoint FILE --data SPEC --protocol knn|linear`',
-    run: async (args) => (await import('./eval.ts')).evalCommand(args),
-  },
-  bench: {
-    summary: 'benchmarks: `bench [kernels|data|tfjs|variants|tune|encoder|train] [--json FILE] [--quick] [--autotune]`',
-    run: async (args) => (await import('./bench.ts')).bench(args),
-  },
+/** Every command, in the order `webspark --help` lists them; loaded only when used. */
+export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  info: () => import('./info.ts'),
+  pretrain: () => import('./pretrain.ts'),
+  reconstruct: () => import('./reconstruct.ts'),
+  'export-encoder': () => import('./export-encoder.ts'),
+  eval: () => import('./eval.ts'),
+  bench: () => import('./bench.ts'),
 };
 
-function usage(): string {
-  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
-  return `usage: webspark <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+export async function loadCommands(): Promise<Command[]> {
+  return Promise.all(Object.values(COMMANDS).map(async (load) => (await load()).command));
+}
+
+async function loadCommand(name: string): Promise<Command | null> {
+  return Object.hasOwn(COMMANDS, name) ? (await COMMANDS[name]!()).command : null;
+}
+
+async function unknownCommand(name: string): Promise<number> {
+  process.stderr.write(`webspark: unknown command '${name}'\n\n${commandList(await loadCommands())}`);
+  return 2;
+}
+
+/** `webspark help [NAME] [--markdown]`: the list, a command's options, or its README table. */
+async function help(argv: readonly string[]): Promise<number> {
+  const names = argv.filter((a) => !a.startsWith('-'));
+  if (names.length === 0) {
+    process.stdout.write(commandList(await loadCommands()));
+    return 0;
+  }
+  const command = await loadCommand(names[0]!);
+  if (!command) return unknownCommand(names[0]!);
+  process.stdout.write(argv.includes('--markdown') ? `${optionTable(command)}\n` : commandHelp(command));
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(commandList(await loadCommands()));
     return name ? 0 : 2;
   }
-  const command = commands[name];
-  if (!command) {
-    process.stderr.write(`webspark: unknown command '${name}'\n\n${usage()}`);
-    return 2;
-  }
+  if (name === 'help') return help(rest);
+  const command = await loadCommand(name);
+  if (!command) return unknownCommand(name);
   try {
-    return await command.run(parseArgs(rest));
+    const args = parseOptions(command.options, rest, { helpHint: `webspark ${name} --help`, positionals: command.positionals });
+    if (args.help) {
+      process.stdout.write(commandHelp(command));
+      return 0;
+    }
+    return await command.run(args);
   } catch (err) {
     process.stderr.write(`webspark ${name}: ${(err as Error).message}\n`);
     if (process.env.WEBSPARK_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);

@@ -10,7 +10,8 @@
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Args } from './args.ts';
+import { defineOptions, type Args } from './args.ts';
+import type { Command } from './command.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { NodeCheckpointStore } from '../platform/node/checkpoint-store.ts';
 import { writeGridPng } from '../platform/node/images.ts';
@@ -23,7 +24,7 @@ import { countSamples } from '../data/count.ts';
 import { isUrl } from '../data/sources.ts';
 import type { Shard } from '../data/types.ts';
 import { Context } from '../tensor/context.ts';
-import { MODEL_NAMES } from '../models/registry.ts';
+import { MODEL_NAMES } from '../models/zoo.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { officialModelArrays } from '../io/export.ts';
 import { loadStateDict } from '../io/state-dict.ts';
@@ -37,11 +38,60 @@ import { GpuOutOfMemoryError } from '../gpu/errors.ts';
 
 export const DEFAULT_DATA = fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
 
-const OPTIONS = [
-  'data', 'model', 'input-size', 'batch-size', 'epochs', 'steps', 'mask-ratio', 'base-lr', 'warmup-epochs',
-  'decoder-width', 'out', 'resume', 'seed', 'optimizer', 'official', 'checkpoint-every', 'preview-every',
-  'shuffle-buffer', 'token', 'quiet', 'autotune',
-];
+const OPTIONS = defineOptions({
+  data: {
+    type: 'string', value: 'SPEC', defaultText: 'bundled `public/data/sample-000000.tar`',
+    help: 'comma-separated shards, brace patterns (`train-{0000..0099}.tar`), folders (ImageFolder or flat), `.tar.gz`, `.parquet`, or `https://` URL patterns',
+  },
+  token: { type: 'string', value: 'TOKEN', help: '`Authorization: Bearer` token for gated URLs (kept in memory only)' },
+  model: {
+    type: 'string', value: 'NAME', defaultText: "`resnet18`, or the `--resume` file's model",
+    help: `the architecture: ${MODEL_NAMES.join(', ')}`,
+  },
+  'input-size': {
+    type: 'integer', min: 32, max: 1024, defaultText: "64 (224 with `--official`), or the `--resume` file's",
+    help: 'image side in pixels, a multiple of 32 (the patch size)',
+  },
+  'batch-size': { type: 'integer', min: 1, max: 4096, default: 8, help: 'images per step' },
+  steps: { type: 'integer', min: 1, defaultText: 'from `--epochs`', help: 'training steps (URL datasets need it: their size is unknown)' },
+  epochs: { type: 'number', min: 0.01, defaultText: '20 (1600 with `--official`)', help: 'passes over the data, when `--steps` is not given' },
+  'mask-ratio': { type: 'number', min: 0, max: 0.99, default: 0.6, help: 'each image keeps `round(h*w*(1-ratio))` patches, as the official code' },
+  'base-lr': {
+    type: 'number', min: 0, defaultText: '25.6 / batch, i.e. peak lr 0.1 at any batch (2e-4 with `--official`)',
+    help: 'peak lr = base lr x batch / 256',
+  },
+  'warmup-epochs': {
+    type: 'number', min: 0, defaultText: '10 % of the run (40 with `--official`)',
+    help: 'linear warm-up from 0.005 x peak, then cosine to 0.001 x peak',
+  },
+  'decoder-width': {
+    type: 'integer', min: 32, max: 4096, defaultText: "128 (768 with `--official`), or the `--resume` file's",
+    help: 'LightDecoder width; halves five times',
+  },
+  optimizer: { type: 'string', value: 'NAME', default: 'lamb', help: '`lamb` (timm 0.5.4 semantics, grad-norm clip 5) or `adamw`' },
+  out: { type: 'string', value: 'DIR', default: 'runs/pretrain', help: '`metrics.jsonl` (one object per step), checkpoints, `reconstruction-*.png`' },
+  resume: {
+    type: 'string', value: 'FILE',
+    help: 'continue a run exactly (weights, optimizer, data position, random state), or start from an official checkpoint\'s weights',
+  },
+  seed: { type: 'integer', min: 0, default: 0, help: 'seeds the weights, the data order, the masks and augmentation' },
+  official: { type: 'flag', help: "the paper's recipe: base lr 2e-4, 40 warm-up epochs, 1600 epochs, input 224, decoder 768" },
+  'checkpoint-every': { type: 'integer', min: 0, defaultText: 'a fifth of the run, at least 10', help: 'steps between checkpoints (0: none)' },
+  'preview-every': { type: 'integer', min: 0, defaultText: 'a fifth of the run, at least 10', help: 'steps between reconstruction PNGs (0: none)' },
+  'shuffle-buffer': { type: 'integer', min: 0, default: 256, help: 'samples held back to shuffle the stream (0: shard order)' },
+  quiet: { type: 'flag', help: 'a progress line every 10 steps instead of a live bar (the default when stdout is not a terminal)' },
+  autotune: {
+    type: 'flag',
+    help: 'after step 0, tune the conv kernels for this adapter (cached in `~/.cache/webspark/autotune.json`; see docs/performance.md)',
+  },
+});
+
+export const command: Command<typeof OPTIONS> = {
+  name: 'pretrain',
+  summary: 'SparK pre-training (default: resnet18 at 64 px on the bundled sample shard)',
+  options: OPTIONS,
+  run: pretrain,
+};
 
 /** Small-scale defaults: the rule shared with the browser app (src/train/lr-rule.ts). */
 export { SMALL_SCALE };
@@ -68,48 +118,45 @@ async function writePreview(dir: string, p: Preview): Promise<string> {
   return path;
 }
 
-export async function pretrain(args: Args): Promise<number> {
-  const unknown = args.unknown(OPTIONS);
-  if (unknown.length) throw new Error(`unknown option --${unknown[0]} (known: ${OPTIONS.map((o) => `--${o}`).join(' ')})`);
-  const official = args.has('official');
-  const out = args.string('out', 'runs/pretrain');
-  const data = args.string('data', DEFAULT_DATA);
+export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
+  const official = args.get('official');
+  const out = args.get('out');
+  const data = args.get('data', DEFAULT_DATA);
   // --resume takes a webspark checkpoint (continues exactly) or an official SparK checkpoint
   // (.pth or safetensors with official keys: weights only, a fresh run from them). What the
   // file says about the model is the default for --model / --input-size / --decoder-width.
-  const resume = args.string('resume');
+  const resume = args.get('resume');
   const resumeFile = resume ? readWeightFile(new Uint8Array(readFileSync(resume)), resume) : null;
   const fromFile = resumeFile?.config ?? {};
-  const model = args.string('model', fromFile.model ?? 'resnet18');
+  const model = args.get('model', fromFile.model ?? 'resnet18');
   if (!MODEL_NAMES.includes(model as never)) throw new Error(`--model: unknown model '${model}' (known: ${MODEL_NAMES.join(', ')})`);
-  const batchSize = args.number('batch-size', 8, { min: 1, max: 4096, integer: true });
-  const inputSize = args.number('input-size', fromFile.inputSize ?? (official ? 224 : 64), { min: 32, max: 1024, integer: true });
-  const token = args.string('token');
+  const batchSize = args.get('batch-size');
+  const inputSize = args.get('input-size', fromFile.inputSize ?? (official ? 224 : 64));
+  const token = args.get('token');
   const dataset = await nodeShards(data.split(','), token ? { http: { headers: { Authorization: `Bearer ${token}` } } } : {});
   const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, batchSize, !args.has('steps') || args.has('warmup-epochs'));
-  const steps = args.has('steps')
-    ? args.number('steps', 0, { min: 1, integer: true })
-    : Math.max(1, Math.round(args.number('epochs', official ? OFFICIAL_SCHEDULE.epochs : 20, { min: 0.01 }) * stepsPerEpoch));
-  const warmupSteps = args.has('warmup-epochs')
-    ? args.number('warmup-epochs', 0, { min: 0 }) * stepsPerEpoch
+  const steps = args.get('steps') ?? Math.max(1, Math.round(args.get('epochs', official ? OFFICIAL_SCHEDULE.epochs : 20) * stepsPerEpoch));
+  const warmupEpochs = args.get('warmup-epochs');
+  const warmupSteps = warmupEpochs !== undefined
+    ? warmupEpochs * stepsPerEpoch
     : official
       ? OFFICIAL_SCHEDULE.warmupEpochs * stepsPerEpoch
       : smallScaleWarmup(steps);
   const config: TrainConfig = {
     model,
     inputSize,
-    decoderWidth: args.number('decoder-width', fromFile.decoderWidth ?? (official ? 768 : 128), { min: 32, max: 4096, integer: true }),
-    maskRatio: args.number('mask-ratio', 0.6, { min: 0, max: 0.99 }),
+    decoderWidth: args.get('decoder-width', fromFile.decoderWidth ?? (official ? 768 : 128)),
+    maskRatio: args.get('mask-ratio'),
     batchSize,
     totalSteps: steps,
-    baseLr: args.number('base-lr', official ? OFFICIAL_SCHEDULE.baseLr : smallScaleBaseLr(batchSize), { min: 0 }),
+    baseLr: args.get('base-lr', official ? OFFICIAL_SCHEDULE.baseLr : smallScaleBaseLr(batchSize)),
     warmupSteps,
     wd: OFFICIAL_SCHEDULE.wd,
     wdEnd: OFFICIAL_SCHEDULE.wdEnd,
-    optimizer: (args.string('optimizer', 'lamb') as TrainConfig['optimizer']),
-    seed: args.number('seed', 0, { integer: true, min: 0 }),
-    checkpointEvery: args.number('checkpoint-every', Math.max(10, Math.round(steps / 5)), { min: 0, integer: true }),
-    previewEvery: args.number('preview-every', Math.max(10, Math.round(steps / 5)), { min: 0, integer: true }),
+    optimizer: args.get('optimizer') as TrainConfig['optimizer'],
+    seed: args.get('seed'),
+    checkpointEvery: args.get('checkpoint-every', Math.max(10, Math.round(steps / 5))),
+    previewEvery: args.get('preview-every', Math.max(10, Math.round(steps / 5))),
     maxInFlight: 2,
     maxConsecutiveSkips: 5,
   };
@@ -117,7 +164,7 @@ export async function pretrain(args: Args): Promise<number> {
 
   mkdirSync(out, { recursive: true });
   const store = new NodeCheckpointStore(out);
-  const quiet = args.has('quiet') || !process.stdout.isTTY;
+  const quiet = args.get('quiet') || !process.stdout.isTTY;
   const metricsPath = join(out, 'metrics.jsonl');
   const log = (line: string) => process.stdout.write(`${line}\n`);
   let startedAt = performance.now();
@@ -146,7 +193,7 @@ export async function pretrain(args: Args): Promise<number> {
             decoder: new SharpDecoder(),
             batchSize,
             seed: config.seed,
-            shuffleBuffer: args.number('shuffle-buffer', 256, { min: 0, integer: true }),
+            shuffleBuffer: args.get('shuffle-buffer'),
             augment: { size: inputSize },
             cursor,
           }),
@@ -163,7 +210,7 @@ export async function pretrain(args: Args): Promise<number> {
         notice: (msg) => log(`${quiet ? '' : '\n'}${msg}`),
       },
       // --autotune: tune the conv kernels after step 0 (src/ops/autotune.ts), cached per adapter.
-      args.has('autotune') ? { autotune: { store: new NodeTuneStore(undefined, log), log } } : {},
+      args.get('autotune') ? { autotune: { store: new NodeTuneStore(undefined, log), log } } : {},
     );
   try {
     const trainer = await supervisor.start();
@@ -201,7 +248,7 @@ export async function pretrain(args: Args): Promise<number> {
 /** Steps per epoch, by counting the samples once (local data; URL datasets need --steps). */
 async function estimateStepsPerEpoch(specs: string[], shards: readonly Shard[], batch: number, needed: boolean): Promise<number> {
   if (specs.some(isUrl)) {
-    if (needed) throw new Error('--epochs / --warmup-epochs need the dataset size: for URL datasets give --steps and --warmup-steps');
+    if (needed) throw new Error('--epochs / --warmup-epochs need the dataset size: for URL datasets give --steps (the warm-up is then 10 % of it)');
     return 1;
   }
   return Math.max(1, Math.ceil((await countSamples(shards)) / batch));

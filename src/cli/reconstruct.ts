@@ -4,7 +4,8 @@
  * (original | masked | reconstruction | composite per image); `--json` prints the loss.
  */
 import { readFileSync } from 'node:fs';
-import type { Args } from './args.ts';
+import { defineOptions, type Args } from './args.ts';
+import type { Command } from './command.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { loadSquareRgb, writeGridPng } from '../platform/node/images.ts';
 import { denormalizeRgb, normalizeRgb } from '../data/imagenet.ts';
@@ -16,7 +17,25 @@ import { PatchMask, SiteLayout } from '../tensor/layout.ts';
 import { Rng } from '../util/rng.ts';
 import { visiblePatches } from '../models/spark.ts';
 
-const OPTIONS = ['checkpoint', 'model', 'input-size', 'decoder-width', 'mask', 'mask-ratio', 'seed', 'out', 'json'];
+const OPTIONS = defineOptions({
+  checkpoint: { type: 'string', value: 'FILE', help: "required: webspark's safetensors, safetensors with official keys, or an official `.pth`" },
+  model: { type: 'string', value: 'NAME', defaultText: "the checkpoint's", help: 'the architecture, when the file does not say' },
+  'input-size': { type: 'integer', min: 32, max: 4096, defaultText: "the checkpoint's, else 224", help: 'image side in pixels, a multiple of 32' },
+  'decoder-width': { type: 'integer', min: 32, defaultText: "the checkpoint's", help: 'LightDecoder width, when the file does not say' },
+  mask: { type: 'string', value: 'MASKS', help: '`1001,0110`: row-major 0/1 per patch (1 = visible), one per image or one for all' },
+  'mask-ratio': { type: 'number', min: 0, max: 1, defaultText: "the model's", help: 'a random mask with this ratio, when `--mask` is not given' },
+  seed: { type: 'integer', min: 0, default: 0, help: 'seeds the random mask' },
+  out: { type: 'string', value: 'FILE', default: 'reconstruction.png', help: 'the PNG grid: original, masked, reconstruction, composite per image' },
+  json: { type: 'flag', help: 'print `{"loss": ...}` (the official masked loss) and the run\'s settings as JSON' },
+});
+
+export const command: Command<typeof OPTIONS> = {
+  name: 'reconstruct',
+  summary: 'masked reconstructions from a checkpoint: PNG grid, --json prints the loss',
+  positionals: 'IMAGE...',
+  options: OPTIONS,
+  run: reconstruct,
+};
 
 export function parseMasks(text: string, images: number, h: number, w: number): PatchMask {
   const parts = text.split(',').map((s) => s.trim());
@@ -34,23 +53,22 @@ export function parseMasks(text: string, images: number, h: number, w: number): 
   return new PatchMask(images, h, w, visible);
 }
 
-export async function reconstruct(args: Args): Promise<number> {
-  const unknown = args.unknown(OPTIONS);
-  if (unknown.length) throw new Error(`unknown option --${unknown[0]} (known: ${OPTIONS.map((o) => `--${o}`).join(' ')})`);
-  const checkpoint = args.string('checkpoint');
+export async function reconstruct(args: Args<typeof OPTIONS>): Promise<number> {
+  const checkpoint = args.get('checkpoint');
   if (!checkpoint) throw new Error('--checkpoint FILE is required (a .safetensors or official .pth)');
   const images = args.positionals;
   if (images.length === 0) throw new Error('give one or more image files');
-  const out = args.string('out', 'reconstruction.png');
+  const out = args.get('out');
 
   const file = readWeightFile(new Uint8Array(readFileSync(checkpoint)), checkpoint);
   const config: SparKConfig = {
     ...file.config,
-    model: args.string('model') ?? file.config.model ?? '',
-    inputSize: args.number('input-size', file.config.inputSize ?? 224, { min: 32, max: 4096, integer: true }),
+    model: args.get('model') ?? file.config.model ?? '',
+    inputSize: args.get('input-size', file.config.inputSize ?? 224),
   } as SparKConfig;
   if (!config.model) throw new Error(`${checkpoint} does not say which model it holds: pass --model`);
-  if (args.has('decoder-width')) config.decoderWidth = args.number('decoder-width', 768, { min: 32, integer: true });
+  const decoderWidth = args.get('decoder-width');
+  if (decoderWidth !== undefined) config.decoderWidth = decoderWidth;
   if (config.inputSize % 32) throw new Error(`--input-size must be a multiple of 32, got ${config.inputSize}`);
 
   const gpu = await createNodeGpu();
@@ -61,13 +79,10 @@ export async function reconstruct(args: Args): Promise<number> {
     model.eval();
     const size = config.inputSize;
     const rgb = await Promise.all(images.map((p) => loadSquareRgb(p, size)));
-    const mask = args.has('mask')
-      ? parseMasks(args.string('mask')!, images.length, model.fmap, model.fmap)
-      : model.randomMask(
-          images.length,
-          new Rng(args.number('seed', 0, { integer: true, min: 0 })),
-          visiblePatches(model.fmap, args.number('mask-ratio', model.maskRatio, { min: 0, max: 1 })),
-        );
+    const masks = args.get('mask');
+    const mask = masks !== undefined
+      ? parseMasks(masks, images.length, model.fmap, model.fmap)
+      : model.randomMask(images.length, new Rng(args.get('seed')), visiblePatches(model.fmap, args.get('mask-ratio', model.maskRatio)));
     const layout = SiteLayout.dense(images.length, size, size);
     const pixels = new Float32Array(layout.rows * 3);
     rgb.forEach((r, b) => pixels.set(normalizeRgb(r), b * size * size * 3));
@@ -91,7 +106,7 @@ export async function reconstruct(args: Args): Promise<number> {
     }
     await writeGridPng(out, tiles, size, 4);
     const summary = { loss: loss[0], images: images.length, inputSize: size, model: config.model, out };
-    if (args.has('json')) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (args.get('json')) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`loss ${loss[0]!.toFixed(6)} over ${images.length} image(s); wrote ${out}\n`);
     return 0;
   } finally {

@@ -2,7 +2,7 @@
  * The data loader: ordered samples (order.ts) -> decode + crop + resize with many images in
  * flight (the platform decoder) -> batches of uint8 pixels with flip flags -> a prefetch queue.
  * The GPU side (flip + ImageNet normalisation into a feature-map tensor) is
- * `batchToTensor` in src/ops/augment.ts.
+ * `batchToTensor` in src/data/batch-tensor.ts.
  *
  * Each sample's crop box and flip come from a generator seeded by (seed, epoch, its emission
  * number), so they do not depend on timing, and a resumed run repeats them. Decodes finish in

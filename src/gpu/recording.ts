@@ -9,7 +9,7 @@
  * recording order, so callbacks that draw random numbers draw them in the same order as
  * recording the step again would. Writes without one are constants; their staging buffers are
  * kept. Host-side bookkeeping the recorded code did (BatchNorm's num_batches_tracked) is
- * registered with `Gpu.onReplay` and done again too.
+ * registered with `Gpu.hostEffect` and done again too.
  *
  * Recording runs nothing. Every transient buffer the recorded code asks for (`Gpu.buffer`) is
  * a `VirtualBuffer`: a size and an identity, no GPU memory. When recording ends, each virtual

@@ -12,25 +12,7 @@ import { Module, ModuleList } from '../nn/module.ts';
 import { Conv2d, DropPath, LayerNorm, Linear } from '../nn/layers.ts';
 import { constant, truncNormal, zeros } from '../nn/init.ts';
 import type { Rng } from '../util/rng.ts';
-
-export interface ConvNeXtConfig {
-  depths: readonly [number, number, number, number];
-  dims: readonly [number, number, number, number];
-  dropPathRate?: number;
-  layerScaleInit?: number;
-}
-
-/** Official sizes (atto..nano from ConvNeXt V2 / timm); drop-path defaults are SparK's where it sets them. */
-export const CONVNEXTS = {
-  convnext_atto: { depths: [2, 2, 6, 2], dims: [40, 80, 160, 320], dropPathRate: 0 },
-  convnext_femto: { depths: [2, 2, 6, 2], dims: [48, 96, 192, 384], dropPathRate: 0 },
-  convnext_pico: { depths: [2, 2, 6, 2], dims: [64, 128, 256, 512], dropPathRate: 0 },
-  convnext_nano: { depths: [2, 2, 8, 2], dims: [80, 160, 320, 640], dropPathRate: 0 },
-  convnext_tiny: { depths: [3, 3, 9, 3], dims: [96, 192, 384, 768], dropPathRate: 0.1 },
-  convnext_small: { depths: [3, 3, 27, 3], dims: [96, 192, 384, 768], dropPathRate: 0.2 },
-  convnext_base: { depths: [3, 3, 27, 3], dims: [128, 256, 512, 1024], dropPathRate: 0.3 },
-  convnext_large: { depths: [3, 3, 27, 3], dims: [192, 384, 768, 1536], dropPathRate: 0.4 },
-} as const satisfies Record<string, ConvNeXtConfig>;
+import type { ConvNeXtConfig } from './zoo.ts';
 
 const INIT = truncNormal(0.02);
 

@@ -1,31 +1,17 @@
 /**
- * Model names -> SparK models. Every standard ResNet and ConvNeXt; the densify norm and LAMB's
- * beta2 follow from the family as the official arg_util sets them (bn / 0.95 for ResNets,
- * ln / 0.999 for ConvNeXt).
+ * Model configurations -> SparK models (the names and architectures: zoo.ts). The densify
+ * norm and LAMB's beta2 follow from the family as the official arg_util sets them (bn / 0.95
+ * for ResNets, ln / 0.999 for ConvNeXt).
  */
 import type { Context } from '../tensor/context.ts';
 import type { Rng } from '../util/rng.ts';
-import { CONVNEXTS, ConvNeXt, type ConvNeXtConfig } from './convnext.ts';
-import { RESNETS, ResNet, type ResNetConfig } from './resnet.ts';
+import { ConvNeXt } from './convnext.ts';
+import { ResNet } from './resnet.ts';
 import { SparK, type DensifyNorm, type Masking } from './spark.ts';
+import { architectureOf, type ConvNeXtConfig, type ModelSpec, type ResNetConfig } from './zoo.ts';
 
-export type ResNetName = keyof typeof RESNETS;
-export type ConvNeXtName = keyof typeof CONVNEXTS;
-export type ModelName = ResNetName | ConvNeXtName;
-
-export const MODEL_NAMES = [...Object.keys(RESNETS), ...Object.keys(CONVNEXTS)] as ModelName[];
-
-export interface ModelSpec {
-  family: 'resnet' | 'convnext';
-  resnet?: ResNetConfig;
-  convnext?: ConvNeXtConfig;
-}
-
-export function modelSpec(name: string): ModelSpec {
-  if (name in RESNETS) return { family: 'resnet', resnet: RESNETS[name as ResNetName] };
-  if (name in CONVNEXTS) return { family: 'convnext', convnext: CONVNEXTS[name as ConvNeXtName] };
-  throw new Error(`unknown model '${name}' (known: ${MODEL_NAMES.join(', ')})`);
-}
+// Kept for src/worker/eval-host.ts, which imports modelSpec from here.
+export { modelSpec } from './zoo.ts';
 
 export interface SparKConfig {
   model: string;
@@ -49,16 +35,14 @@ export function densifyNormFor(family: ModelSpec['family']): DensifyNorm {
 }
 
 export function createSparK(ctx: Context, rng: Rng, config: SparKConfig): SparK {
-  const spec = modelSpec(config.model);
+  const arch = architectureOf(config);
   const dp = config.dropPathRate === undefined ? {} : { dropPathRate: config.dropPathRate };
   const zi = config.zeroInitLastBn === undefined ? {} : { zeroInitLastBn: config.zeroInitLastBn };
   const encoder =
-    spec.family === 'resnet'
-      ? new ResNet(ctx, rng, config.resnet ?? spec.resnet!, { ...dp, ...zi })
-      : new ConvNeXt(ctx, rng, config.convnext ?? spec.convnext!, dp);
+    arch.family === 'resnet' ? new ResNet(ctx, rng, arch.resnet, { ...dp, ...zi }) : new ConvNeXt(ctx, rng, arch.convnext, dp);
   return new SparK(ctx, rng, encoder, {
     inputSize: config.inputSize,
-    densifyNorm: densifyNormFor(spec.family),
+    densifyNorm: densifyNormFor(arch.family),
     ...(config.decoderWidth !== undefined ? { decoderWidth: config.decoderWidth } : {}),
     ...(config.maskRatio !== undefined ? { maskRatio: config.maskRatio } : {}),
     ...(config.masking !== undefined ? { masking: config.masking } : {}),

@@ -13,26 +13,10 @@ import { Module, ModuleList } from '../nn/module.ts';
 import { BatchNorm2d, Conv2d, DropPath } from '../nn/layers.ts';
 import { kaimingNormalFanOut } from '../nn/init.ts';
 import type { Rng } from '../util/rng.ts';
+import type { ResNetConfig } from './zoo.ts';
 
-export interface ResNetConfig {
-  block: 'basic' | 'bottleneck';
-  layers: readonly [number, number, number, number];
-  /** Channels of the stem (64 in every standard ResNet). */
-  stemWidth?: number;
-  /** Inner width of each stage (64, 128, 256, 512 in every standard ResNet); narrow test models differ. */
-  planes?: readonly [number, number, number, number];
-  dropPathRate?: number;
-}
-
-/** timm's ResNets; default drop-path rates are SparK's (`pretrain_default_model_kwargs`). */
-export const RESNETS = {
-  resnet18: { block: 'basic', layers: [2, 2, 2, 2], dropPathRate: 0 },
-  resnet34: { block: 'basic', layers: [3, 4, 6, 3], dropPathRate: 0 },
-  resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3], dropPathRate: 0.05 },
-  resnet101: { block: 'bottleneck', layers: [3, 4, 23, 3], dropPathRate: 0.08 },
-  resnet152: { block: 'bottleneck', layers: [3, 8, 36, 3], dropPathRate: 0.1 },
-  resnet200: { block: 'bottleneck', layers: [3, 24, 36, 3], dropPathRate: 0.15 },
-} as const satisfies Record<string, ResNetConfig>;
+// Kept for src/worker/protocol.ts, which imports the type from here.
+export type { ResNetConfig } from './zoo.ts';
 
 const conv = (ctx: Context, rng: Rng, cin: number, cout: number, k: number, stride = 1) =>
   new Conv2d(ctx, rng, cin, cout, k, { stride, padding: k >> 1, bias: false, init: kaimingNormalFanOut });

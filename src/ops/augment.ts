@@ -4,7 +4,6 @@
  * the dense [B*H*W, 3] feature map (channels last, SiteLayout.dense(B, H, W)) the model reads.
  * The input is data, so nothing is recorded on the tape.
  */
-import type { Batch } from '../data/loader.ts';
 import type { Context } from '../tensor/context.ts';
 import { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
@@ -63,19 +62,4 @@ export function flipNormalize(
   gpu.release(src);
   gpu.release(flags);
   return y;
-}
-
-/**
- * A loader batch as the model's input feature map: bytes go through flipNormalize; bitmap
- * crops (BitmapDecoder with output 'bitmap') through its texture upload, which gives the same
- * tensor bit for bit (on SwiftShader the byte path is the faster one; docs/benchmarks.md).
- */
-export function batchToTensor(ctx: Context, batch: Batch): Tensor {
-  if (batch.bitmaps) return batch.bitmaps.upload(ctx, batch.bitmaps.images, batch.flips, batch.size);
-  return flipNormalize(ctx, batch.pixels, batch.flips, {
-    batch: batch.batch,
-    height: batch.size,
-    width: batch.size,
-    channels: batch.channels,
-  });
 }

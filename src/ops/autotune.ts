@@ -1,5 +1,5 @@
 /**
- * A small, bounded, cached auto-tune for the conv GEMM kernels (issue 7 item 3).
+ * A small, bounded, cached auto-tune for the conv GEMM kernels.
  *
  * Why: no fixed kernel configuration is best on every adapter (8x4 register blocks were 30 %
  * faster than 4x4 on SwiftShader and 30 % slower on an H100, docs/performance.md), so the
@@ -9,7 +9,7 @@
  *   conv-tuning.ts); the adapter is the Gpu the choice is kept on, and the persisted cache's
  *   top-level key (`adapterId`).
  * - Candidates (`candidatesFor`): at most MAX_CANDIDATES kernel configurations (override
- *   constants and launcher switches, never spliced WGSL), today's default first; candidates
+ *   constants and launcher switches, never spliced WGSL), the default first; candidates
  *   that run the very same kernels on this shape are dropped before anything runs.
  * - Checks, before any timing: a candidate's output on the real shape must match the
  *   default's (whose numerics the tests check against the float64 reference), and its output
@@ -19,7 +19,7 @@
  * - Timing: GPU timestamps where the device has them (`Gpu.timeOnGpu`), else wall time
  *   between fences; candidates interleaved round by round, the median per candidate; timing
  *   stops when the key's time budget is spent. A candidate must beat the default by `minGain`
- *   to replace it (a tie within noise keeps today's behaviour).
+ *   to replace it (a tie within noise keeps the default).
  * - Cache: the choice is kept per Gpu (conv-tuning.ts `registry`), so a second call times
  *   nothing; a `TuneStore` persists it per adapter (Node: a JSON file, browser: IndexedDB).
  *   Loaded entries are re-checked numerically (cheap) but not re-timed.
@@ -32,7 +32,8 @@ import type { Context } from '../tensor/context.ts';
 import { PatchMask, SiteLayout } from '../tensor/layout.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { Rng } from '../util/rng.ts';
-import { convVariants, forward, inputGrad, weightGrad, type ConvGeometry } from './conv2d-gemm.ts';
+import { convVariants, forward, inputGrad, weightGrad } from './conv2d-gemm.ts';
+import type { ConvGeometry } from './conv-geometry.ts';
 import { referenceConvPass } from './conv-reference.ts';
 import { directApplies } from './conv-direct.ts';
 import { registry, tuneKey, type ConvConfig, type ConvPass } from './conv-tuning.ts';
@@ -188,7 +189,7 @@ export function candidatesFor(pass: ConvPass, g: ConvGeometry, max = MAX_CANDIDA
     // dx of a strided conv is also the transposed conv's forward: its sub-pixel classes have
     // few rows each, hence the 32-row tile candidates, and the direct kernel (no GEMM; 4 or 2
     // pixels per invocation, 1 lost everywhere; on the OIHW weight, no pack dispatch:
-    // docs/performance.md, session 3 part 2). A strided key keeps the first six that apply
+    // docs/performance.md "The direct kernel"). A strided key keeps the first six that apply
     // (the flips do not), a stride-1 key the first six (the GEMM's unpacked weight does not).
     dx: [
       {}, { rb: 8 }, { flip: otherFlip }, { rb: 8, tm: 32, tn: 32, kt: 32 }, { direct: 4 },
@@ -416,7 +417,7 @@ export async function tuneKeyNow(
   reports[0]!.rejected = await check(ctx, pass, key, g, {}, real, small, opts);
   if (reports[0]!.rejected) {
     // The untuned kernels disagree with the reference: nothing here can be trusted to compare
-    // against, so every candidate is refused and the default (today's behaviour) stays.
+    // against, so every candidate is refused and the default stays.
     for (const r of reports.slice(1)) r.rejected = 'not checked: the default itself failed its check';
     opts.log?.(`autotune: ${key}: the default kernels fail their check (${reports[0]!.rejected})`);
     return { key, source: stored ? 'store' : 'timed', candidates: reports, winner: 0, config: {}, ms: performance.now() - t0 };

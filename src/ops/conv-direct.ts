@@ -5,7 +5,7 @@
  * it exists. `directApplies` is the launcher's rule: shapes it refuses run the GEMM.
  */
 import type { Context } from '../tensor/context.ts';
-import type { ConvGeometry } from './conv2d-gemm.ts';
+import type { ConvGeometry } from './conv-geometry.ts';
 import { params } from './params.ts';
 
 /** Invocations per workgroup (the shader's WG). */

@@ -5,7 +5,7 @@
  *
  * A `ConvConfig` is a kernel configuration, never a different shader text: override constants
  * of shaders/conv2d.wgsl (RB, TM, TN, VEC4_A) and launcher choices (the flipped stride-1 input
- * gradient, split-K chunk size). The empty config is today's default, candidate 0 of every
+ * gradient, split-K chunk size). The empty config is the default, candidate 0 of every
  * key, so a run that never tunes (or whose tuning rejected everything) is exactly the untuned
  * behaviour.
  *
@@ -14,7 +14,7 @@
  * `tuneConvs` can tune every conv shape a training step used once that step has been recorded.
  */
 import type { Gpu } from '../gpu/gpu.ts';
-import type { ConvGeometry } from './conv2d-gemm.ts';
+import type { ConvGeometry } from './conv-geometry.ts';
 
 export interface ConvConfig {
   /** Rows of C per thread: 4 (4x4 register blocks, 256 threads at 64x64) or 8 (8x4, 128). */

@@ -5,34 +5,11 @@
  */
 import type { Context } from '../tensor/context.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
+import type { ConvGeometry } from './conv-geometry.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { params } from './params.ts';
 import { convConfig, type ConvConfig } from './conv-tuning.ts';
 import { directApplies, directInputGrad } from './conv-direct.ts';
-
-/** A conv from an input grid to an output grid; out = floor((in + 2*pad - k) / stride) + 1. */
-export interface ConvGeometry {
-  batch: number;
-  inH: number;
-  inW: number;
-  outH: number;
-  outW: number;
-  cin: number;
-  cout: number;
-  groups: number;
-  kh: number;
-  kw: number;
-  stride: number;
-  pad: number;
-  /** Rows stored for each grid (sparse: active sites only). */
-  inRows: number;
-  outRows: number;
-  /** Sparse layouts (both sides are sparse, or both dense). */
-  inL: SiteLayout | null;
-  outL: SiteLayout | null;
-  /** 1x1, stride 1, pad 0 on one layout: the gathered row is the walked row. */
-  pointwise: boolean;
-}
 
 const KT = 16;
 

@@ -15,14 +15,9 @@
  */
 import { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { markGrad } from './common.ts';
-import {
-  columnSums,
-  forward,
-  inputGrad,
-  weightGrad,
-  type ConvGeometry,
-} from './conv2d-gemm.ts';
+import { featureLayout, markGrad, windowOutput } from './common.ts';
+import { columnSums, forward, inputGrad, weightGrad } from './conv2d-gemm.ts';
+import type { ConvGeometry } from './conv-geometry.ts';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -44,8 +39,7 @@ function checkInt(op: string, name: string, v: number, min: number): void {
  */
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const ctx = x.ctx;
-  const inL = x.layout;
-  if (!inL) throw new Error('conv2d: x must be a feature map (a tensor with a SiteLayout)');
+  featureLayout('conv2d', x);
   const stride = opts.stride ?? 1;
   const pad = opts.padding ?? 0;
   const groups = opts.groups ?? 1;
@@ -58,13 +52,7 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOp
     throw new Error(`conv2d: weight [${w.shape}] does not fit ${cin} input channels in ${groups} groups (want [Cout, Cin/groups, kh, kw])`);
   }
   if (bias && bias.size !== cout) throw new Error(`conv2d: bias has ${bias.size} values for ${cout} channels`);
-  const outH = Math.floor((inL.height + 2 * pad - kh) / stride) + 1;
-  const outW = Math.floor((inL.width + 2 * pad - kw) / stride) + 1;
-  if (outH < 1 || outW < 1) throw new Error(`conv2d: a ${inL.height}x${inL.width} input is smaller than the ${kh}x${kw} kernel`);
-  const outL = opts.outLayout ?? inL.resized(outH, outW);
-  if (outL.batch !== inL.batch || outL.height !== outH || outL.width !== outW || outL.isDense !== inL.isDense) {
-    throw new Error(`conv2d: the output layout must be a ${inL.isDense ? 'dense' : 'sparse'} ${inL.batch}x${outH}x${outW} grid`);
-  }
+  const { inL, outL, outH, outW } = windowOutput('conv2d', x, kh, kw, stride, pad, opts.outLayout);
   const g: ConvGeometry = {
     batch: inL.batch, inH: inL.height, inW: inL.width, outH, outW, cin, cout, groups, kh, kw, stride, pad,
     inRows: inL.rows, outRows: outL.rows, inL, outL,

@@ -9,7 +9,7 @@ import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { chunkPlan, sumChunks } from './chunks.ts';
-import { markGrad } from './common.ts';
+import { featureLayout, markGrad, windowOutput } from './common.ts';
 import { params } from './params.ts';
 
 const WG = 64;
@@ -85,8 +85,7 @@ export function depthwiseConv2d(
   opts: DepthwiseOptions = {},
 ): Tensor {
   const ctx = x.ctx;
-  const inL = x.layout;
-  if (!inL) throw new Error('depthwiseConv2d: x must be a feature map (a tensor with a SiteLayout)');
+  featureLayout('depthwiseConv2d', x);
   const C = x.channels;
   const K = w.shape[2]!;
   if (w.shape.length !== 4 || w.shape[0] !== C || w.shape[1] !== 1 || w.shape[3] !== K) {
@@ -98,15 +97,7 @@ export function depthwiseConv2d(
   if (!(stride >= 1) || !(pad >= 0) || !Number.isInteger(stride) || !Number.isInteger(pad)) {
     throw new Error(`depthwiseConv2d: bad stride ${stride} / padding ${pad}`);
   }
-  const outH = Math.floor((inL.height + 2 * pad - K) / stride) + 1;
-  const outW = Math.floor((inL.width + 2 * pad - K) / stride) + 1;
-  if (outH < 1 || outW < 1) throw new Error(`depthwiseConv2d: ${inL.height}x${inL.width} input is smaller than the kernel`);
-  const outL = opts.outLayout ?? inL.resized(outH, outW);
-  if (outL.batch !== inL.batch || outL.height !== outH || outL.width !== outW || outL.isDense !== inL.isDense) {
-    throw new Error(
-      `depthwiseConv2d: output layout must be a ${inL.isDense ? 'dense' : 'sparse'} ${inL.batch}x${outH}x${outW} grid`,
-    );
-  }
+  const { inL, outL } = windowOutput('depthwiseConv2d', x, K, K, stride, pad, opts.outLayout);
   const g: Geometry = { C, K, stride, pad, inL, outL };
 
   const y = markGrad(ctx.empty([outL.rows, C], outL), x, w, bias);

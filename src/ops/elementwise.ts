@@ -1,25 +1,17 @@
 /**
- * Elementwise ops (shaders/elementwise.wgsl) and the scalar sum (shaders/reduce.wgsl).
+ * Elementwise ops (shaders/elementwise.wgsl, launched by src/tensor/elementwise-kernel.ts) and
+ * the scalar sum (shaders/reduce.wgsl).
  * Inputs of a binary op have the same size; feature maps must share their layout.
  */
 import type { Context } from '../tensor/context.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { runElementwise } from '../tensor/elementwise-kernel.ts';
 import { markGrad } from './common.ts';
 import { params } from './params.ts';
 
-const WG = 256;
-
-function run(
-  entry: string,
-  n: number,
-  ctx: Context,
-  bufs: { a?: GPUBuffer; b?: GPUBuffer; y: GPUBuffer },
-  alpha = 0,
-): void {
-  const gpu = ctx.gpu;
-  const p = gpu.pipeline('elementwise', entry);
-  gpu.dispatch(p, bufs, params().u32(n).f32(alpha).build(), gpu.grid(Math.ceil(n / WG)));
+function run(entry: string, n: number, ctx: Context, bufs: { a?: GPUBuffer; b?: GPUBuffer; y: GPUBuffer }, alpha = 0): void {
+  runElementwise(ctx.gpu, entry, n, bufs, alpha);
 }
 
 function sameShape(op: string, a: Tensor, b: Tensor): void {

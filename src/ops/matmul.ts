@@ -9,7 +9,8 @@
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
-import { columnSums, gemmForward, gemmInputGrad, gemmWeightGrad, type ConvGeometry } from './conv2d-gemm.ts';
+import { columnSums, gemmForward, gemmInputGrad, gemmWeightGrad } from './conv2d-gemm.ts';
+import type { ConvGeometry } from './conv-geometry.ts';
 
 /** y[N, Cout] = x[N, Cin] @ w[Cout, Cin]^T + bias (PyTorch nn.Linear layout). Keeps x.layout. */
 export function linear(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {

@@ -6,7 +6,7 @@
 import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
-import { markGrad } from './common.ts';
+import { featureLayout, markGrad, windowOutput } from './common.ts';
 import { params } from './params.ts';
 
 const WG = 64;
@@ -61,8 +61,7 @@ function run(ctx: Context, entry: 'forward' | 'backward', g: Geometry, walked: S
  */
 export function maxPool2d(x: Tensor, opts: MaxPoolOptions = {}): Tensor {
   const ctx = x.ctx;
-  const inL = x.layout;
-  if (!inL) throw new Error('maxPool2d: x must be a feature map (a tensor with a SiteLayout)');
+  featureLayout('maxPool2d', x);
   const K = opts.kernel ?? 3;
   const stride = opts.stride ?? 2;
   const pad = opts.padding ?? 1;
@@ -70,13 +69,7 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions = {}): Tensor {
   if (!(K >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= K) || ![K, stride, pad].every(Number.isInteger)) {
     throw new Error(`maxPool2d: bad kernel ${K} / stride ${stride} / padding ${pad} (padding must be <= kernel / 2)`);
   }
-  const outH = Math.floor((inL.height + 2 * pad - K) / stride) + 1;
-  const outW = Math.floor((inL.width + 2 * pad - K) / stride) + 1;
-  if (outH < 1 || outW < 1) throw new Error(`maxPool2d: ${inL.height}x${inL.width} input is smaller than the window`);
-  const outL = opts.outLayout ?? inL.resized(outH, outW);
-  if (outL.batch !== inL.batch || outL.height !== outH || outL.width !== outW || outL.isDense !== inL.isDense) {
-    throw new Error(`maxPool2d: output layout must be a ${inL.isDense ? 'dense' : 'sparse'} ${inL.batch}x${outH}x${outW} grid`);
-  }
+  const { inL, outL } = windowOutput('maxPool2d', x, K, K, stride, pad, opts.outLayout);
   const C = x.channels;
   const g: Geometry = { C, K, stride, pad, inL, outL };
   const y = markGrad(ctx.empty([outL.rows, C], outL), x);

@@ -121,10 +121,11 @@ export const STAGING_LIMITS: StagingLimits = { directMin: 1 << 20, stagingMax: 1
  * tensors of `directMin` elements or more get a pass-1 dispatch on their own buffer (no
  * copy); one pass 2 writes every result, in the order given.
  *
- * Why, measured (throwaway bench, not kept): 320 tensors shaped like ResNet-50 + SparK's
- * densify/decoder (160 of 64..2048, 160 log-uniform 4 K..2.4 M; 63.5 M floats, 22 of them
- * >= 1 M), ms per call as wall time with a sync (the CPU's encoding dominates; 'encode' = CPU time per call before any submit, from
- * 20 calls recorded back to back), two runs on one machine:
+ * Why, measured by a script outside the repository (also in docs/performance.md): 320
+ * tensors shaped like ResNet-50 + SparK's densify/decoder (160 of 64..2048, 160 log-uniform
+ * 4 K..2.4 M; 63.5 M floats, 22 of them >= 1 M), ms per call as wall time with a sync (the
+ * CPU's encoding dominates; 'encode' = CPU time per call before any submit, from 20 calls
+ * recorded back to back), two runs on one machine:
  *
  *   variant                                   NVIDIA H100, Dawn/Vulkan     dispatches
  *   pass 1 per tensor                         10.4 / 11.1 (encode 15-17)   321

@@ -8,7 +8,7 @@ import { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { chunkPlan, sumChunks } from './chunks.ts';
-import { markGrad } from './common.ts';
+import { featureLayout, markGrad } from './common.ts';
 import { params } from './params.ts';
 
 /**
@@ -38,11 +38,6 @@ function relayout(x: Tensor, from: SiteLayout, to: SiteLayout, token: Tensor | n
 
 function denseOf(layout: SiteLayout): SiteLayout {
   return SiteLayout.dense(layout.batch, layout.height, layout.width);
-}
-
-function featureLayout(op: string, x: Tensor): SiteLayout {
-  if (!x.layout) throw new Error(`${op}: x must be a feature map (a tensor with a SiteLayout)`);
-  return x.layout;
 }
 
 /** dtoken[c] = sum of gy[s, c] over the sites s that `layout` leaves inactive (gy dense). */

@@ -10,7 +10,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import type { SiteLayout } from './layout.ts';
 import { Tape } from './tape.ts';
 import { Parameter, Tensor } from './tensor.ts';
-import { elementwise } from '../ops/elementwise.ts';
+import { runElementwise } from './elementwise-kernel.ts';
 
 interface Scope {
   tensors: Tensor[];
@@ -125,14 +125,22 @@ export class Context {
   backward(root: Tensor, seed: Tensor | null = null): Map<number, Tensor> {
     return this.noGrad(() =>
       this.tape.backward(root, seed, {
-        add: (a, b) => elementwise.add(a, b),
-        accumulate: (dst, src) => elementwise.accumulate(dst, src),
+        add: (a, b) => {
+          const y = this.empty(a.shape, a.layout);
+          runElementwise(this.gpu, 'add', y.size, { a: a.buffer, b: b.buffer, y: y.buffer });
+          return y;
+        },
+        accumulate: (dst, src) => runElementwise(this.gpu, 'axpy', dst.size, { a: src.buffer, y: dst.buffer }, 1),
         persistentCopy: (src) => {
           const t = this.persistent(src.shape);
           this.gpu.copy(src.buffer, t.buffer, src.bytes);
           return t;
         },
-        onesLike: (t) => elementwise.fill(t.shape, 1, this, t.layout),
+        onesLike: (t) => {
+          const y = this.empty(t.shape, t.layout);
+          runElementwise(this.gpu, 'fill', y.size, { y: y.buffer }, 1);
+          return y;
+        },
       }),
     );
   }

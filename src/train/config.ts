@@ -2,7 +2,7 @@
  * Checks a training configuration before anything is built, with messages that name the field
  * and the allowed range (for the CLI and the UI alike).
  */
-import { MODEL_NAMES } from '../models/registry.ts';
+import { MODEL_NAMES } from '../models/zoo.ts';
 import { visiblePatches } from '../models/spark.ts';
 import type { TrainConfig } from './trainer.ts';
 

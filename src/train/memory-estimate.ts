@@ -19,8 +19,7 @@
  * against that measurement on other configurations (see there for the tolerance).
  */
 import { sizeClass } from '../gpu/buffer-pool.ts';
-import { CONVNEXTS, type ConvNeXtConfig } from '../models/convnext.ts';
-import { RESNETS, type ResNetConfig } from '../models/resnet.ts';
+import { architectureOf, type ConvNeXtConfig, type ResNetConfig } from '../models/zoo.ts';
 import type { SparKConfig } from '../models/registry.ts';
 import { visiblePatches } from '../models/spark.ts';
 
@@ -163,10 +162,8 @@ function convnext(t: Tally, cfg: ConvNeXtConfig, rowsAt: (stride: number) => num
 
 /** The estimate for `cfg` (bytes). */
 export function estimateTrainingMemory(cfg: MemoryConfig): MemoryEstimate {
-  const name = cfg.model;
-  const isResNet = cfg.resnet !== undefined || name in RESNETS;
-  const isConvNeXt = !isResNet && (cfg.convnext !== undefined || name in CONVNEXTS);
-  if (!isResNet && !isConvNeXt) throw new Error(`memory estimate: unknown model '${name}'`);
+  const arch = architectureOf(cfg);
+  const isResNet = arch.family === 'resnet';
   const B = cfg.batchSize;
   const H = cfg.inputSize;
   const fmap = Math.max(1, Math.floor(H / 32));
@@ -177,9 +174,7 @@ export function estimateTrainingMemory(cfg: MemoryConfig): MemoryEstimate {
   // The image, its gathered visible sites, the loss's targets and per-patch terms.
   t.act(dense(1), 3, 3);
   t.act(sparse(1), 3);
-  const features = isResNet
-    ? resnet(t, cfg.resnet ?? RESNETS[name as keyof typeof RESNETS], sparse)
-    : convnext(t, cfg.convnext ?? CONVNEXTS[name as keyof typeof CONVNEXTS], sparse);
+  const features = arch.family === 'resnet' ? resnet(t, arch.resnet, sparse) : convnext(t, arch.convnext, sparse);
   // Densify (coarsest first): norm, mask-token fill, projection to the decoder width.
   const width = cfg.decoderWidth ?? 768;
   let dw = width;

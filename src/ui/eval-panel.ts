@@ -11,6 +11,7 @@ import type { Remote } from 'comlink';
 import type { TrainerHost } from '../worker/trainer-worker.ts';
 import type { EvalModelChoice, EvalProgress, EvalRequest, EvalRow } from '../worker/eval-host.ts';
 import type { DataSource } from '../worker/protocol.ts';
+import { modelNameOf } from '../models/zoo.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -55,7 +56,7 @@ export function initEvalPanel(host: Remote<TrainerHost>, bundled: () => DataSour
     const m = await host.manifest();
     const keep = stored.value;
     const options = m.runs.flatMap((r) =>
-      r.checkpoints.map((c) => new Option(`${r.config.model}${r.config.resnet ? ' (tiny)' : ''} — step ${c.step} / ${r.config.totalSteps}`, c.file)),
+      r.checkpoints.map((c) => new Option(`${modelNameOf(r.config)} — step ${c.step} / ${r.config.totalSteps}`, c.file)),
     );
     options.reverse();
     stored.replaceChildren(...(options.length ? options : [new Option('(no stored checkpoint yet)', '')]));

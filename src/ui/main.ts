@@ -9,6 +9,7 @@ import { APP_MODELS, DEFAULT_APP_CONFIG, fromTrainConfig, type AdapterReport, ty
 import { pickFolder } from '../platform/browser/data-sources.ts';
 import type { Manifest, RunEntry } from '../platform/browser/checkpoint-store.ts';
 import type { Preview, StepMetrics, TrainerState } from '../train/trainer.ts';
+import { TINY_MODEL, modelNameOf } from '../models/zoo.ts';
 import { LossChart } from './chart.ts';
 import { drawImage } from './images.ts';
 import { initDemo, type DemoPanel } from './demo.ts';
@@ -113,7 +114,7 @@ function showAdapter(section: HTMLElement, a: AdapterReport | null, error?: stri
 
 function fillForm(c: AppConfig): void {
   const model = form.elements.namedItem('model') as HTMLSelectElement;
-  model.replaceChildren(...APP_MODELS.map((m) => new Option(m === 'tiny' ? 'tiny (test)' : m, m)));
+  model.replaceChildren(...APP_MODELS.map((m) => new Option(m === TINY_MODEL ? `${TINY_MODEL} (test)` : m, m)));
   for (const [k, v] of Object.entries(c)) {
     const input = form.elements.namedItem(k) as HTMLInputElement | HTMLSelectElement | null;
     if (input instanceof HTMLInputElement && input.type === 'checkbox') input.checked = v === true;
@@ -287,7 +288,7 @@ async function refreshCheckpoints(manifest?: Manifest): Promise<void> {
       };
       const actions = el('td');
       actions.append(dl, ' ', enc, ' ', del);
-      tr.append(el('td', run.config.model + (run.config.resnet ? ' (tiny)' : '')), el('td', `step ${c.step} / ${run.config.totalSteps}`),
+      tr.append(el('td', modelNameOf(run.config)), el('td', `step ${c.step} / ${run.config.totalSteps}`),
         el('td', `${(c.bytes / 2 ** 20).toFixed(2)} MiB`), el('td', new Date(c.savedAt).toLocaleString()), actions);
       rows.push(tr);
     }
@@ -314,7 +315,7 @@ function offerResume(m: Manifest): void {
   const discard = el('button', 'Discard run');
   section.replaceChildren(
     el('h2', 'Unfinished run'),
-    el('p', `${run.config.model}${run.config.resnet ? ' (tiny)' : ''} @${run.config.inputSize}px, batch ${run.config.batchSize}: ` +
+    el('p', `${modelNameOf(run.config)} @${run.config.inputSize}px, batch ${run.config.batchSize}: ` +
       `saved at step ${last.step} of ${run.config.totalSteps} (${new Date(last.savedAt).toLocaleString()}).`),
     el('p', `It trained on: ${run.data ?? 'bundled sample shard'}. Resuming reads the data source chosen in the set-up ` +
       'below; choose the same one to continue exactly.', 'hint'),
@@ -370,7 +371,7 @@ async function main(): Promise<void> {
     // Software adapters: start from the configuration that answers in seconds.
     // Tuning off: each candidate run is slow here (ResNet-18 at 64 px: ~4 min to tune every
     // shape); if switched on, only the 16 largest shapes.
-    fillForm({ ...DEFAULT_APP_CONFIG, model: 'tiny', batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5, autotune: false, tuneShapes: 16 });
+    fillForm({ ...DEFAULT_APP_CONFIG, model: TINY_MODEL, batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5, autotune: false, tuneShapes: 16 });
   }
   demo = initDemo(host);
   initEvalPanel(host, () => ({ kind: 'url', pattern: SHARD_URL, label: 'bundled sample shard' }), dataSource);

@@ -2,7 +2,7 @@
  * The app as users get it: `vite build` (the repo's vite.config.ts, through Vite's JS API)
  * into a temporary folder, served by a plain static file server on 127.0.0.1, opened in
  * headless Chromium (Debian's /usr/bin/chromium through playwright-core, WebGPU on
- * SwiftShader where there is no GPU), as src/data/bench-browser.ts does.
+ * SwiftShader where there is no GPU), as bench/data-browser.ts does.
  */
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { CHROMIUM_ARGS } from '../../src/data/bench-browser.ts';
+import { CHROMIUM_ARGS } from '../../bench/data-browser.ts';
 
 /** The bearer token the test server wants under /gated/. */
 export const GATED_TOKEN = 'test-token-1234';

@@ -5,7 +5,7 @@
  * reference of torchvision's ToTensor + Normalize.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDataPage, type DataPage } from '../../src/data/bench-browser.ts';
+import { openDataPage, type DataPage } from '../../bench/data-browser.ts';
 import { expectClose } from '../helpers/check.ts';
 import { flipNormalizeRef } from './reference-augment.ts';
 

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDataPage, type DataPage } from '../../src/data/bench-browser.ts';
+import { openDataPage, type DataPage } from '../../bench/data-browser.ts';
 import { DataLoader } from '../../src/data/loader.ts';
 import { SharpDecoder } from '../../src/platform/node/data-decode.ts';
 import { nodeShards } from '../../src/platform/node/data-sources.ts';

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataLoader, type Batch, type LoaderOptions } from '../../src/data/loader.ts';
 import type { ResumeCursor } from '../../src/data/order.ts';
-import { batchToTensor } from '../../src/ops/augment.ts';
+import { batchToTensor } from '../../src/data/batch-tensor.ts';
 import { SharpDecoder } from '../../src/platform/node/data-decode.ts';
 import { nodeShards } from '../../src/platform/node/data-sources.ts';
 import { imageSize } from '../../src/data/image-size.ts';

@@ -30,7 +30,8 @@ import { SharpDecoder } from '../../src/platform/node/data-decode.ts';
 import { nodeShards } from '../../src/platform/node/data-sources.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { EvalHost, RUNNING_REFUSAL, type EvalEnv, type EvalRequest } from '../../src/worker/eval-host.ts';
-import { TINY_RESNET, type DataSource } from '../../src/worker/protocol.ts';
+import type { DataSource } from '../../src/worker/protocol.ts';
+import { TINY_RESNET } from '../../src/models/zoo.ts';
 import { useContext } from '../helpers/gpu.ts';
 
 const SHARD = new URL('../../public/data/sample-000000.tar', import.meta.url).pathname;

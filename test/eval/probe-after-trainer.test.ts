@@ -1,13 +1,10 @@
 /**
- * Issue 9: docs/evaluation.md's experiment got a chance-level linear probe (12.6 %, train
- * 13.1 %) from a process that also held a Trainer, where a fresh process gave ~70 %. The cause
- * was not the Trainer (the run's checkout was rebased under it and the probe compiled a newer
- * lamb.wgsl: src/platform/node/shader-snapshot.ts, test/gpu/shader-snapshot.test.ts), but the
- * suspicion was reasonable: a Trainer leaves state in the Gpu the probe then shares (a kept
- * recording that owns pooled buffers and uniform-arena chunks, chunks and buffers given back
- * by a released one, pipelines, a model left in training mode). This pins the property the
- * experiment relies on: the probe in a Context that trained (recorded and replayed steps)
- * gives exactly what it gives in a fresh process-like Gpu, and that result is a trained head.
+ * docs/evaluation.md's experiment probes encoders in the process that pre-trained them, and a
+ * Trainer leaves state in the Gpu the probe then shares (a kept recording that owns pooled
+ * buffers and uniform-arena chunks, chunks and buffers given back by a released one,
+ * pipelines, a model left in training mode). This pins the property the experiment relies
+ * on: the probe in a Context that trained (recorded and replayed steps) gives exactly what it
+ * gives in a fresh process-like Gpu, and that result is a trained head.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +51,7 @@ function expectSame(a: LinearProbeResult, b: LinearProbeResult): void {
   expect(a.trainAccuracy).toBe(b.trainAccuracy);
 }
 
-describe('linear probe after a Trainer in the same Context (issue 9)', () => {
+describe('linear probe after a Trainer in the same Context', () => {
   const ctx = useContext();
 
   it('gives the fresh-Gpu result, bit for bit, with a recording kept and after it is released', async () => {

@@ -1,5 +1,5 @@
 /**
- * Bad configuration from the CLI (issue 8, item 9): each bad value is refused before any GPU
+ * Bad configuration from the CLI: each bad value is refused before any GPU
  * or file work, with a message naming the option or field and the allowed range. The app goes
  * through the same `validateTrainConfig` in the worker (src/worker/trainer-worker.ts); the
  * direct calls below are what it sees.
@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseArgs } from '../../src/cli/args.ts';
-import { pretrain } from '../../src/cli/pretrain.ts';
+import { parseOptions } from '../../src/cli/args.ts';
+import { command, pretrain } from '../../src/cli/pretrain.ts';
 import { ConfigError, validateTrainConfig } from '../../src/train/config.ts';
 import { tinyConfig } from '../train/tiny-run.ts';
 
@@ -29,7 +29,8 @@ const cases: [string, string[], RegExp][] = [
 describe('bad configuration', () => {
   for (const [label, argv, message] of cases) {
     it(`CLI pretrain: ${label}`, async () => {
-      await expect(pretrain(parseArgs(['--steps', '1', '--out', out, ...argv]))).rejects.toThrow(message);
+      const argvOf = ['--steps', '1', '--out', out, ...argv];
+      await expect((async () => pretrain(parseOptions(command.options, argvOf, { helpHint: 'help' })))()).rejects.toThrow(message);
       expect(existsSync(out)).toBe(false); // refused before the run folder (or a GPU) was made
     });
   }

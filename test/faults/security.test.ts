@@ -1,5 +1,5 @@
 /**
- * Security rules (issue 8, item 10), checked on the source and on the BUILT page:
+ * Security rules, checked on the source and on the BUILT page:
  * - the Content-Security-Policy of index.html and of `vite build`'s output allows no
  *   'unsafe-eval' and no script from elsewhere;
  * - no eval / new Function / string timers in src/ or in the built JS bundle;

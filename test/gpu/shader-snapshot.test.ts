@@ -1,9 +1,8 @@
 /**
- * A Node process reads its shaders when it loads its code (src/platform/node/shader-snapshot.ts).
- * Issue 9: a run whose checkout was rebased while it ran compiled the newer lamb.wgsl at its
- * linear probe's first optimizer step; the old code did not bind the new `hyper` buffer, so the
- * probe trained with lr 0 and reported chance accuracy. Reading a shader file at its first
- * dispatch is what these tests rule out.
+ * A Node process reads its shaders when it loads its code (src/platform/node/shader-snapshot.ts):
+ * a shader file read at its first dispatch could be newer than the code that binds it (a
+ * checkout rebased under a running process; a `lamb.wgsl` reading a `hyper` buffer the old
+ * code does not bind trains with lr 0). These tests rule that read out.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

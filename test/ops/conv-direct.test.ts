@@ -7,7 +7,8 @@
  * tap), bias. conv2d.test.ts / conv-transpose.test.ts run it as well, through `convForce`.
  */
 import { describe, expect, it } from 'vitest';
-import { inputGrad, type ConvGeometry } from '../../src/ops/conv2d-gemm.ts';
+import { inputGrad } from '../../src/ops/conv2d-gemm.ts';
+import type { ConvGeometry } from '../../src/ops/conv-geometry.ts';
 import { directApplies } from '../../src/ops/conv-direct.ts';
 import { SiteLayout } from '../../src/tensor/layout.ts';
 import { useContext } from '../helpers/gpu.ts';

@@ -8,7 +8,7 @@
  * model each kernel's temporaries, and the pool's size classes round each buffer up by 0-25 %.
  * ±25 % is enough to warn before a limit and to suggest a batch, which is what it is for.
  *
- * Issue #8 item 4: a batch far too large for a binding limit we impose fails with
+ * A batch far too large for a binding limit we impose fails with
  * GpuOutOfMemoryError; the advice names the largest batch that fits by the estimate, and that
  * batch then trains under the same limit (nothing crashed, the device still works).
  */

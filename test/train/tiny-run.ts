@@ -12,14 +12,14 @@ import { NodeCheckpointStore } from '../../src/platform/node/checkpoint-store.ts
 import { DataLoader } from '../../src/data/loader.ts';
 import { Context } from '../../src/tensor/context.ts';
 import { readWeightFile } from '../../src/io/checkpoint-file.ts';
+import { TINY_MODEL, modelFields } from '../../src/models/zoo.ts';
 import { Trainer, type TrainConfig, type TrainerEvents, type TrainerOptions } from '../../src/train/trainer.ts';
 
 export const SHARD = fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
 
 export function tinyConfig(totalSteps: number): TrainConfig {
   return {
-    model: 'resnet18',
-    resnet: { block: 'basic', layers: [1, 1, 1, 1], stemWidth: 8, planes: [8, 12, 16, 24] },
+    ...modelFields(TINY_MODEL),
     inputSize: 64,
     decoderWidth: 32,
     maskRatio: 0.6,

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resetConvTuning, type TuneStore } from '../../src/ops/autotune.ts';
 import { registry, type ConvConfig } from '../../src/ops/conv-tuning.ts';
-import type { ConvGeometry } from '../../src/ops/conv2d-gemm.ts';
+import type { ConvGeometry } from '../../src/ops/conv-geometry.ts';
 import type { Context } from '../../src/tensor/context.ts';
 import { appTuneOptions } from '../../src/worker/tune-host.ts';
 import type { HostEvent, RunTuning } from '../../src/worker/protocol.ts';

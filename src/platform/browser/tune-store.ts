@@ -1,7 +1,7 @@
 /**
  * The conv auto-tune's persisted choices in the browser (src/ops/autotune.ts `TuneStore`):
  * one IndexedDB entry per adapter through idb-keyval, as the checkpoint store keeps its
- * manifest. Not yet wired into the worker (the browser trainer does not tune yet).
+ * manifest. The worker's kernel tuning (src/worker/tune-host.ts) keeps its choices here.
  */
 import { get, set } from 'idb-keyval';
 import type { TuneStore } from '../../ops/autotune.ts';

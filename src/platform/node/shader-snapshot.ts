@@ -2,15 +2,12 @@
  * The WGSL shaders of a Node process, read once, when the process loads its code.
  *
  * Why: the TypeScript that binds a shader's buffers and packs its uniform is loaded when the
- * process starts, but a pipeline used to read `shaders/<name>.wgsl` from disk at its first
- * dispatch, possibly minutes later. A checkout that changes under a running process (a
- * `git rebase`, `checkout` or `pull` in the worktree it runs from) then paired old code with a
- * new shader. That is what made the linear probe of docs/evaluation.md's experiment report
- * chance accuracy (issue 9): the rebase landed while the run extracted features, and the
- * probe's first optimizer step compiled the new `lamb.wgsl`, which reads the learning rate
- * from a `hyper` buffer the old code did not bind. Gpu.dispatch binds a zero placeholder for
- * bindings a caller leaves out, so the step ran with lr 0 and the head never trained.
- * Reading every shader at start-up keeps code and shaders of one process from one moment.
+ * process starts, and a pipeline is made at its first dispatch, possibly minutes later. Read
+ * from disk then, a shader changed under the running process (a `git rebase`, `checkout` or
+ * `pull` in the checkout it runs from) would meet code older than itself: a `lamb.wgsl` that
+ * reads the learning rate from a `hyper` buffer the old code does not bind gets Gpu.dispatch's
+ * zero placeholder for it, and trains with lr 0. Reading every shader at start-up keeps code
+ * and shaders of one process from one moment.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { ShaderLoader } from '../../gpu/gpu.ts';

@@ -4,11 +4,11 @@
  * whole image resized to size x size (no crop, no flip: evaluation is deterministic), held in
  * memory as RGB bytes.
  */
-import { SharpDecoder } from '../platform/node/data-decode.ts';
-import { nodeShards } from '../platform/node/data-sources.ts';
-import { newMetrics } from '../data/types.ts';
-import { isValKey } from './split.ts';
-import { unlabelledError } from './labelled-images.ts';
+import { newMetrics } from '../../data/types.ts';
+import { isValKey } from '../../eval/split.ts';
+import { unlabelledError } from '../../eval/labelled-images.ts';
+import { SharpDecoder } from './data-decode.ts';
+import { nodeShards } from './data-sources.ts';
 
 export interface LabelledImages {
   images: Uint8Array;

@@ -1,14 +1,14 @@
 /**
  * `bench data`: images per second for decode + augment (RandomResizedCrop decode/crop/resize
  * on the CPU, then flip + normalisation on the GPU) of 224 px crops from the bundled shard,
- * in Node. The CLI wrapper calls `benchData`; `node --import tsx src/data/bench.ts [--no-gpu]
+ * in Node. The CLI wrapper calls `benchData`; `node --import tsx bench/data.ts [--no-gpu]
  * [--images N] [--batch B] [--concurrency C]` runs it directly.
  *
  * The shard has 24 photos, so the run makes several epochs (each with fresh crops); they
  * are re-read from disk each epoch, as a real run would read its shards.
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DataLoader } from './loader.ts';
+import { DataLoader } from '../src/data/loader.ts';
 
 export interface BenchDataOptions {
   /** Shard files or patterns (default: the bundled public/data/sample-000000.tar). */
@@ -33,25 +33,25 @@ export interface BenchDataResult {
   device: string;
 }
 
-const DEFAULT_SHARD = fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
+const DEFAULT_SHARD = fileURLToPath(new URL('../public/data/sample-000000.tar', import.meta.url));
 
 export async function benchData(opts: BenchDataOptions = {}): Promise<BenchDataResult> {
   const print = opts.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const { nodeShards } = await import('../platform/node/data-sources.ts');
-  const { SharpDecoder } = await import('../platform/node/data-decode.ts');
+  const { nodeShards } = await import('../src/platform/node/data-sources.ts');
+  const { SharpDecoder } = await import('../src/platform/node/data-decode.ts');
   const size = opts.size ?? 224;
   const batchSize = opts.batchSize ?? 32;
   const images = opts.images ?? 480;
   const useGpu = opts.gpu ?? true;
   const { shards } = await nodeShards(opts.shards ?? DEFAULT_SHARD);
 
-  let ctx: import('../tensor/context.ts').Context | null = null;
-  let batchToTensor: typeof import('../ops/augment.ts').batchToTensor | null = null;
+  let ctx: import('../src/tensor/context.ts').Context | null = null;
+  let batchToTensor: typeof import('../src/data/batch-tensor.ts').batchToTensor | null = null;
   let device = 'none (CPU decode + augment only)';
   if (useGpu) {
-    const { createNodeGpu } = await import('../platform/node/gpu.ts');
-    const { Context } = await import('../tensor/context.ts');
-    ({ batchToTensor } = await import('../ops/augment.ts'));
+    const { createNodeGpu } = await import('../src/platform/node/gpu.ts');
+    const { Context } = await import('../src/tensor/context.ts');
+    ({ batchToTensor } = await import('../src/data/batch-tensor.ts'));
     ctx = new Context(await createNodeGpu());
     device = `${ctx.gpu.adapter.description || ctx.gpu.adapter.device || ctx.gpu.adapter.vendor}${ctx.gpu.adapter.isFallbackAdapter ? ' (software)' : ''}`;
   }

@@ -1,10 +1,10 @@
 /**
- * `bench data --browser`: builds a page around src/platform/browser/data-bench.ts with Vite,
+ * `bench data --browser`: builds a page around bench/data-page.ts with Vite,
  * serves it and the bundled shard from 127.0.0.1, and runs it in headless Chromium (Debian's
  * /usr/bin/chromium through playwright-core; WebGPU on SwiftShader where there is no GPU).
- * `node --import tsx src/data/bench-browser.ts [--no-gpu] [--images N] [--concurrency C]
- * [--compare] [--rounds R]`: --compare times the path training uses ('pixels'), the previous
- * shader entry, the texture upload and decode alone, interleaved round by round, and prints
+ * `node --import tsx bench/data-browser.ts [--no-gpu] [--images N] [--concurrency C]
+ * [--compare] [--rounds R]`: --compare times the path training uses ('pixels'), the
+ * one-pixel-per-thread shader entry, the texture upload and decode alone, interleaved round by round, and prints
  * each one's median.
  */
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { BrowserBenchOptions, BrowserBenchResult } from '../platform/browser/data-bench.ts';
+import type { BrowserBenchOptions, BrowserBenchResult } from './data-page.ts';
 
 /** Headless Chromium with WebGPU on (SwiftShader where there is no GPU); the app tests use these too. */
 export const CHROMIUM_ARGS = [
@@ -39,14 +39,14 @@ export interface DataPage {
 /**
  * Builds the page (Vite), serves it with `shard` and `files` on 127.0.0.1, and opens it in
  * headless Chromium. The page's window has runBrowserBench, browserLoaderSummary and
- * browserDecode from src/platform/browser/data-bench.ts.
+ * browserDecode from bench/data-page.ts.
  */
 export async function openDataPage(
   shard: string,
   files: Record<string, string> = {},
   executablePath = '/usr/bin/chromium',
 ): Promise<DataPage> {
-  const entry = fileURLToPath(new URL('../platform/browser/data-bench.ts', import.meta.url));
+  const entry = fileURLToPath(new URL('./data-page.ts', import.meta.url));
   const dir = mkdtempSync(join(tmpdir(), 'webspark-data-page-'));
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   const close = async () => {
@@ -106,7 +106,7 @@ export interface BrowserBenchArgs extends Partial<Omit<BrowserBenchOptions, 'sha
 
 export async function benchDataBrowser(args: BrowserBenchArgs = {}): Promise<BrowserBenchResult> {
   const print = args.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const shard = args.shard ?? fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
+  const shard = args.shard ?? fileURLToPath(new URL('../public/data/sample-000000.tar', import.meta.url));
   const { page, base, version, close } = await openDataPage(shard, {}, args.executablePath);
   try {
     page.on('pageerror', (e) => print(`page error: ${e.message}`));

@@ -3,17 +3,18 @@
  * crops with createImageBitmap (BitmapDecoder), and flips + normalises each batch on WebGPU,
  * reporting images per second. Paths, run interleaved in one page so they see the same load:
  * 'pixels' (what training uses: canvas getImageData readback -> buffer upload -> flipNormalize,
- * four-pixel-run entry), 'pixels-old' (the same with the one-pixel-per-thread entry, the code
- * before), 'texture' (bitmaps -> copyExternalImageToTexture -> one pass; slower on SwiftShader)
+ * four-pixel-run entry), 'pixels-old' (the same with `flip_normalize`, one pixel per thread),
+ * 'texture' (bitmaps -> copyExternalImageToTexture -> one pass; slower on SwiftShader)
  * and 'decode' (createImageBitmap alone, nothing uploaded: the ceiling the others approach).
- * src/data/bench-browser.ts builds this into a page and drives it in headless Chromium.
+ * bench/data-browser.ts builds this into a page and drives it in headless Chromium.
  */
-import { DataLoader } from '../../data/loader.ts';
-import { urlShards } from '../../data/sources.ts';
-import { batchToTensor, flipNormalize } from '../../ops/augment.ts';
-import { Context } from '../../tensor/context.ts';
-import { BitmapDecoder } from './data-decode.ts';
-import { createBrowserGpu } from './gpu.ts';
+import { batchToTensor } from '../src/data/batch-tensor.ts';
+import { DataLoader } from '../src/data/loader.ts';
+import { urlShards } from '../src/data/sources.ts';
+import { flipNormalize } from '../src/ops/augment.ts';
+import { Context } from '../src/tensor/context.ts';
+import { BitmapDecoder } from '../src/platform/browser/data-decode.ts';
+import { createBrowserGpu } from '../src/platform/browser/gpu.ts';
 
 export interface BrowserBenchOptions {
   shardUrl: string;

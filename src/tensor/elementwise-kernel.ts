@@ -1,0 +1,25 @@
+/**
+ * The launcher of shaders/elementwise.wgsl. It sits in the tensor layer because backward itself
+ * needs three of its entry points (a sum of two gradients, += into a parameter's gradient, a
+ * seed of ones; Context.backward), and the tensor layer imports nothing from the ops above it.
+ * The elementwise ops (src/ops/elementwise.ts) launch every entry point through it.
+ */
+import type { Gpu } from '../gpu/gpu.ts';
+
+/** Invocations per workgroup (the shader's WG). */
+const WG = 256;
+
+/** Launches `entry` with one thread per element of `y` (n of them); `alpha` is its scalar. */
+export function runElementwise(
+  gpu: Gpu,
+  entry: string,
+  n: number,
+  buffers: { a?: GPUBuffer; b?: GPUBuffer; y: GPUBuffer },
+  alpha = 0,
+): void {
+  // struct Params { n: u32, alpha: f32, _pad0: u32, _pad1: u32 }
+  const params = new ArrayBuffer(16);
+  new Uint32Array(params)[0] = n;
+  new Float32Array(params)[1] = alpha;
+  gpu.dispatch(gpu.pipeline('elementwise', entry), buffers, new Uint8Array(params), gpu.grid(Math.ceil(n / WG)));
+}

@@ -18,8 +18,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { parseCopyright, stanzaFor } from './debian-copyright.ts';
-import { EXCLUDED, SOURCES } from './photo-corpus-sources.ts';
+import { fileStanzas, parseCopyright, stanzaFor, type CopyrightStanza } from './debian-copyright.ts';
+import { EXCLUDED, SOURCES, type PhotoSource } from './photo-corpus-sources.ts';
 import { HELD_OUT_SHARE, MIN_HELD_OUT_SHARE, SPLIT_SEED, isHeldOut, keyFraction } from './photo-corpus-split.ts';
 import { creditsMarkdown, type CorpusManifest, type PackageInfo, type PhotoCredit } from './photo-corpus-credits.ts';
 
@@ -101,6 +101,43 @@ function plasmaImage(dir: string, name: string): string {
   return join(images, files.sort((a, b) => area(b) - area(a))[0]);
 }
 
+/** The files one source entry stands for: itself, a Plasma wallpaper's image, or a folder's. */
+function expand(dir: string, pkg: string, entry: PhotoSource): { file: string; plasma: string | null }[] {
+  if (entry.file.startsWith('plasma:')) {
+    const plasma = entry.file.slice('plasma:'.length);
+    return [{ file: plasmaImage(dir, plasma), plasma }];
+  }
+  if (entry.file.startsWith('folder:')) {
+    const folder = entry.file.slice('folder:'.length);
+    if (!existsSync(join(dir, folder))) throw new Error(`${pkg} has no folder ${folder}: update tools/photo-corpus-sources.ts`);
+    const except = new Set(entry.except ?? []);
+    const names = readdirSync(join(dir, folder)).filter((f) => /\.(jpe?g|png)$/i.test(f) && !except.has(f));
+    return names.sort().map((f) => ({ file: join(folder, f), plasma: null }));
+  }
+  return [{ file: entry.file, plasma: null }];
+}
+
+/** Licence and authors as the copyright file states them; every stanza where patterns overlap. */
+function debianCredits(stanzas: CopyrightStanza[], pkg: string, file: string): { licence: string; author: string; debianLicence: string } {
+  const last = stanzaFor(stanzas, file);
+  if (!last) throw new Error(`${pkg}: its copyright file covers no stanza for ${file}`);
+  const holders = (s: CopyrightStanza) => {
+    const who = s.copyright.join('; ');
+    // "Various" says nothing by itself; the licence text then says where the files came from.
+    return /^various$/i.test(who) && s.licenseText ? `${who} (${s.licenseText.split('. ')[0]!.replace(/\.$/, '')})` : who;
+  };
+  // Stanzas that say the same (two patterns for one source) count once.
+  const named = [...new Map(fileStanzas(stanzas, file).map((s) => [`${s.license}|${holders(s)}`, s])).values()];
+  if (named.length > 1) {
+    return {
+      licence: `${named.map((s) => s.license).join(' and ')} (${named.length} stanzas of the Debian copyright name this file)`,
+      author: named.map(holders).join(' / '),
+      debianLicence: last.license,
+    };
+  }
+  return { licence: last.license, author: holders(last), debianLicence: last.license };
+}
+
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
 
 /** Resolves every listed photo to its file, key and credits. */
@@ -113,22 +150,19 @@ function collectPhotos(cache: string): { photos: Photo[]; packages: Record<strin
     const copyrightPath = join(dir, 'usr/share/doc', pkg, 'copyright');
     if (!existsSync(copyrightPath)) throw new Error(`${pkg}: no usr/share/doc/${pkg}/copyright in ${deb}`);
     const stanzas = parseCopyright(readFileSync(copyrightPath, 'utf8'));
-    for (const entry of list) {
-      const plasma = entry.file.startsWith('plasma:') ? entry.file.slice('plasma:'.length) : null;
-      const file = plasma ? plasmaImage(dir, plasma) : entry.file;
+    for (const { entry, file, plasma } of list.flatMap((entry) => expand(dir, pkg, entry).map((f) => ({ entry, ...f })))) {
       if (!existsSync(join(dir, file))) throw new Error(`${pkg} ${version} has no ${file}: update tools/photo-corpus-sources.ts`);
-      const stanza = stanzaFor(stanzas, file);
-      if (!stanza) throw new Error(`${pkg}: its copyright file covers no stanza for ${file}`);
-      let author = entry.author ?? stanza.copyright.join('; ');
-      let licence = entry.licence ?? stanza.license;
+      const debian = debianCredits(stanzas, pkg, file);
+      let author = entry.author ?? debian.author;
+      let licence = entry.licence ?? debian.licence;
       if (plasma) {
         const meta = JSON.parse(readFileSync(join(dir, 'usr/share/wallpapers', plasma, 'metadata.json'), 'utf8')).KPlugin ?? {};
         if (meta.Authors?.length) author = meta.Authors.map((a: { Name: string }) => a.Name).join(', ');
-        if (meta.License) licence = `${stanza.license} (Debian copyright); ${meta.License} (wallpaper metadata.json)`;
+        if (meta.License) licence = `${debian.licence} (Debian copyright); ${meta.License} (wallpaper metadata.json)`;
       }
       const name = plasma ?? file.slice(file.lastIndexOf('/') + 1).replace(/\.[^.]+$/, '');
       const key = `${slug(pkg)}-${slug(name)}`;
-      photos.push({ key, package: pkg, version, file: `/${file}`, path: join(dir, file), licence, debianLicence: stanza.license, author });
+      photos.push({ key, package: pkg, version, file: `/${file}`, path: join(dir, file), licence, debianLicence: debian.debianLicence, author });
     }
   }
   const keys = new Set(photos.map((p) => p.key));

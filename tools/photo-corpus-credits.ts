@@ -39,7 +39,7 @@ function countTable(rows: PhotoCredit[], packages: Record<string, PackageInfo>):
   for (const r of rows) {
     const c = byPackage.get(r.package) ?? { train: 0, heldout: 0, licences: new Set() };
     c[r.split]++;
-    c.licences.add(r.licence.replace(/ \([^)]*\)/g, ''));
+    for (const l of r.licence.replace(/ \([^)]*\)/g, '').split(/; | and /)) c.licences.add(l);
     byPackage.set(r.package, c);
   }
   return [...byPackage]

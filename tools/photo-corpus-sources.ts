@@ -14,13 +14,16 @@ const LXQT = 'usr/share/lxqt/wallpapers';
 /**
  * package -> photos. A photo is a file path inside the package, or for a Plasma wallpaper
  * `plasma:<Name>` (the largest image of usr/share/wallpapers/<Name>/contents/images; the
- * other files there are the same photo at other sizes). `licence`/`author` override what the
+ * other files there are the same photo at other sizes), or `folder:<path>` (every .jpg/.png in
+ * it but `except`). `licence`/`author` override what the
  * copyright file says, for files it does not cover one by one.
  */
 export interface PhotoSource {
   file: string;
   licence?: string;
   author?: string;
+  /** For `folder:<path>`: file names in the folder that are not photos (see EXCLUDED). */
+  except?: string[];
 }
 
 export const SOURCES: Record<string, PhotoSource[]> = {
@@ -44,6 +47,9 @@ export const SOURCES: Record<string, PhotoSource[]> = {
     'Butterfly-Kenneth-Wimer.jpg', 'Valendas.png', 'after-the-rain.jpg', 'appleflower.png', 'beam.png',
     'butterfly.png', 'cloud.png', 'drop.png', 'flowers.png', 'fog.jpg', 'this-is-not-windows.jpg',
   ].map((f) => ({ file: `${LXQT}/${f}` })),
+  // The landscapes shown when the game's ship lands: photos from morgueFile, unsplash, NASA,
+  // USGS, Wikimedia Commons users and contributors, colour-graded to look like other planets.
+  'endless-sky-data': [{ file: 'folder:usr/share/games/endless-sky/images/land', except: ['nasa8.jpg', 'nasa9.jpg', 'space6.jpg'] }],
   'python3-skimage': [
     ['astronaut.png', 'public domain (no known copyright restrictions)', 'NASA (Eileen Collins)'],
     ['brick.png', 'CC0-1.0', 'CC0Textures (Bricks25)'],
@@ -97,6 +103,9 @@ export const EXCLUDED: ReadonlyArray<readonly [string, string, string]> = [
   ['sway-backgrounds', 'all 8 images', 'logo on a flat background'],
   ['xfdesktop4-data', 'all images', 'logos and flat colour'],
   ['mypaint-data-extras', 'all 17 backgrounds', 'paper and canvas textures for painting'],
+  ['endless-sky-data', 'images/land/nasa8.jpg, nasa9.jpg', 'false-colour spacecraft images of Jupiter\'s clouds'],
+  ['endless-sky-data', 'images/land/space6.jpg', 'abstract light streaks'],
+  ['endless-sky-data', 'images/{scene,planet,ship,outfit,...}/*', 'game art: renders and drawings (a few NASA photos among the scenes were not looked at one by one)'],
   ['python3-skimage', 'cell, clock_motion, color, horse, microaneurysms, page, text, chessboard*, checker*, logo, palette*, phantom', 'synthetic images, silhouettes, scans of text, microscopy crops'],
   ['python3-skimage', 'moon.png', 'a photo, but its docstring states no licence or source'],
   ['python3-skimage', 'motorcycle_right.png', 'the same scene as motorcycle_left (a stereo pair): one photo'],

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { newMetrics } from '../../src/data/types.ts';
 import { nodeShards } from '../../src/platform/node/data-sources.ts';
-import { parseCopyright, stanzaFor } from '../../tools/debian-copyright.ts';
+import { fileStanzas, parseCopyright, stanzaFor } from '../../tools/debian-copyright.ts';
 import type { CorpusManifest, PhotoCredit } from '../../tools/photo-corpus-credits.ts';
 import { HELD_OUT_SHARE, MIN_HELD_OUT_SHARE, fnv1a32, isHeldOut, keyFraction } from '../../tools/photo-corpus-split.ts';
 
@@ -36,6 +36,17 @@ Files: desktop/MATE-Stripes-*.png
 Copyright: 2014 Adam Erdman
 License: GPL-2+
 
+Files: images/land/*-sfiera*
+Copyright: Chris Pickel
+License: CC-BY-SA-4.0
+
+Files:
+ images/land/fields1*
+ images/land/fields2*
+Copyright: Various
+License: public-domain
+ Taken from unsplash.com, a collection of photographs.
+
 Files: debian/*
 Copyright: 2018, Packager
 License: Expat
@@ -48,7 +59,9 @@ describe('Debian copyright reader', () => {
   const stanzas = parseCopyright(COPYRIGHT);
 
   it('reads every Files stanza, with multi-line fields and short licence names', () => {
-    expect(stanzas.map((s) => s.license)).toEqual(['LGPL-2.1+', 'CC-BY-SA-4.0', 'GPL-2+', 'GPL-2+', 'Expat']);
+    expect(stanzas.map((s) => s.license)).toEqual(['LGPL-2.1+', 'CC-BY-SA-4.0', 'GPL-2+', 'GPL-2+', 'CC-BY-SA-4.0', 'public-domain', 'Expat']);
+    expect(stanzas[5]!.patterns).toEqual(['images/land/fields1*', 'images/land/fields2*']);
+    expect(stanzas[5]!.licenseText).toBe('Taken from unsplash.com, a collection of photographs.');
     expect(stanzas[2]!.patterns).toEqual(['nature/Aqua.jpg', 'nature/LadyBird.jpg']);
     expect(stanzas[2]!.copyright).toEqual(['2008, Charles Barbin', '2009, Someone Else']);
   });
@@ -59,6 +72,12 @@ describe('Debian copyright reader', () => {
     expect(stanzaFor(stanzas, 'usr/share/backgrounds/mate/desktop/MATE-Stripes-Dark.png')!.copyright).toEqual(['2014 Adam Erdman']);
     // Not named anywhere: the catch-all, never debian/* (whose last component is a bare *).
     expect(stanzaFor(stanzas, 'usr/share/backgrounds/other.jpg')!.license).toBe('LGPL-2.1+');
+    // Overlapping patterns: DEP-5 applies the last; fileStanzas names both for the credits.
+    const land = 'usr/share/games/endless-sky/images/land/fields10-sfiera.jpg';
+    expect(stanzaFor(stanzas, land)!.license).toBe('public-domain');
+    expect(fileStanzas(stanzas, land).map((s) => s.license)).toEqual(['CC-BY-SA-4.0', 'public-domain']);
+    expect(fileStanzas(stanzas, 'usr/share/games/endless-sky/images/land/fields2.jpg').map((s) => s.copyright[0])).toEqual(['Various']);
+    expect(fileStanzas(stanzas, 'usr/share/backgrounds/other.jpg')).toEqual([]);
     expect(stanzaFor(parseCopyright(COPYRIGHT.replace(/Files: \*\n[^\n]*\n[^\n]*\n/, '')), 'usr/share/x.jpg')).toBeNull();
   });
 });

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { DataLoader } from '../../src/data/loader.ts';
 import { newMetrics } from '../../src/data/types.ts';
+import { SharpDecoder } from '../../src/platform/node/data-decode.ts';
 import { nodeShards } from '../../src/platform/node/data-sources.ts';
 import { fileStanzas, parseCopyright, stanzaFor } from '../../tools/debian-copyright.ts';
 import type { CorpusManifest, PhotoCredit } from '../../tools/photo-corpus-credits.ts';
@@ -137,5 +139,18 @@ describe.skipIf(!built)('built photo corpus (node --import tsx tools/make-photo-
       expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(['jpeg', s.json.width, s.json.height, 3]);
       expect(Math.min(meta.width!, meta.height!), s.key).toBe(Math.min(256, s.json.sourceWidth, s.json.sourceHeight));
     }
+  });
+
+  it('feeds the training data path (`pretrain --data .cache/photo-corpus/train`): one epoch of 192 px crops', async () => {
+    const { shards } = await nodeShards(`${cache}train`);
+    const loader = new DataLoader({ shards, decoder: new SharpDecoder(), batchSize: 32, epochs: 1, seed: 0, augment: { size: 192 } });
+    let images = 0;
+    for (let b = await loader.next(); b; b = await loader.next()) {
+      expect(b.pixels.length).toBe(b.batch * 192 * 192 * 3);
+      images += b.batch;
+    }
+    const manifest = JSON.parse(readFileSync(`${cache}corpus.json`, 'utf8')) as CorpusManifest;
+    expect(images).toBe(manifest.train.photos);
+    expect(loader.metrics.skippedDecode + loader.metrics.ignoredEntries + loader.metrics.skippedShards).toBe(0);
   });
 });

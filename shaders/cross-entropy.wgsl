@@ -6,7 +6,8 @@
 //   dL/dz    = (softmax(z_i) - q_i) / B
 //
 // Shapes: z [B, K] logits, labels [B] (u32 class indices), rows [B] per-row losses,
-// d [B, K] the gradient for an upstream gradient of 1 (saved for backward), loss [1].
+// d [B, K] the gradient for an upstream gradient of 1 (saved for backward), loss [1],
+// gy [1] the upstream gradient, gz [B, K] the gradient of the logits.
 //
 // Entry points:
 //   ce_rows      one thread per row: max, sum of exp(z - max) in f32, the row's loss and its
@@ -30,6 +31,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> rows: array<f32>;
 @group(0) @binding(5) var<storage, read_write> d: array<f32>;
 @group(0) @binding(6) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(7) var<storage, read_write> gz: array<f32>;
 
 @compute @workgroup_size(64)
 fn ce_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -71,11 +73,10 @@ fn ce_mean(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x == 0u) { loss[0] = partial[0] / f32(params.B); }
 }
 
-// z holds d here (read-only), rows the output gz.
 @compute @workgroup_size(256)
 fn ce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = (wid.x + wid.y * nwg.x) * 256u + lid.x;
   if (i >= params.B * params.K) { return; }
-  rows[i] = z[i] * gy[0];
+  gz[i] = d[i] * gy[0];
 }

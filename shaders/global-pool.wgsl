@@ -2,7 +2,7 @@
 // of the encoder's last stage, timm's SelectAdaptivePool2d('avg') / torch.mean over H, W).
 //
 // Shapes: x [B*S, C] (dense feature-map rows, channels last, row = b*S + site), y [B, C],
-// S = H*W sites per image.
+// S = H*W sites per image; gy [B, C] and gx [B*S, C] their gradients.
 //
 // Entry points:
 //   pool_forward   y[b, c] = sum_s x[b*S + s, c] / S. One thread per (b, c); adjacent threads
@@ -21,6 +21,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> gy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gx: array<f32>;
 
 @compute @workgroup_size(256)
 fn pool_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -36,7 +38,6 @@ fn pool_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   y[i] = acc / f32(params.S);
 }
 
-// x holds gy [B, C] here, y the gradient of the map.
 @compute @workgroup_size(256)
 fn pool_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -44,5 +45,5 @@ fn pool_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   if (i >= params.n) { return; }
   let row = i / params.C;
   let c = i % params.C;
-  y[i] = x[(row / params.S) * params.C + c] / f32(params.S);
+  gx[i] = gy[(row / params.S) * params.C + c] / f32(params.S);
 }

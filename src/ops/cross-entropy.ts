@@ -36,7 +36,7 @@ export function crossEntropy(logits: Tensor, labels: ArrayLike<number>, smoothin
   if (loss.requiresGrad) {
     ctx.tape.record('crossEntropy', [logits] as const, loss, (gy) => {
       const gz = ctx.empty(logits.shape);
-      gpu.dispatch(gpu.pipeline('cross-entropy', 'ce_backward'), { z: d.buffer, gy: gy.buffer, rows: gz.buffer }, u, gpu.grid(Math.ceil((B * K) / 256)));
+      gpu.dispatch(gpu.pipeline('cross-entropy', 'ce_backward'), { d: d.buffer, gy: gy.buffer, gz: gz.buffer }, u, gpu.grid(Math.ceil((B * K) / 256)));
       return [gz];
     });
   }

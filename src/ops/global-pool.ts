@@ -24,7 +24,7 @@ export function globalAvgPool(x: Tensor): Tensor {
     ctx.tape.record('globalAvgPool', [x] as const, y, (gy) => {
       const gx = ctx.empty(x.shape, L);
       const u = params().u32(x.size).u32(C).u32(S).u32(0).build();
-      gpu.dispatch(gpu.pipeline('global-pool', 'pool_backward'), { x: gy.buffer, y: gx.buffer }, u, gpu.grid(Math.ceil(x.size / WG)));
+      gpu.dispatch(gpu.pipeline('global-pool', 'pool_backward'), { gy: gy.buffer, gx: gx.buffer }, u, gpu.grid(Math.ceil(x.size / WG)));
       return [gx];
     });
   }

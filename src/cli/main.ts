@@ -27,6 +27,14 @@ const commands: Record<string, Command> = {
     summary: 'k-NN / linear-probe accuracy of a frozen encoder: `--checkpoint FILE --data SPEC --protocol knn|linear`',
     run: async (args) => (await import('./eval.ts')).evalCommand(args),
   },
+  finetune: {
+    summary: 'fine-tune a classifier on labelled images: `--checkpoint FILE|--random-init --data SPEC [--label-fraction F] --out DIR`',
+    run: async (args) => (await import('./finetune.ts')).finetuneCommand(args),
+  },
+  predict: {
+    summary: 'top-5 classes of images under a fine-tuned classifier: `--checkpoint classifier.safetensors IMAGE... [--json]`',
+    run: async (args) => (await import('./predict.ts')).predictCommand(args),
+  },
   bench: {
     summary: 'benchmarks: `bench [kernels|data|tfjs|variants|tune|encoder|train] [--json FILE] [--quick] [--autotune]`',
     run: async (args) => (await import('./bench.ts')).bench(args),

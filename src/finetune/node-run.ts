@@ -32,6 +32,8 @@ export interface FinetuneRun {
   model?: string;
   inputSize?: number;
   dropPathRate?: number;
+  /** ResNets at random init: false keeps the last BatchNorm of each residual branch at 1 (timm zeroes it). */
+  zeroInitLastBn?: boolean;
   /** A checkpoint of an earlier `finetune` run to continue. */
   resume?: string;
   out: string;
@@ -73,6 +75,7 @@ function classifierConfig(run: FinetuneRun, from: WeightFile | null, classes: nu
     if (c.convnext) config.convnext = c.convnext;
   }
   if (run.dropPathRate !== undefined) config.dropPathRate = run.dropPathRate;
+  if (run.zeroInitLastBn === false) config.zeroInitLastBn = false;
   return config;
 }
 

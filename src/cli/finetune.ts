@@ -29,7 +29,6 @@ export async function finetuneCommand(args: Args): Promise<number> {
     randomInit: args.has('random-init'),
     out: args.string('out', 'runs/finetune'),
     epochs: args.number('epochs', 10, { min: 0.01 }),
-    warmupEpochs: args.number('warmup-epochs', 1, { min: 0 }),
     train: {
       batchSize: args.number('batch-size', 32, { integer: true, min: 2, max: 4096 }),
       baseLr: args.number('base-lr', 8e-3, { min: 0 }),
@@ -49,6 +48,7 @@ export async function finetuneCommand(args: Args): Promise<number> {
   set('dropPathRate', optional('drop-path', { min: 0, max: 0.99 }));
   set('resume', args.string('resume'));
   set('steps', optional('steps', { integer: true, min: 1 }));
+  set('warmupEpochs', optional('warmup-epochs', { min: 0 }));
   if (args.has('no-zero-init')) run.zeroInitLastBn = false;
 
   const quiet = args.has('quiet') || !process.stdout.isTTY;

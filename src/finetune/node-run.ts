@@ -13,6 +13,7 @@ import { loadLabelledImages, type LabelledImages } from '../eval/node-data.ts';
 import { readWeightFile, type WeightFile } from '../io/checkpoint-file.ts';
 import { Context } from '../tensor/context.ts';
 import { Rng } from '../util/rng.ts';
+import { peakLr } from '../optim/schedule.ts';
 import { Classifier, type ClassifierConfig } from './classifier.ts';
 import { Finetuner, type EpochMetrics, type FinetuneOptions } from './finetune.ts';
 import { labelFraction } from './sampling.ts';
@@ -40,7 +41,8 @@ export interface FinetuneRun {
   /** Either steps, or epochs over the (label-fraction) training images. */
   steps?: number;
   epochs: number;
-  warmupEpochs: number;
+  /** Linear warm-up; default one epoch, at most a tenth of the run. */
+  warmupEpochs?: number;
   train: Omit<FinetuneOptions, 'totalSteps' | 'warmupSteps'>;
 }
 
@@ -122,7 +124,8 @@ export async function runFinetune(run: FinetuneRun, events: RunEvents): Promise<
   const batch = Math.min(resumed?.batchSize ?? run.train.batchSize, indices.length);
   const stepsPerEpoch = Math.max(1, Math.floor(indices.length / batch));
   const totalSteps = run.steps ?? Math.max(1, Math.round(run.epochs * stepsPerEpoch));
-  const options: FinetuneOptions = resumed ?? { ...run.train, totalSteps, warmupSteps: Math.min(totalSteps - 1, run.warmupEpochs * stepsPerEpoch) };
+  const warmup = run.warmupEpochs !== undefined ? run.warmupEpochs * stepsPerEpoch : Math.min(stepsPerEpoch, Math.floor(totalSteps / 10));
+  const options: FinetuneOptions = resumed ?? { ...run.train, totalSteps, warmupSteps: Math.min(totalSteps - 1, warmup) };
 
   mkdirSync(run.out, { recursive: true });
   const store = new NodeCheckpointStore(run.out);
@@ -143,8 +146,8 @@ export async function runFinetune(run: FinetuneRun, events: RunEvents): Promise<
     events.log(
       `${gpu.adapter.isFallbackAdapter ? 'software adapter (slow): ' : ''}${config.model} @${config.inputSize}px, ${classes} classes, ` +
         `${indices.length} of ${train.labels.length} training images (label fraction ${run.labelFraction}), ${val.labels.length} validation images; ` +
-        `batch ${tuner.batchSize}, ${options.totalSteps} steps (${stepsPerEpoch} per epoch), peak lr ${tuner.lrAt(options.warmupSteps).toExponential(2)}, ` +
-        `layer decay ${options.layerDecay} (lr x ${tuner.lrScales.map((s) => s.toPrecision(2)).join(', ')})`,
+        `batch ${tuner.batchSize}, ${options.totalSteps} steps (${stepsPerEpoch} per epoch), peak lr ${peakLr(options.baseLr, tuner.batchSize).toExponential(2)}, ` +
+        `${options.warmupSteps} warm-up steps, layer decay ${options.layerDecay} (lr x ${tuner.lrScales.map((s) => s.toPrecision(2)).join(', ')})`,
     );
     const epochs = await tuner.run({
       step: (s, loss, lr) => events.step?.(s, options.totalSteps, loss, lr),

@@ -1,12 +1,14 @@
 /**
  * The CPU parts of fine-tuning: the label fraction (class-balanced, seeded), the epoch order,
- * the crop-and-resize of the augmentation, layer-wise lr decay depths, and top-k read-outs.
+ * the crop-and-resize of the augmentation, layer-wise lr decay depths, top-k read-outs and the
+ * comparison's summary.
  */
 import { describe, expect, it } from 'vitest';
 import { epochOrder, labelFraction } from '../../src/finetune/sampling.ts';
 import { augmentBatch, cropResize } from '../../src/finetune/augment.ts';
 import { layerDepth, lrScale } from '../../src/finetune/layer-decay.ts';
 import { accuracyOf, softmaxRows, topClasses } from '../../src/finetune/metrics.ts';
+import { gain, summarize } from '../../src/finetune/summary.ts';
 
 /** Unbalanced labels: class c has 10 * (c + 1) + c images, interleaved. */
 function unbalancedLabels(): Int32Array {
@@ -137,5 +139,27 @@ describe('read-outs', () => {
     const p = softmaxRows(logits, 6);
     expect(a.lossSum).toBeCloseTo(-Math.log(p[0]!) - Math.log(p[6 + 4]!) - Math.log(p[12 + 5]!), 10);
     expect(topClasses(Float32Array.from([1, 3, 3, 2]), 4, 0, 5)).toEqual([1, 2, 3, 0]);
+  });
+});
+
+describe('the comparison summary', () => {
+  it('mean and standard error per (init, fraction), and the standard error of a gain', () => {
+    const rows = [
+      { init: 'spark', fraction: 0.1, seed: 0, top1: 0.7 },
+      { init: 'spark', fraction: 0.1, seed: 1, top1: 0.8 },
+      { init: 'random', fraction: 0.1, seed: 0, top1: 0.6 },
+      { init: 'random', fraction: 0.1, seed: 1, top1: 0.6 },
+      { init: 'random', fraction: 1, seed: 0, top1: 0.9 },
+    ];
+    const cells = summarize(rows);
+    const spark = cells.find((c) => c.init === 'spark')!;
+    expect(spark.runs).toBe(2);
+    expect(spark.mean).toBeCloseTo(0.75, 12);
+    // sample sd of {0.7, 0.8} = 0.0707...; / sqrt(2) = 0.05
+    expect(spark.se).toBeCloseTo(0.05, 12);
+    const random = cells.find((c) => c.init === 'random' && c.fraction === 0.1)!;
+    expect(random.se).toBe(0);
+    expect(gain(spark, random)).toEqual({ diff: expect.closeTo(0.15, 12), se: expect.closeTo(0.05, 12) });
+    expect(Number.isNaN(cells.find((c) => c.fraction === 1)!.se)).toBe(true);
   });
 });

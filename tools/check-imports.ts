@@ -31,6 +31,7 @@ export const LAYERS: Layers = [
   [8, 'src/io'],
   [9, 'src/train'],
   [10, 'src/eval'],
+  [10, 'src/finetune'],
   [11, 'src/platform/node'],
   [11, 'src/platform/browser'],
   [12, 'bench'],

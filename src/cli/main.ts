@@ -12,6 +12,8 @@ export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   reconstruct: () => import('./reconstruct.ts'),
   'export-encoder': () => import('./export-encoder.ts'),
   eval: () => import('./eval.ts'),
+  finetune: () => import('./finetune.ts'),
+  predict: () => import('./predict.ts'),
   bench: () => import('./bench.ts'),
 };
 

@@ -27,6 +27,8 @@ export type OpName =
   | 'maskFill'
   | 'scatterToDense'
   | 'gatherSites'
-  // loss.ts
+  // loss.ts, cross-entropy.ts, global-pool.ts
   | 'maskedPatchLoss'
+  | 'crossEntropy'
+  | 'globalAvgPool'
   | 'reshape';

@@ -8,19 +8,26 @@ import { writeSafetensorsParts, type Dtype } from '../io/safetensors.ts';
 import { loadStateDict, readStateDict, type NamedArray } from '../io/state-dict.ts';
 import { CONFIG_KEY } from '../io/checkpoint-file.ts';
 import type { Module } from '../nn/module.ts';
-import type { Lamb } from '../optim/lamb.ts';
+import type { Tensor } from '../tensor/tensor.ts';
 import type { SparKConfig } from '../models/registry.ts';
 
 export const OPTIMIZER_PREFIX = 'optimizer.';
+
+/** What a checkpoint needs of an optimizer: its state tensors by name (Lamb, LayerwiseAdamW). */
+export interface OptimizerState {
+  stateTensors(): Map<string, Tensor>;
+}
 
 export interface CheckpointMeta {
   config: SparKConfig;
   /** Anything else the trainer needs to resume exactly (step, epoch, cursor, rng states). */
   run: Record<string, unknown>;
+  /** Further metadata entries (a classifier's class names). */
+  extra?: Record<string, string>;
 }
 
 /** Serialises model + optimizer + metadata into safetensors parts (header first). */
-export async function encodeCheckpoint(model: Module, optimizer: Lamb | null, meta: CheckpointMeta): Promise<Uint8Array[]> {
+export async function encodeCheckpoint(model: Module, optimizer: OptimizerState | null, meta: CheckpointMeta): Promise<Uint8Array[]> {
   const entries: { name: string; dtype: Dtype; shape: number[]; data: Float32Array | BigInt64Array }[] = [];
   for (const [name, v] of await readStateDict(model)) {
     const isCounter = name.endsWith('num_batches_tracked');
@@ -34,7 +41,7 @@ export async function encodeCheckpoint(model: Module, optimizer: Lamb | null, me
     const reads = [...optimizer.stateTensors()].map(async ([name, t]) => ({ name: OPTIMIZER_PREFIX + name, shape: [...t.shape], data: await t.read() }));
     for (const e of await Promise.all(reads)) entries.push({ ...e, dtype: 'F32' });
   }
-  return writeSafetensorsParts(entries, { [CONFIG_KEY]: JSON.stringify(meta.config), 'webspark.run': JSON.stringify(meta.run), format: 'pt' });
+  return writeSafetensorsParts(entries, { ...meta.extra, [CONFIG_KEY]: JSON.stringify(meta.config), 'webspark.run': JSON.stringify(meta.run), format: 'pt' });
 }
 
 /** Loads model and optimizer state from decoded arrays; returns the run metadata. */
@@ -42,7 +49,7 @@ export function restoreCheckpoint(
   arrays: ReadonlyMap<string, NamedArray>,
   metadata: Record<string, string>,
   model: Module,
-  optimizer: Lamb | null,
+  optimizer: OptimizerState | null,
 ): Record<string, unknown> {
   const modelArrays = new Map<string, NamedArray>();
   const optimizerArrays = new Map<string, NamedArray>();

@@ -15,6 +15,8 @@ export interface LabelledImages {
   labels: Int32Array;
   keys: string[];
   size: number;
+  /** Class names (ImageFolder's folders); empty when the data gives indices only. */
+  classes: string[];
 }
 
 export interface LoadOptions {
@@ -68,5 +70,5 @@ export async function loadLabelledImages(specs: string | string[], options: Load
   const per = size * size * 3;
   const images = new Uint8Array(labels.length * per);
   chunks.forEach((c, i) => images.set(c, i * per));
-  return { images, labels: Int32Array.from(labels), keys, size };
+  return { images, labels: Int32Array.from(labels), keys, size, classes };
 }

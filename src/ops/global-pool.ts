@@ -1,0 +1,32 @@
+/**
+ * Global average pooling (shaders/global-pool.wgsl): a dense feature map [B*H*W, C] to one
+ * C-vector per image [B, C], what a classifier puts between the encoder's last stage and its
+ * Linear head. Backward spreads each image's gradient evenly over its H*W sites.
+ */
+import type { Tensor } from '../tensor/tensor.ts';
+import { markGrad } from './common.ts';
+import { params } from './params.ts';
+
+const WG = 256;
+
+/** Mean over each image's sites of a dense map x [B*H*W, C] -> [B, C] (no layout). */
+export function globalAvgPool(x: Tensor): Tensor {
+  const ctx = x.ctx;
+  const L = x.layout;
+  if (!L || !L.isDense) throw new Error(`globalAvgPool: expects a dense feature map, got [${x.shape}]${L ? ' (sparse)' : ' without a layout'}`);
+  const B = L.batch;
+  const S = L.height * L.width;
+  const C = x.channels;
+  const gpu = ctx.gpu;
+  const y = markGrad(ctx.empty([B, C]), x);
+  gpu.dispatch(gpu.pipeline('global-pool', 'pool_forward'), { x: x.buffer, y: y.buffer }, params().u32(B * C).u32(C).u32(S).u32(0).build(), gpu.grid(Math.ceil((B * C) / WG)));
+  if (y.requiresGrad) {
+    ctx.tape.record('globalAvgPool', [x] as const, y, (gy) => {
+      const gx = ctx.empty(x.shape, L);
+      const u = params().u32(x.size).u32(C).u32(S).u32(0).build();
+      gpu.dispatch(gpu.pipeline('global-pool', 'pool_backward'), { gy: gy.buffer, gx: gx.buffer }, u, gpu.grid(Math.ceil(x.size / WG)));
+      return [gx];
+    });
+  }
+  return y;
+}

@@ -121,6 +121,10 @@ export class Lamb {
             .f32(this.beta2)
             .f32(this.eps)
             .f32(this.maxGradNorm)
+            .f32(1 - this.beta1)
+            .f32(1 - this.beta2)
+            .f32(Math.log(this.beta1))
+            .f32(Math.log(this.beta2))
             .build();
         gpu.dispatch(
           gpu.pipeline('lamb', 'global_state'),

@@ -1,79 +1,86 @@
 #!/usr/bin/python3
-"""Writes test/fixtures/pth/resnet18s_withdecoder_spark_style.pth: a small checkpoint with
-exactly the structure of the official `*_withdecoder_1kpretrained_spark_style.pth`
-(SparK main.py: misc.save_checkpoint_with_meta_info_and_opt_state), holding the weights of
-test/fixtures/model/resnet18s.weights.safetensors under the same keys, plus the deprecated
-buffers the official SparK module still saves (imn_m, imn_s: (1,3,1,1); norm_black: zeros of
-(1,3,input,input)) and the `config` dict of `SparK.state_dict(with_config=True)`.
+"""Writes test/fixtures/pth/resnet18s_withdecoder_spark_style.pth: a small checkpoint made the
+way the official main.py makes `*_withdecoder_1kpretrained_spark_style.pth`
+(utils/misc.py save_checkpoint_with_meta_info_and_opt_state, called here: {'args': str(args),
+'input_size', 'arch', 'epoch', 'performance_desc', 'module', 'optimizer', 'is_pretrain'}), from
+the official code at the commit pinned in tools/fixtures/official.py:
 
-Run from the repository root with Debian's python3-torch:  /usr/bin/python3 tools/make-pth-fixture.py
-Deterministic: a re-run writes the same tensors (torch.save's zip is not byte-stable across
-torch versions, so the test compares values, not bytes).
+    /usr/bin/python3 tools/make-pth-fixture.py --spark /tmp/SparK     # after tools/make-fixtures.py
+
+`module` is the official `SparK.state_dict(with_config=True)` of a SparK ResNet built by the
+official code with the weights of test/fixtures/model/resnet18s.weights.safetensors: those
+weights, the deprecated buffers the official module still saves (imn_m, imn_s, norm_black) and
+its `config` dict. `optimizer` is the state dict of the official TheSameAsTimmLAMB after one
+step on the resnet18s_64 fixture's input and mask (the saved weights are those before it;
+moments kept for three parameters, to keep the file small).
+Deterministic values (torch.save's zip is not byte-stable across torch versions, so the test
+compares values, not bytes).
 """
 import argparse
+import json
 import os
 import sys
+from pprint import pformat
 
 import torch
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixtures import safetensors  # noqa: E402
+from fixtures import official, optim, runs, safetensors  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = os.path.join(ROOT, 'test/fixtures/model/resnet18s.weights.safetensors')
+FIXTURES = os.path.join(ROOT, 'test/fixtures/model')
 OUT = os.path.join(ROOT, 'test/fixtures/pth/resnet18s_withdecoder_spark_style.pth')
 INPUT = 64
+# The configuration tools/make-fixtures.py gives resnet18s (read back from its weight file).
+CONFIG_KEYS = ('arch', 'block', 'stem_width', 'planes', 'layers', 'decoder_width', 'densify_norm')
 
 
 def main():
-    weights, _meta = safetensors.read(SRC)
-    module = {}
-    for k, v in weights.items():
-        module[k] = torch.as_tensor(v).clone()
-    # The official SparK.__init__ registers these for compatibility with old checkpoints; they
-    # are saved but unused (imn_m/imn_s are torch.empty there: we store ImageNet's mean/std).
-    module['imn_m'] = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    module['imn_s'] = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    module['norm_black'] = torch.zeros(1, 3, INPUT, INPUT)
-    module['config'] = {
-        'mask_ratio': 0.6, 'densify_norm_str': 'bn', 'sbn': False, 'hierarchy': 4,
-        'sparse_encoder.input_size': INPUT, 'dense_decoder.width': 32,
-    }
-    # An optimizer state_dict as torch.optim writes it: integer parameter indices. Only the
-    # first three parameters carry moments, to keep the file small.
-    names = [k for k in weights if not (k.endswith('running_mean') or k.endswith('running_var') or k.endswith('num_batches_tracked'))]
-    state = {}
-    for i, k in enumerate(names[:3]):
-        p = module[k]
-        state[i] = {'step': torch.tensor(1.0), 'exp_avg': torch.full_like(p, 1e-3), 'exp_avg_sq': torch.full_like(p, 1e-6)}
-    optimizer = {
-        'state': state,
-        'param_groups': [
-            {'lr': 1.5e-5, 'betas': (0.9, 0.95), 'eps': 1e-6, 'weight_decay': 0.04, 'grad_averaging': True,
-             'max_grad_norm': 5.0, 'trust_clip': False, 'always_adapt': False, 'bias_correction': True,
-             'lr_sc': 1.0, 'wd_sc': 1.0, 'params': list(range(len(names)))},
-        ],
-    }
-    args = argparse.Namespace(exp_name='spark-fixture', data_path='/data/imagenet', model='resnet18',
-                              input_size=INPUT, sbn=False, dp=0.0, mask=0.6, hierarchy=4,
-                              densify_norm='bn', opt='lamb', ada=0.95, lr=None, base_lr=2e-4,
-                              wd=0.04, wde=0.2, ep=1600, wp_ep=40, clip=5.0, bs=8, batch_size_per_gpu=8,
-                              dataloader_workers=8, init_weight='', resume_from='', local_rank=0,
-                              device='cpu', is_master=True, is_local_master=True, first_logging=True)
-    ckpt = {
-        'args': args,
-        'input_size': INPUT,
-        'arch': 'resnet18',
-        'epoch': 1,
-        'performance_desc': 'min last',
-        'module': module,
-        'optimizer': optimizer,
-        'is_pretrain': True,
-    }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    torch.save(ckpt, OUT)
-    print(f'{OUT}: {os.path.getsize(OUT)} bytes, {len(module) - 1} tensors in module')
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--spark', required=True, help='a checkout of keyu-tian/SparK at ' + official.PINNED_COMMIT)
+    up = official.load(parser.parse_args().spark)
+    weights, meta = safetensors.read(os.path.join(FIXTURES, 'resnet18s.weights.safetensors'))
+    cfg = {k: v for k, v in json.loads(meta['spark_config']).items() if k in CONFIG_KEYS}
+    model = runs.build(up, cfg, INPUT)
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    assert sorted(missing) == sorted(runs.DEPRECATED_BUFFERS) and not unexpected, (missing, unexpected)
+    # SparK.__init__ leaves imn_m / imn_s uninitialised (torch.empty); fixed values keep the file
+    # deterministic. ImageNet's mean / std is what they held in the old checkpoints.
+    model.imn_m.copy_(torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+    model.imn_s.copy_(torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+    module = {k: v.clone() if torch.is_tensor(v) else v for k, v in model.state_dict(with_config=True).items()}
+
+    outputs, _ = safetensors.read(os.path.join(FIXTURES, 'resnet18s_64.outputs.safetensors'))
+    groups, _ = optim.param_groups(up, list(model.named_parameters()))
+    opt = optim.lamb(up, groups, (0.9, 0.95))
+    up.lr_control.lr_wd_annealing(opt, optim.peak_lr(optim.BASE_LR, 8), optim.WD, optim.WD_END, 0, 40, 1600)
+    model.train()
+    loss = model(outputs['input'], active_b1ff=outputs['mask'].bool())
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+    args = Args(exp_dir=os.path.dirname(OUT), model='resnet18', input_size=INPUT, sbn=False, dp=0.0, mask=0.6,
+                densify_norm='bn', opt='lamb', ada=0.95, base_lr=optim.BASE_LR, lr=optim.peak_lr(optim.BASE_LR, 8),
+                wd=optim.WD, wde=optim.WD_END, ep=1600, wp_ep=40, clip=5.0, bs=8)
+    # The optimizer's state dict as torch.optim writes it (state keyed by parameter index,
+    # the official param_groups), its moments kept for the first three parameters only: all of
+    # them would add 0.5 MB to the repository and no test reads them.
+    opt_state = opt.state_dict()
+    opt_state['state'] = {i: opt_state['state'][i] for i in sorted(opt_state['state'])[:3]}
+    os.makedirs(args.exp_dir, exist_ok=True)
+    up.misc.save_checkpoint_with_meta_info_and_opt_state(os.path.basename(OUT), args, 1, 'min last', module, opt_state)
+    print(f'{OUT}: {os.path.getsize(OUT)} bytes, {len(module) - 1} tensors in module, loss {loss.item():.6f}')
+
+
+class Args(argparse.Namespace):
+    """The few fields of the official arg_util.Args (a typed-argument-parser `Tap`) that the
+    official save function reads; it stores `str(args)`, which for a Tap is the pformat of its
+    argument dict."""
+
+    def __str__(self):
+        return pformat(vars(self))
 
 
 if __name__ == '__main__':

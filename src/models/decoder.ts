@@ -62,14 +62,15 @@ export class LightDecoder extends Module {
     this.proj = this.child('proj', new Conv2d(ctx, rng, this.channels[n]!, 3, 1, CONV_INIT));
   }
 
-  /** `toDec[i]`: densified features, coarsest first; added before block i. */
-  forward(toDec: readonly Tensor[]): Tensor {
+  /** `toDec[i]`: densified features, coarsest first; added before block i. Each block's output is appended to `blockOutputs`. */
+  forward(toDec: readonly Tensor[], blockOutputs: Tensor[] = []): Tensor {
     let x: Tensor | null = null;
     this.blocks.forEach((block, i) => {
       const skip = toDec[i];
       x = skip ? (x ? ew.add(x, skip) : skip) : x;
       if (!x) throw new Error('LightDecoder: no input');
       x = block.forward(x);
+      blockOutputs.push(x);
     });
     return this.proj.forward(x!);
   }

@@ -73,6 +73,10 @@ export interface SparKOutput {
   features: Tensor[];
   /** Densified maps fed to the decoder, coarsest first. */
   densified: Tensor[];
+  /** Outputs of the densify norms (before the mask token), coarsest first. */
+  normed: Tensor[];
+  /** Output of each decoder UNet block (the last is what the projection sees). */
+  decoded: Tensor[];
 }
 
 export class SparK extends Module {
@@ -147,18 +151,21 @@ export class SparK extends Module {
     const masked = this.masking === 'zero-out' ? scatterToDense(sparseInput) : sparseInput;
     const features = this.encoder.forward(masked);
     const scales = features.slice().reverse();
+    const normedMaps: Tensor[] = [];
     const toDec = (this.hierarchical ? scales : scales.slice(0, 1))
       .map((f, i) => {
         const norm = this.norms[i];
         const normed = norm ? norm.forward(f) : f;
+        normedMaps.push(normed);
         // Dense (zero-out) features: keep the visible sites, then the mask token fills the rest as in sparse mode.
         const visible = f.layout!.isDense && this.masking === 'zero-out' ? gatherSites(normed, mask.layoutAt(f.layout!.height, f.layout!.width)) : normed;
         const filled = maskFill(visible, this.tokens.tokens[i]!);
         const proj = this.projs[i];
         return proj ? proj.forward(filled) : filled;
       });
-    const rec = this.decoder.forward(toDec);
-    return { loss: maskedPatchLoss(rec, image, mask), rec, features, densified: toDec };
+    const decoded: Tensor[] = [];
+    const rec = this.decoder.forward(toDec, decoded);
+    return { loss: maskedPatchLoss(rec, image, mask), rec, features, densified: toDec, normed: normedMaps, decoded };
   }
 
   /** The official visualisation: masked input, reconstruction and composite (not recorded). */

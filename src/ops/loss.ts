@@ -153,3 +153,16 @@ export function reconstructionImages(
   };
   return { masked: make(0), reconstruction: make(1), composite: make(2) };
 }
+
+/**
+ * Not recorded. The per-patch terms the loss is made of, as the loss pass computes them, for
+ * checks against the official code's `mean`, `var` and `l2_loss`. Patch order: b, row, column.
+ * `stats` [patches, 4]: (shift, mean of x - shift, std, 0) of each target patch (the shader
+ * says why the shift; the mean is shift + the second value). `error` [patches]: the mean
+ * squared error of each MASKED patch, 0 for visible ones (the loss pass skips them).
+ */
+export function patchLossTerms(rec: Tensor, image: Tensor, mask: PatchMask): { stats: Tensor; error: Tensor } {
+  const g = geometry('patchLossTerms', rec, image, mask);
+  const { stats, err } = patchForward(g, rec, image, visibleFlags(rec.ctx, mask), true);
+  return { stats, error: err! };
+}

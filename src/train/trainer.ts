@@ -121,6 +121,8 @@ export interface TrainerOptions {
    * for replay is recorded, so it records the chosen kernels. `true` = default options.
    */
   autotune?: boolean | TuneOptions;
+  /** Tests only (the CLI and the app never set it): each step's mask instead of a random draw, to replay a reference run's. */
+  masksForTest?: (step: number, batch: number) => PatchMask;
 }
 
 /** What a step's report buffer holds: [loss, clip divisor, skip flag, grad norm, applied steps]. */
@@ -322,7 +324,7 @@ export class Trainer {
       }
       gpu.copy(image.buffer, this.input.buffer, image.bytes);
     });
-    const mask = this.model.randomMask(batch.batch, this.maskRng);
+    const mask = this.options.masksForTest?.(step, batch.batch) ?? this.model.randomMask(batch.batch, this.maskRng);
     const key = `${batch.batch}x${batch.size}:${wd === 0 ? 'no-wd' : 'wd'}`;
     if (this.recording && key === this.recordedKey) {
       this.stepMask!.assign(mask);

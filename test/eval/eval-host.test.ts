@@ -8,7 +8,8 @@
  * - the live model is refused while running, and when paused is evaluated through a copy that
  *   gives the same result as evaluating the live encoder directly, leaving it in training mode;
  * - a webspark checkpoint file of that model gives the same row again (weights + BN statistics
- *   round-trip), and an official weight file (the committed narrow ResNet-18 fixture) evaluates;
+ *   round-trip), and an official weight file (the committed narrow ResNet-18 fixture) gives the
+ *   linear probe's result of its encoder run directly (same counts and training accuracy);
  * - a weight file of another architecture fails naming the file.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -163,8 +164,13 @@ describe('Evaluate panel host (src/worker/eval-host.ts, src/eval/labelled-images
     // The official narrow ResNet-18 fixture (official keys, no input size: 64 px) as a picked file.
     const official = await host.evaluate(env, { ...request, model: { kind: 'file', name: 'resnet18s.weights.safetensors', blob: new Blob([readFileSync(FIXTURE)]) }, protocol: 'linear', epochs: 3, random: false });
     expect(official.inputSize).toBe(64);
-    expect(official.rows[0]!.trainAccuracy).toBeGreaterThanOrEqual(0);
     expect(official.rows[0]!.total).toBe(official.valImages);
+    // The host's result is the linear probe of that file's encoder: the same probe run directly
+    // (same split, seed and epochs) gives the same counts and training accuracy.
+    const fixtureModel = modelFromFile(c, new Uint8Array(readFileSync(FIXTURE)), 'resnet18s.weights.safetensors').model;
+    const probe = await evaluateEncoder(c, fixtureModel.encoder, train, val, { protocol: 'linear', size: 64, linear: { seed: 0, epochs: 3 } });
+    expect(official.rows[0]!.correct).toBe(probe.correct);
+    expect(official.rows[0]!.trainAccuracy).toBe(probe.trainAccuracy);
   });
 
   it('takes the validation images from a source of their own (as --val-data)', async () => {

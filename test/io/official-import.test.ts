@@ -1,13 +1,13 @@
 /**
  * Importing an official SparK checkpoint: test/fixtures/pth/resnet18s_withdecoder_spark_style.pth
- * was written by PyTorch (tools/make-pth-fixture.py) with the structure of the official
- * `*_withdecoder_1kpretrained_spark_style.pth` ({'args': Namespace, 'input_size', 'arch',
- * 'epoch', 'performance_desc', 'module': state dict with config and the deprecated buffers,
- * 'optimizer', 'is_pretrain'}), holding the weights of the resnet18s model fixture.
+ * was written by the official code's own save function (tools/make-pth-fixture.py calls
+ * utils/misc.py save_checkpoint_with_meta_info_and_opt_state: {'args': str, 'input_size',
+ * 'arch', 'epoch', 'performance_desc', 'module': the official SparK.state_dict(with_config=True)
+ * with the deprecated buffers, 'optimizer': TheSameAsTimmLAMB's state dict, 'is_pretrain'}),
+ * holding the weights of the resnet18s model fixture.
  *
- * Tolerance: the weights are the same float32 values, so the arrays must be equal exactly and
- * the loss must match the PyTorch fixture as closely as the parity test does (1e-4 relative:
- * float32 accumulation order on the GPU against the float64 reference).
+ * Tolerance: the weights are the same float32 values, so the arrays must be equal exactly; the
+ * loss is held to what the parity test asks (10 x the official code's own float32 error).
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,8 @@ import { readWeightFile } from '../../src/io/checkpoint-file.ts';
 import { DEPRECATED_BUFFERS, encoderTensors, officialModelArrays } from '../../src/io/export.ts';
 import { loadStateDict } from '../../src/io/state-dict.ts';
 import { useContext } from '../helpers/gpu.ts';
-import { buildModel, loadCase, manifest, readArrays } from '../model/fixture.ts';
+import { buildModel, loadCase, readArrays } from '../model/fixture.ts';
+import { expectScalarMeasured } from '../model/measured.ts';
 
 const PTH = new URL('../fixtures/pth/resnet18s_withdecoder_spark_style.pth', import.meta.url);
 const readPthFixture = () => readWeightFile(new Uint8Array(readFileSync(PTH)), 'resnet18s_withdecoder_spark_style.pth');
@@ -47,11 +48,9 @@ describe('official checkpoint import', () => {
     expect(report.missing).toEqual([]);
     expect(report.unexpected).toEqual([]);
     const { fx, mask, image } = loadCase(ctx, 'resnet18s_64'); // input and mask of the fixture
-    expect(fx.loss.eval).toBe(manifest.fixtures.resnet18s_64!.loss.eval);
     model.eval();
     const out = ctx.noGrad(() => model.forward(image, mask));
-    const loss = (await out.loss.read())[0]!;
-    expect(Math.abs(loss - fx.loss.eval) / fx.loss.eval).toBeLessThan(1e-4);
+    expectScalarMeasured((await out.loss.read())[0]!, fx.loss.eval, fx.loss_torch_fp32.eval, 'loss eval (imported checkpoint)');
     ctx.dispose();
   });
 

@@ -1,6 +1,6 @@
 /**
- * Loads the PyTorch reference fixtures (tools/make-fixtures.py, test/fixtures/model/) and
- * builds the same SparK model on the GPU with their weights.
+ * Loads the reference fixtures that tools/make-fixtures.py makes by running the official SparK
+ * code (test/fixtures/model/) and builds the same SparK model on the GPU with their weights.
  */
 import { readFileSync } from 'node:fs';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.ts';
@@ -37,6 +37,10 @@ export interface FixtureCase {
   grid: [number, number];
   mask: number[][];
   loss: { train: number; eval: number };
+  /** The official code's float32 losses (its float64 ones are `loss`). */
+  loss_torch_fp32: { train: number; eval: number };
+  /** Per stored tensor: [max |official float32 - official float64|, max |float64|]. */
+  torch_fp32_error: Record<string, [number, number]>;
 }
 
 export const manifest = JSON.parse(readFileSync(new URL('manifest.json', DIR), 'utf8')) as {

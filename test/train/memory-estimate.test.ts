@@ -3,12 +3,19 @@
  * holds: the buffer pool's peak bytes (gpu.pool.peakBytes, every pooled buffer handed out at
  * once) over one step of small configurations on SwiftShader, from an empty pool.
  *
- * Tolerance: the total within ±25 % of the measured peak (the factor was refitted on these two runs after main assigned a recorded step's buffers by liveness, which cut the peak ~40 %; the test caught that, so this checks that the walk keeps matching the models as they change). The estimate counts the tensors the
+ * Held-out configurations: ACTIVATION_FACTOR was fitted on two runs (tiny basic-block ResNet
+ * @96, batch 3, decoder 64, mask 0.75; tiny bottleneck ResNet @64, batch 3, decoder 48: ratios
+ * 1.03 and 0.97 when fitted). The estimate is checked here on configurations it was NOT fitted
+ * to: another family (ConvNeXt, LayerNorm densify), another input size and mask ratio; their
+ * ratios estimate / measured peak were 0.894 and 1.202 on SwiftShader. Do not refit on these;
+ * a refit needs its own runs, and these stay held out.
+ *
+ * Tolerance: the total within ±25 % of the measured peak. The estimate counts the tensors the
  * forward pass keeps and scales them by one fitted factor for the backward pass; it does not
  * model each kernel's temporaries, and the pool's size classes round each buffer up by 0-25 %.
  * ±25 % is enough to warn before a limit and to suggest a batch, which is what it is for.
  *
- * A batch far too large for a binding limit we impose fails with
+ * Out of memory: a batch far too large for a binding limit we impose fails with
  * GpuOutOfMemoryError; the advice names the largest batch that fits by the estimate, and that
  * batch then trains under the same limit (nothing crashed, the device still works).
  */
@@ -46,8 +53,8 @@ describe('GPU memory estimate', () => {
   }
 
   const cases: [string, Partial<TrainConfig>][] = [
-    ['tiny @96, batch 3, decoder 64, mask 0.75', { inputSize: 96, batchSize: 3, decoderWidth: 64, maskRatio: 0.75 }],
-    ['tiny bottleneck @64, batch 3, decoder 48', { batchSize: 3, decoderWidth: 48, resnet: { block: 'bottleneck', layers: [1, 1, 1, 1], stemWidth: 8, planes: [8, 8, 12, 16] } }],
+    ['held out: tiny ConvNeXt @64, batch 2, decoder 32', { model: 'convnext_tiny', resnet: undefined, convnext: { depths: [1, 1, 2, 1], dims: [8, 16, 24, 32] }, batchSize: 2, decoderWidth: 32 }],
+    ['held out: tiny basic-block ResNet @128, batch 2, decoder 32, mask 0.5', { inputSize: 128, batchSize: 2, decoderWidth: 32, maskRatio: 0.5 }],
   ];
   for (const [name, over] of cases) {
     it(`total within ±${TOLERANCE * 100} % of the pool's measured peak: ${name}`, async () => {

@@ -3,6 +3,7 @@
  * user chose, the events the worker reports, and how a set-up becomes a TrainConfig.
  */
 import type { AdapterReport } from '../gpu/gpu.ts';
+import type { DeviceStatus } from '../train/supervisor.ts';
 import type { Preview, StepMetrics, TrainConfig, TrainerState } from '../train/trainer.ts';
 import { OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
 import { smallScaleBaseLr, smallScaleWarmup } from '../train/lr-rule.ts';
@@ -117,7 +118,19 @@ export type HostEvent =
   | { type: 'notice'; message: string }
   /** Kernel tuning in progress: `done` of `total` conv shapes checked (and timed). */
   | { type: 'tuning'; done: number; total: number }
-  | { type: 'state'; state: TrainerState; step: number; totalSteps: number; runId: string };
+  /**
+   * The run's state. `failure`: why a run ended that was not asked to (the page offers to resume
+   * it); `pausedFor`: a pause the run took by itself (the quota is full).
+   */
+  | { type: 'state'; state: TrainerState; step: number; totalSteps: number; runId: string; failure?: RunFailure; pausedFor?: 'storage-full' }
+  /** The GPU device was lost, a new one is awaited or built, the run resumed or gave up (the status line). */
+  | { type: 'device'; status: DeviceStatus };
+
+/** Why a run ended by itself: the device was lost too often, the GPU ran out of memory, anything else. */
+export interface RunFailure {
+  kind: 'device-unstable' | 'out-of-memory' | 'error';
+  message: string;
+}
 
 /** What the set-up panel shows about a set-up before it runs (TrainerHost.plan). */
 export interface SetupPlan {
@@ -133,4 +146,4 @@ export interface SetupPlan {
   schedule: string;
 }
 
-export type { AdapterReport };
+export type { AdapterReport, DeviceStatus };

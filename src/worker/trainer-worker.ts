@@ -100,8 +100,9 @@ export class TrainerHost {
 
   /** The Evaluate panel: k-NN / linear probe of the trained model or a checkpoint, and a random init (src/worker/eval-host.ts). */
   async evaluate(request: EvalRequest, onProgress?: (p: EvalProgress) => void): Promise<EvalReport> {
-    // An evaluation runs on the training device: the run's position is saved before it.
-    await this.current?.checkpointNow();
+    // An evaluation runs on the training device: the run's position is saved before it (the
+    // model being trained is refused while it runs, so that request needs none).
+    if (request.model.kind !== 'current') await this.current?.checkpointNow();
     const env = {
       gpu: () => this.device(),
       live: () => (this.trainer ? { model: this.trainer.model, config: this.trainer.config, state: this.trainer.state, step: this.trainer.step } : null),

@@ -158,6 +158,7 @@ describe('GPU faults in the tab (built app, Chromium on SwiftShader)', () => {
     await waitOrExplain(page, '#device-status[data-kind="resumed"]', 3 * MINUTE, shown);
     expect(await stepOf(page, '#device-status')).toBe(paused);
     const log = await logText(page);
+    console.log(log.split('\n').filter((l) => /lost|resumed/.test(l)).join('\n'));
     expect(log).toMatch(lostWith);
     expect(log).toMatch(/Rebuilding the GPU device and resuming from the last checkpoint \(1 of at most 3 per hour\)/);
     expect(log).toContain(`resumed from the checkpoint at step ${paused}`);

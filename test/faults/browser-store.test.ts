@@ -1,5 +1,5 @@
 /**
- * The OPFS checkpoint store in headless Chromium (issue 8, items 1 and 2, browser side):
+ * The OPFS checkpoint store in headless Chromium (the browser side of the checkpoint faults):
  * - the page is closed while a checkpoint is being written: after reopening, the previous
  *   checkpoint is named by the manifest and reads back whole, and the partial file is deleted;
  * - storage full (QuotaExceededError thrown by the sync access handle's write): a clear

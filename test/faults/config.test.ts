@@ -1,5 +1,5 @@
 /**
- * Bad configuration from the CLI (issue 8, item 9): each bad value is refused before any GPU
+ * Bad configuration from the CLI: each bad value is refused before any GPU
  * or file work, with a message naming the option or field and the allowed range. The app goes
  * through the same `validateTrainConfig` in the worker (src/worker/trainer-worker.ts); the
  * direct calls below are what it sees.

@@ -1,5 +1,5 @@
 /**
- * Network faults end to end (issue 8, item 6), against a local server on 127.0.0.1:
+ * Network faults end to end, against a local server on 127.0.0.1:
  * a STALLED body (headers sent, then silence with the socket open), stalled headers, and a
  * loader over five shards of which one is 404, one 500, one cut halfway and one stalls.
  * test/data/sources.test.ts covers 404/500/cut/no-Range on a single shard; this file adds

@@ -1,5 +1,5 @@
 /**
- * Non-finite values end to end (issue 8, item 5), in Node on SwiftShader with the tiny trainer.
+ * Non-finite values end to end, in Node on SwiftShader with the tiny trainer.
  * The hook: the optimizer's `step` is wrapped so that, on chosen steps, one gradient element is
  * overwritten with NaN on the GPU just before the LAMB update (recorded in order with the step's
  * other commands, as a real overflow would leave it). Checked:

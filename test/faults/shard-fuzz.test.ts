@@ -1,5 +1,5 @@
 /**
- * Corrupt shards (issue 8, item 7): a seeded run of tools/fuzz-shards.ts (the full 10,000 is
+ * Corrupt shards: a seeded run of tools/fuzz-shards.ts (the full 10,000 is
  * `npm run fuzz`), plus the two hand-made cases that pin down "intact": a shard cut inside
  * the next sample's data still delivers the sample before it; a damaged next header does not.
  */

@@ -457,6 +457,16 @@ export class Gpu {
     }
   }
 
+  /**
+   * Ends the current pass and encodes an empty one whose end-of-pass timestamp goes to
+   * `querySet[index]` once every earlier command has finished (replay-chunks.ts times a
+   * replay's segments with it, inside their own submissions).
+   */
+  writeTimestamp(querySet: GPUQuerySet, index: number): void {
+    this.endPass();
+    this.commandEncoder().beginComputePass({ timestampWrites: { querySet, endOfPassWriteIndex: index } }).end();
+  }
+
   /** Gives a recording's buffers back (its commands may still be in flight: the queue orders them). */
   releaseRecording(rec: Recording): void {
     if (rec.disposed) return;

@@ -5,8 +5,8 @@
  * watchdogs, and a reset loses the device and everything on it.
  *
  * How: the first replay of a recording is profiled. Its commands are cut into at most
- * MAX_SEGMENTS segments of about equal dispatch count, each submitted on its own and followed
- * by a GPU timestamp (an empty compute pass whose end-of-pass timestamp is written once every
+ * MAX_SEGMENTS segments of about equal dispatch count, each submitted on its own and ending
+ * with a GPU timestamp (an empty compute pass whose end-of-pass timestamp is written once every
  * earlier command has finished, as `Gpu.timeOnGpu` does), or, where the device has no
  * 'timestamp-query', by `onSubmittedWorkDone` and the wall clock (an overestimate: it includes
  * the submission's latency, so it errs toward more chunks). The times arrive asynchronously:
@@ -43,6 +43,8 @@ export interface ReplayTarget {
   encodeReplay(rec: Recording, from: number, to: number): void;
   /** Submits everything encoded so far (one queue submit). */
   flush(): void;
+  /** Encodes a timestamp written once every earlier command has finished. */
+  writeTimestamp(querySet: GPUQuerySet, index: number): void;
 }
 
 export interface ChunkPlan {
@@ -152,19 +154,19 @@ export class ReplayChunking {
     const count = plan.segmentEnds.length;
     const stamps = plan.timing === 'timestamps' ? new TimestampMarks(device, count + 1) : null;
     const doneAt: Promise<number>[] = [];
-    const mark = (k: number) => {
-      if (stamps) stamps.mark(k);
-      else doneAt.push(device.queue.onSubmittedWorkDone().then(() => performance.now()));
-    };
-    this.gpu.flush();
-    mark(0); // when everything before the step has finished
-    let from = 0;
-    plan.segmentEnds.forEach((end, k) => {
-      this.gpu.encodeReplay(rec, from, end);
+    // A timestamp rides in the submission it ends; a done-callback follows it.
+    const submit = () => {
+      if (stamps) this.gpu.writeTimestamp(stamps.querySet, stamps.next++);
       this.gpu.flush();
-      mark(k + 1);
+      if (!stamps) doneAt.push(device.queue.onSubmittedWorkDone().then(() => performance.now()));
+    };
+    submit(); // marks when everything before the step has finished
+    let from = 0;
+    for (const end of plan.segmentEnds) {
+      this.gpu.encodeReplay(rec, from, end);
+      submit();
       from = end;
-    });
+    }
     const times = stamps ? stamps.read() : Promise.all(doneAt);
     times.then(
       (t) => {
@@ -184,21 +186,17 @@ export class ReplayChunking {
   }
 }
 
-/** Timestamps written between submissions, resolved and read back once, asynchronously. */
+/** Timestamps written at the end of each submission, resolved and read back once, asynchronously. */
 class TimestampMarks {
-  private querySet: GPUQuerySet;
+  readonly querySet: GPUQuerySet;
+  /** The index the next timestamp goes to. */
+  next = 0;
 
   constructor(
     private device: GPUDevice,
     private count: number,
   ) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count });
-  }
-
-  mark(index: number): void {
-    const enc = this.device.createCommandEncoder();
-    enc.beginComputePass({ timestampWrites: { querySet: this.querySet, endOfPassWriteIndex: index } }).end();
-    this.device.queue.submit([enc.finish()]);
   }
 
   /** Milliseconds of each mark since the first (resolves after the GPU has written the last). */

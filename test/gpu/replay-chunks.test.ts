@@ -62,6 +62,10 @@ async function run(ctx: Context, budgetMs: number | null, wall = false): Promise
   for (const [name, v] of trainer.model.stateDict()) weights.set(name, v.kind === 'tensor' ? await v.tensor.read() : Float32Array.of(v.get()));
   for (const [name, t] of trainer.optimizer.stateTensors()) weights.set(`opt:${name}`, await t.read());
   const segments = gpu.replayChunks.lastPlan?.segmentEnds.length ?? 1;
+  const measured = gpu.replayChunks.lastPlan?.segmentMs;
+  if (budgetMs !== null && measured) {
+    console.log(`budget ${budgetMs} ms, ${wall ? 'wall clock' : 'timestamps'}: ${segments} segments, step ${measured.reduce((x, y) => x + y, 0).toFixed(1)} ms measured, chunks per replayed step ${chunksPerStep.slice(2).join(' ')}`);
+  }
   trainer.dispose();
   ctx.dispose();
   gpu.replayChunks.budgetMs = null;

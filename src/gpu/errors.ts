@@ -9,7 +9,8 @@ export class GpuDeviceLostError extends Error {
   override name = 'GpuDeviceLostError';
   constructor(readonly reason: string, message: string) {
     super(
-      `The GPU device was lost (${reason}): ${message || 'no message'}. ` +
+      // The browser's message may end with its own full stop (Chromium: "...no longer exists.").
+      `The GPU device was lost (${reason}): ${(message || 'no message').replace(/\.$/, '')}. ` +
         'Work since the last checkpoint is gone from the GPU; create a new device and resume from the checkpoint.',
     );
   }

@@ -13,6 +13,7 @@ import { GpuDeviceLostError, GpuOutOfMemoryError, GpuValidationError } from './e
 import { BufferUsage, MapMode, ShaderStage } from './constants.ts';
 import { parseBindings, type BindingDecl } from './wgsl-bindings.ts';
 import { assignBuffers, Recording, VirtualBuffer, type AnyBuffer, type RecordedEntry } from './recording.ts';
+import { ReplayChunking } from './replay-chunks.ts';
 
 /** Reads the text of `shaders/<name>.wgsl`. Node reads the file; the browser bundles it. */
 export type ShaderLoader = (name: string) => string;
@@ -65,6 +66,8 @@ export class Gpu {
   readonly features: ReadonlySet<string>;
   /** Counts for benchmarks and tests (submits per step, for instance). */
   readonly stats = { submits: 0, dispatches: 0, workgroups: 0, pipelines: 0, readbacks: 0 };
+  /** Where a replayed step's submissions begin and end, so each stays under a GPU-time budget (replay-chunks.ts). */
+  readonly replayChunks: ReplayChunking;
 
   private pipelines = new Map<string, Pipeline>();
   private encoder: GPUCommandEncoder | null = null;
@@ -88,6 +91,7 @@ export class Gpu {
     this.pool = new BufferPool(device);
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
+    this.replayChunks = new ReplayChunking(this, adapter.isFallbackAdapter);
     device.lost.then((info) => {
       this.lostInfo = info;
     });
@@ -409,14 +413,24 @@ export class Gpu {
     else effect();
   }
 
-  /** Encodes a recorded sequence again, refilling its step-dependent writes. */
+  /**
+   * Encodes a recorded sequence again, refilling its step-dependent writes. On a slow GPU the
+   * sequence goes out in several submissions, each under `replayChunks.budgetMs` of GPU time
+   * (replay-chunks.ts); the commands and their order are the same either way.
+   */
   replay(rec: Recording): void {
     this.checkAlive();
     if (!rec.ended || rec.disposed) throw new Error('replay: the recording is not finished or was released');
     if (this.recording) throw new Error('replay: cannot replay while recording');
+    this.replayChunks.replay(rec);
+  }
+
+  /** Encodes commands [from, to) of a finished recording (`replay` and replay-chunks.ts decide the range). */
+  encodeReplay(rec: Recording, from: number, to: number): void {
     // After endRecording every buffer in the commands is a real one.
     const real = (b: AnyBuffer) => b as GPUBuffer;
-    for (const c of rec.commands) {
+    for (let i = from; i < to; i++) {
+      const c = rec.commands[i]!;
       if (c.kind === 'dispatch') {
         const pass = this.computePass();
         pass.setPipeline(c.pipeline);
@@ -441,6 +455,16 @@ export class Gpu {
         this.copy(c.staging!, real(c.target), c.staging!.size, 0, c.offset);
       }
     }
+  }
+
+  /**
+   * Ends the current pass and encodes an empty one whose end-of-pass timestamp goes to
+   * `querySet[index]` once every earlier command has finished (replay-chunks.ts times a
+   * replay's segments with it, inside their own submissions).
+   */
+  writeTimestamp(querySet: GPUQuerySet, index: number): void {
+    this.endPass();
+    this.commandEncoder().beginComputePass({ timestampWrites: { querySet, endOfPassWriteIndex: index } }).end();
   }
 
   /** Gives a recording's buffers back (its commands may still be in flight: the queue orders them). */

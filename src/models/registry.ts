@@ -10,9 +10,6 @@ import { ResNet } from './resnet.ts';
 import { SparK, type DensifyNorm, type Masking } from './spark.ts';
 import { architectureOf, type ConvNeXtConfig, type ModelSpec, type ResNetConfig } from './zoo.ts';
 
-// Kept for src/worker/eval-host.ts, which imports modelSpec from here.
-export { modelSpec } from './zoo.ts';
-
 export interface SparKConfig {
   model: string;
   inputSize: number;

@@ -15,9 +15,6 @@ import { kaimingNormalFanOut } from '../nn/init.ts';
 import type { Rng } from '../util/rng.ts';
 import type { ResNetConfig } from './zoo.ts';
 
-// Kept for src/worker/protocol.ts, which imports the type from here.
-export type { ResNetConfig } from './zoo.ts';
-
 const conv = (ctx: Context, rng: Rng, cin: number, cout: number, k: number, stride = 1) =>
   new Conv2d(ctx, rng, cin, cout, k, { stride, padding: k >> 1, bias: false, init: kaimingNormalFanOut });
 

@@ -14,6 +14,7 @@ import { LossChart } from './chart.ts';
 import { drawImage } from './images.ts';
 import { initDemo, type DemoPanel } from './demo.ts';
 import { initEvalPanel } from './eval-panel.ts';
+import { autoResumeChosen, BUNDLED_LABEL, chooseAutoResume, showDeviceStatus, storedSource, TabLife } from './tab-life.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -37,6 +38,7 @@ let totalSteps = 0;
 let runStartedAt = 0;
 let folderFiles: File[] = [];
 let demo: DemoPanel | null = null;
+const tab = new TabLife(log);
 
 /** The data source the set-up panel names now. */
 function dataSource(): DataSource {
@@ -54,7 +56,7 @@ function dataSource(): DataSource {
     const top = folderFiles[0]?.webkitRelativePath.split('/')[0] || (folderFiles[0] as File & { relativePath?: string })?.relativePath?.split('/')[0];
     return { kind: 'files', files: folderFiles, label: `folder: ${top ?? '(none)'} (${folderFiles.length} files)` };
   }
-  return { kind: 'url', pattern: SHARD_URL, label: 'bundled sample shard' };
+  return { kind: 'url', pattern: SHARD_URL, label: BUNDLED_LABEL };
 }
 
 function showDataFields(): void {
@@ -223,6 +225,7 @@ function onEvent(e: HostEvent): void {
   switch (e.type) {
     case 'metrics':
       showMetrics(e.metrics);
+      tab.onStep(e.metrics.step);
       break;
     case 'preview':
       showPreview(e.preview);
@@ -230,13 +233,14 @@ function onEvent(e: HostEvent): void {
       break;
     case 'checkpoint':
       log(`checkpoint at step ${e.step}`);
+      tab.onCheckpoint(e.step);
       void refreshCheckpoints();
       break;
     case 'notice':
       log(e.message);
-      // A failed run (a lost GPU device, for one) keeps its checkpoints: offer to continue
-      // from the newest without a reload (the worker makes a new device when resuming).
-      if (e.message.startsWith('training failed')) void host.manifest().then(offerResume);
+      break;
+    case 'device':
+      showDeviceStatus($('device-status'), e.status);
       break;
     case 'tuning': {
       const s = $('tune-status');
@@ -254,7 +258,11 @@ function onEvent(e: HostEvent): void {
         delete $('stats').dataset.first;
       }
       setState(e.state, e.step);
+      tab.onState(e.state, e.step);
       if (e.state === 'running') void demo?.refreshModel();
+      // A run that ended by itself (lost the device too often, out of memory) keeps its
+      // checkpoints: offer to continue from the newest without a reload.
+      if (e.failure) void host.manifest().then((m) => offerResume(m, false));
       break;
   }
 }
@@ -300,12 +308,15 @@ async function refreshCheckpoints(manifest?: Manifest): Promise<void> {
   if (est) {
     const mib = (n = 0) => `${(n / 2 ** 20).toFixed(1)} MiB`;
     $('storage').textContent = `Storage: ${mib(est.usage)} used of ${mib(est.quota)} available` +
-      (persisted ? ' (persistent).' : ' (the browser may evict it under pressure; starting a run asks to keep it).');
+      (persisted ? ' (persistent).' : ' (the browser may evict it under pressure; the first checkpoint asks to keep it).');
   }
 }
 
-/** After a reload: offers to continue the newest unfinished run that has a checkpoint. */
-function offerResume(m: Manifest): void {
+/**
+ * After a reload: offers to continue the newest unfinished run that has a checkpoint, and
+ * continues it at once when `auto` and the user chose "resume automatically".
+ */
+function offerResume(m: Manifest, auto: boolean): void {
   const run = [...m.runs].reverse().find((r: RunEntry) => !r.finished && r.checkpoints.length > 0);
   const section = $('resume-offer');
   if (!run) return;
@@ -317,18 +328,18 @@ function offerResume(m: Manifest): void {
     el('h2', 'Unfinished run'),
     el('p', `${modelNameOf(run.config)} @${run.config.inputSize}px, batch ${run.config.batchSize}: ` +
       `saved at step ${last.step} of ${run.config.totalSteps} (${new Date(last.savedAt).toLocaleString()}).`),
-    el('p', `It trained on: ${run.data ?? 'bundled sample shard'}. Resuming reads the data source chosen in the set-up ` +
+    el('p', `It trained on: ${run.data ?? BUNDLED_LABEL}. Resuming reads the data source chosen in the set-up ` +
       'below; choose the same one to continue exactly.', 'hint'),
     go, ' ', discard,
   );
   section.hidden = false;
-  go.onclick = async () => {
+  const resumeFrom = async (source: DataSource) => {
     go.disabled = true;
     // The run's tuning set-up too (kept with the run): the worker resumes with it either way.
     fillForm({ ...fromTrainConfig(run.config, readForm().autosaveMinutes), autotune: run.tuning?.autotune ?? false, tuneShapes: run.tuning?.maxShapes ?? 0 });
     chart.reset(run.losses.slice(0, last.step));
     try {
-      const step = await host.resumeRun(run.id, dataSource(), readForm().autosaveMinutes);
+      const step = await host.resumeRun(run.id, source, readForm().autosaveMinutes);
       log(`resumed ${run.id} at step ${step}`);
       section.hidden = true;
     } catch (err) {
@@ -336,6 +347,17 @@ function offerResume(m: Manifest): void {
       go.disabled = false;
     }
   };
+  go.onclick = () => void resumeFrom(dataSource());
+  if (auto && autoResumeChosen()) {
+    const source = storedSource(run, SHARD_URL);
+    if (source) {
+      log(`resuming the unfinished run at step ${last.step} by itself ("resume automatically" is on)`);
+      void resumeFrom(source);
+    } else {
+      section.append(el('p', 'Not resumed by itself: this run trained on files picked from this computer, which the page cannot reopen. ' +
+        'Pick the same files in the set-up below, then press Resume.', 'warning'));
+    }
+  }
   discard.onclick = async () => {
     await host.deleteRun(run.id);
     section.hidden = true;
@@ -374,7 +396,7 @@ async function main(): Promise<void> {
     fillForm({ ...DEFAULT_APP_CONFIG, model: TINY_MODEL, batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5, autotune: false, tuneShapes: 16 });
   }
   demo = initDemo(host);
-  initEvalPanel(host, () => ({ kind: 'url', pattern: SHARD_URL, label: 'bundled sample shard' }), dataSource);
+  initEvalPanel(host, () => ({ kind: 'url', pattern: SHARD_URL, label: BUNDLED_LABEL }), dataSource);
   await host.subscribe(Comlink.proxy(onEvent));
   let planned = 0;
   const replan = async () => {
@@ -393,11 +415,10 @@ async function main(): Promise<void> {
   $('start').onclick = async () => {
     const err = $('setup-error');
     err.hidden = true;
+    $('device-status').textContent = '';
     chart.reset();
     lrChart.reset();
     normChart.reset();
-    // Checkpoints should survive storage pressure; the browser may grant or refuse this.
-    void navigator.storage?.persist?.().catch(() => false);
     try {
       await host.start(readForm(), dataSource());
       $('resume-offer').hidden = true;
@@ -409,9 +430,12 @@ async function main(): Promise<void> {
   $('pause').onclick = () => void host.pause();
   $('resume').onclick = () => void host.resume();
   $('stop').onclick = () => void host.stop();
+  const autoResume = $<HTMLInputElement>('auto-resume');
+  autoResume.checked = autoResumeChosen();
+  autoResume.onchange = () => chooseAutoResume(autoResume.checked);
   const manifest = await host.manifest();
   await refreshCheckpoints(manifest);
-  offerResume(manifest);
+  offerResume(manifest, true);
   setState('idle');
   document.body.dataset.ready = 'true';
 }

@@ -17,7 +17,8 @@
 import type { ImageDecoder } from '../data/decoder.ts';
 import type { Shard } from '../data/types.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import { modelSpec, type SparKConfig } from '../models/registry.ts';
+import type { SparKConfig } from '../models/registry.ts';
+import { modelSpec } from '../models/zoo.ts';
 import type { SparK } from '../models/spark.ts';
 import { Context } from '../tensor/context.ts';
 import type { TrainerState } from '../train/trainer.ts';

@@ -3,13 +3,11 @@
  * user chose, the events the worker reports, and how a set-up becomes a TrainConfig.
  */
 import type { AdapterReport } from '../gpu/gpu.ts';
+import type { DeviceStatus } from '../train/supervisor.ts';
 import type { Preview, StepMetrics, TrainConfig, TrainerState } from '../train/trainer.ts';
 import { OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
 import { smallScaleBaseLr, smallScaleWarmup } from '../train/lr-rule.ts';
-import type { ResNetConfig } from '../models/resnet.ts';
-
-/** A narrow ResNet for tests and a first look on software adapters (as test/train/tiny-run.ts). */
-export const TINY_RESNET: ResNetConfig = { block: 'basic', layers: [1, 1, 1, 1], stemWidth: 8, planes: [8, 12, 16, 24] };
+import { modelFields, modelNameOf } from '../models/zoo.ts';
 
 /** Models the page offers; 'tiny' is a ResNet-18-shaped network a few channels wide. */
 export const APP_MODELS = ['tiny', 'resnet18', 'resnet34', 'resnet50', 'convnext_atto'] as const;
@@ -61,10 +59,8 @@ export const DEFAULT_APP_CONFIG: AppConfig = {
 };
 
 export function toTrainConfig(c: AppConfig): TrainConfig {
-  const tiny = c.model === 'tiny';
   return {
-    model: tiny ? 'resnet18' : c.model,
-    ...(tiny ? { resnet: TINY_RESNET } : {}),
+    ...modelFields(c.model),
     inputSize: c.inputSize,
     decoderWidth: c.decoderWidth,
     maskRatio: c.maskRatio,
@@ -87,7 +83,7 @@ export function toTrainConfig(c: AppConfig): TrainConfig {
 /** The set-up a stored run was started with (for showing it again after a reload). */
 export function fromTrainConfig(c: TrainConfig, autosaveMinutes: number): AppConfig {
   return {
-    model: c.resnet ? 'tiny' : c.model,
+    model: modelNameOf(c),
     inputSize: c.inputSize,
     batchSize: c.batchSize,
     maskRatio: c.maskRatio ?? 0.6,
@@ -117,7 +113,19 @@ export type HostEvent =
   | { type: 'notice'; message: string }
   /** Kernel tuning in progress: `done` of `total` conv shapes checked (and timed). */
   | { type: 'tuning'; done: number; total: number }
-  | { type: 'state'; state: TrainerState; step: number; totalSteps: number; runId: string };
+  /**
+   * The run's state. `failure`: why a run ended that was not asked to (the page offers to resume
+   * it); `pausedFor`: a pause the run took by itself (the quota is full).
+   */
+  | { type: 'state'; state: TrainerState; step: number; totalSteps: number; runId: string; failure?: RunFailure; pausedFor?: 'storage-full' }
+  /** The GPU device was lost, a new one is awaited or built, the run resumed or gave up (the status line). */
+  | { type: 'device'; status: DeviceStatus };
+
+/** Why a run ended by itself: the device was lost too often, the GPU ran out of memory, anything else. */
+export interface RunFailure {
+  kind: 'device-unstable' | 'out-of-memory' | 'error';
+  message: string;
+}
 
 /** What the set-up panel shows about a set-up before it runs (TrainerHost.plan). */
 export interface SetupPlan {
@@ -133,4 +141,4 @@ export interface SetupPlan {
   schedule: string;
 }
 
-export type { AdapterReport };
+export type { AdapterReport, DeviceStatus };

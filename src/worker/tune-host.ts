@@ -1,5 +1,5 @@
 /**
- * The app's conv kernel auto-tune (issue 7 item 3): turns the set-up's "Tune kernels for this
+ * The app's conv kernel auto-tune: turns the set-up's "Tune kernels for this
  * GPU" into `TrainerOptions.autotune` for the training worker. The trainer tunes after step 0
  * (src/ops/autotune.ts); this reports it to the page: a `tuning` event per shape (the page's
  * "tuning conv kernels: k/N shapes") and log lines at the start and the end (how many shapes

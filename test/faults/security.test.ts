@@ -92,6 +92,9 @@ describe('security', () => {
     const persistence = ['src/platform/browser/checkpoint-store.ts', 'src/ui/main.ts', 'src/worker/trainer-worker.ts'].map((f) => readFileSync(join(root, f), 'utf8'));
     for (const text of persistence) expect(text).not.toMatch(/localStorage|sessionStorage|document\.cookie/);
     expect(persistence[0]).not.toMatch(/token/i);
+    // The page's one localStorage entry is the "resume automatically" choice, a boolean.
+    const tabLife = readFileSync(join(root, 'src/ui/tab-life.ts'), 'utf8');
+    expect(tabLife.match(/localStorage\.setItem\([^,]*, [^;]*;/g)).toEqual(['localStorage.setItem(AUTO_RESUME_KEY, String(on));']);
     // The only use of the token in the worker is the request header.
     expect(worker.match(/\btoken\b/g)).toHaveLength(2);
     expect(worker).toMatch(/source\.token \? \{ Authorization: `Bearer \$\{source\.token\}` \}/);

@@ -1,6 +1,6 @@
 /**
- * Faults the supervisor handles, in Node on SwiftShader with the tiny
- * trainer of test/train/tiny-run.ts:
+ * Faults the supervisor handles, in Node on a CPU adapter with the tiny trainer of
+ * test/train/tiny-run.ts:
  * - the GPU device is destroyed mid-run: the supervisor rebuilds Gpu/Context/Trainer, resumes
  *   from the last checkpoint and finishes at the right step with the weights of an
  *   uninterrupted run resumed from that same checkpoint;

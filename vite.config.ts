@@ -1,22 +1,49 @@
 import { defineConfig } from 'vitest/config';
 
 // One config for the app (vite), the static build and the tests (vitest).
+//
 // Tests run in Node on Dawn (the `webgpu` package), on the driver test/helpers/adapter-setup.ts
-// chooses and prints. Two test files at a time, each in its own forked process: on the CPU
-// drivers most of a test's time is compiling pipelines, one core per pipeline, so one file at
-// a time left the second core idle.
+// chooses and prints. Two projects, run one after the other:
+// - `node`: two test files at a time, each in its own forked process. On the CPU drivers most
+//   of a test's time is compiling pipelines, one core per pipeline, so one file at a time left
+//   the second core idle.
+// - `app` (test/app/): the built page in headless Chromium, one file at a time and after the
+//   Node files, since these tests time the page's main thread (no long tasks while training)
+//   and Chromium's own SwiftShader needs both cores.
+const shared = {
+  environment: 'node',
+  globalSetup: ['test/helpers/adapter-setup.ts'],
+  pool: 'forks',
+  testTimeout: 120_000,
+  hookTimeout: 120_000,
+} as const;
+
 export default defineConfig({
   root: '.',
   publicDir: 'public',
   build: { outDir: 'dist', target: 'es2022' },
   worker: { format: 'es' },
   test: {
-    include: ['test/**/*.test.ts'],
-    environment: 'node',
-    globalSetup: ['test/helpers/adapter-setup.ts'],
-    pool: 'forks',
-    maxWorkers: 2,
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: 'node',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/app/**'],
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'app',
+          include: ['test/app/**/*.test.ts'],
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

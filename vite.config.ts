@@ -13,10 +13,10 @@ import { defineConfig } from 'vitest/config';
 const shared = {
   environment: 'node',
   globalSetup: ['test/helpers/adapter-setup.ts'],
-  pool: 'forks',
+  pool: 'forks' as const,
   testTimeout: 120_000,
   hookTimeout: 120_000,
-} as const;
+};
 
 export default defineConfig({
   root: '.',

@@ -5,7 +5,8 @@
  *   and a set-up too large for the device's limits is warned about before it runs, naming the
  *   largest batch that fits by the estimate;
  * - a URL pattern with a bearer token trains from the test server's gated copy of the shard
- *   (the server answers 401 without the token: the token must be sent);
+ *   (the server answers 401 without the token: the token must be sent), and afterwards the
+ *   token is in nothing the page stored (IndexedDB, OPFS files, local storage, cookies);
  * - a local image folder (the shard's JPEGs extracted to a folder) trains;
  * - the autosave interval is a setting: at 0.05 min (3 s) a checkpoint lands while the run
  *   keeps running, without a pause;
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { GATED_TOKEN, openApp, ROOT, serveBuiltApp, waitOrExplain, type ServedApp } from './serve.ts';
+import { searchStored } from './stored.ts';
 
 const SHOTS = join(ROOT, 'test-results', 'app');
 /** Waits for the run state; on a timeout, says what the page showed (set-up error, log). */
@@ -112,6 +114,15 @@ describe('browser app set-up: memory estimate, schedule, URL and folder sources,
     await page.screenshot({ path: join(SHOTS, '8-url-autosave.png'), fullPage: true });
     await page.click('#stop');
     await stateIs(page, 'stopped');
+    // The token was needed (the server refuses without it) but is stored nowhere: not in the
+    // run manifest, a checkpoint, local storage or a cookie. The URL pattern, stored as the
+    // run's label, is found in IndexedDB: the search does see what the page stored.
+    const token = await searchStored(page, GATED_TOKEN);
+    expect(token.found).toEqual([]);
+    expect(token.files).toBeGreaterThan(0);
+    expect(token.records).toBeGreaterThan(0);
+    const label = await searchStored(page, '/gated/data/sample-{000000..000000}.tar');
+    expect(label.found.some((w) => w.startsWith('indexedDB'))).toBe(true);
   }, 400_000);
 
   it('trains from a local image folder', async () => {

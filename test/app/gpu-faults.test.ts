@@ -23,7 +23,9 @@ const MINUTE = 60_000;
 
 const stepOf = async (page: Page, sel: string) => Number(await page.locator(sel).getAttribute('data-step'));
 const logText = (page: Page) => page.locator('#log').innerText();
-const shown = () => `state: ${document.getElementById('state')?.textContent}\ndevice: ${document.getElementById('device-status')?.textContent}\nlog:\n${document.getElementById('log')?.innerText}`;
+const shown = () =>
+  `state: ${document.getElementById('state')?.textContent}\nlast step shown: ${document.getElementById('stats')?.dataset.step}\n` +
+  `device: ${document.getElementById('device-status')?.textContent}\nlog:\n${document.getElementById('log')?.innerText}`;
 
 async function stateIs(page: Page, s: string, timeout = 3 * MINUTE) {
   await waitOrExplain(page, `#state[data-state="${s}"]`, timeout, shown);

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../../bench/data-browser.ts';
 
 /** The bearer token the test server wants under /gated/. */
@@ -94,8 +94,33 @@ export async function waitOrExplain(page: Page, selector: string, timeout: numbe
   try {
     await page.waitForSelector(selector, { timeout });
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${await page.evaluate(shown)}`);
+    const trace = traces.get(page);
+    const pending = trace ? [...trace.pending].map((r) => `${r.method()} ${r.url()}`) : [];
+    throw new Error(
+      `${(err as Error).message}\n${await page.evaluate(shown)}\n` +
+        `requests still open: ${pending.length ? pending.join(', ') : 'none'}\n` +
+        `last console lines (page and workers):\n${trace?.console.slice(-20).join('\n') ?? '(not traced)'}`,
+    );
   }
+}
+
+/** What a page asked for and printed, for the explanation of a wait that timed out. */
+interface PageTrace {
+  pending: Set<Request>;
+  console: string[];
+}
+const traces = new WeakMap<Page, PageTrace>();
+
+function trace(page: Page): void {
+  const t: PageTrace = { pending: new Set(), console: [] };
+  traces.set(page, t);
+  page.on('request', (r) => t.pending.add(r));
+  page.on('requestfinished', (r) => t.pending.delete(r));
+  page.on('requestfailed', (r) => t.pending.delete(r));
+  page.on('console', (m) => {
+    t.console.push(`${new Date().toISOString().slice(11, 19)} ${m.type()}: ${m.text()}`);
+    if (t.console.length > 200) t.console.shift();
+  });
 }
 
 /** Waits until the page says the app has started (after a goto or a reload). */
@@ -106,6 +131,7 @@ export async function appReady(page: Page): Promise<void> {
 /** A new page on the app in `context`, its uncaught errors pushed to `errors`, once the app is ready. */
 export async function openApp(context: BrowserContext, base: string, errors: string[]): Promise<Page> {
   const page = await context.newPage();
+  trace(page);
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`${base}/`);
   await appReady(page);

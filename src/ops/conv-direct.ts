@@ -6,7 +6,6 @@
  */
 import type { Context } from '../tensor/context.ts';
 import type { ConvGeometry } from './conv-geometry.ts';
-import { params } from './params.ts';
 
 /** Invocations per workgroup (the shader's WG). */
 const WG = 64;
@@ -50,11 +49,10 @@ export function directInputGrad(
   if (vec4) bufs.gy4 = dy;
   if (vec4 && packed) bufs.wp4 = wp;
   const p = gpu.pipeline('conv-direct', 'direct_input_grad', { HAS_BIAS: bias !== null, VEC4: vec4, WG, PX: px, PACKED_W: packed });
-  const u = params()
-    .u32(g.batch).u32(g.inH).u32(g.inW).u32(g.outH).u32(g.outW)
-    .u32(g.cin).u32(g.cout).u32(cinG).u32(coutG)
-    .u32(g.kh).u32(g.kw).u32(g.stride).u32(g.pad).u32(g.groups)
-    .u32(0).u32(0)
-    .build();
+  const u = {
+    batch: g.batch, in_h: g.inH, in_w: g.inW, out_h: g.outH, out_w: g.outW,
+    cin: g.cin, cout: g.cout, cin_g: cinG, cout_g: coutG,
+    kh: g.kh, kw: g.kw, stride: g.stride, pad: g.pad, groups: g.groups,
+  };
   gpu.dispatch(p, bufs, u, gpu.grid(Math.ceil(invocations / WG)));
 }

@@ -7,9 +7,9 @@ import type { Context } from '../tensor/context.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
 import type { ConvGeometry } from './conv-geometry.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { params } from './params.ts';
 import { convConfig, type ConvConfig } from './conv-tuning.ts';
 import { directApplies, directInputGrad } from './conv-direct.ts';
+import type { UniformValues } from '../gpu/gpu.ts';
 
 const KT = 16;
 
@@ -44,29 +44,28 @@ function tileFor(n: number): 32 | 64 {
 function packParams(
   g: ConvGeometry,
   extra: { rows?: number; mTiles?: number; nTiles?: number; chunkRows?: number; chunks?: number; cout?: number },
-): Uint8Array {
-  return params()
-    .u32(g.batch)
-    .u32(g.inH)
-    .u32(g.inW)
-    .u32(g.outH)
-    .u32(g.outW)
-    .u32(g.cin)
-    .u32(extra.cout ?? g.cout)
-    .u32(g.cin / g.groups)
-    .u32(g.cout / g.groups)
-    .u32(g.kh)
-    .u32(g.kw)
-    .u32(g.stride)
-    .u32(g.pad)
-    .u32(extra.rows ?? 0)
-    .u32(extra.mTiles ?? 0)
-    .u32(extra.nTiles ?? 0)
-    .u32(g.groups)
-    .u32(extra.chunkRows ?? 0)
-    .u32(extra.chunks ?? 0)
-    .u32(0)
-    .build();
+): UniformValues {
+  return {
+    batch: g.batch,
+    in_h: g.inH,
+    in_w: g.inW,
+    out_h: g.outH,
+    out_w: g.outW,
+    cin: g.cin,
+    cout: extra.cout ?? g.cout,
+    cin_g: g.cin / g.groups,
+    cout_g: g.cout / g.groups,
+    kh: g.kh,
+    kw: g.kw,
+    stride: g.stride,
+    pad: g.pad,
+    rows: extra.rows ?? 0,
+    m_tiles: extra.mTiles ?? 0,
+    n_tiles: extra.nTiles ?? 0,
+    groups: g.groups,
+    chunk_rows: extra.chunkRows ?? 0,
+    chunks: extra.chunks ?? 0,
+  };
 }
 
 /** Sparse tables bound by name: `sites` of the walked layout, `row_of` of the gathered one. */

@@ -10,7 +10,7 @@ import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { chunkPlan, sumChunks } from './chunks.ts';
 import { featureLayout, markGrad, windowOutput } from './common.ts';
-import { params } from './params.ts';
+import type { UniformValues } from '../gpu/gpu.ts';
 
 const WG = 64;
 
@@ -31,21 +31,9 @@ interface Geometry {
   outL: SiteLayout;
 }
 
-function packParams(g: Geometry, rows: number, chunkRows = 0): Uint8Array {
-  return params()
-    .u32(rows)
-    .u32(g.C)
-    .u32(g.K)
-    .u32(g.stride)
-    .u32(g.pad)
-    .u32(g.inL.height)
-    .u32(g.inL.width)
-    .u32(g.outL.height)
-    .u32(g.outL.width)
-    .u32(chunkRows)
-    .u32(0)
-    .u32(0)
-    .build();
+function packParams(g: Geometry, rows: number, chunkRows = 0): UniformValues {
+  const { C, K, stride, pad } = g;
+  return { rows, C, K, stride, pad, in_h: g.inL.height, in_w: g.inL.width, out_h: g.outL.height, out_w: g.outL.width, chunk_rows: chunkRows };
 }
 
 /** Runs a row-walking pass (forward or backward_input) over `rows` rows. */

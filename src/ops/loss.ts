@@ -14,7 +14,7 @@ import type { Context } from '../tensor/context.ts';
 import type { PatchMask } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
-import { params } from './params.ts';
+import type { UniformValues } from '../gpu/gpu.ts';
 
 const WG = 256;
 const SHADER = 'loss';
@@ -57,17 +57,8 @@ function geometry(op: string, rec: Tensor, image: Tensor, mask: PatchMask): Geom
 }
 
 /** Params of loss.wgsl; `count` and `scale` depend on the pass. */
-function pack(g: Geometry, count: number, scale: number): Uint8Array {
-  return params()
-    .u32(g.batch)
-    .u32(g.height)
-    .u32(g.width)
-    .u32(g.p)
-    .u32(g.ph)
-    .u32(g.pw)
-    .u32(count)
-    .f32(scale)
-    .build();
+function pack(g: Geometry, count: number, scale: number): UniformValues {
+  return { batch: g.batch, height: g.height, width: g.width, p: g.p, ph: g.ph, pw: g.pw, count, scale };
 }
 
 /** The mask's visible flags as an f32 tensor (1 = visible), owned by the current scope. */

@@ -7,7 +7,6 @@ import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { featureLayout, markGrad, windowOutput } from './common.ts';
-import { params } from './params.ts';
 
 const WG = 64;
 
@@ -36,20 +35,8 @@ function run(ctx: Context, entry: 'forward' | 'backward', g: Geometry, walked: S
   if (rowOf) bufs.row_of = rowOf;
   const rows = walked.rows;
   const p = gpu.pipeline('pool', entry, { SPARSE: !g.inL.isDense });
-  const packed = params()
-    .u32(rows)
-    .u32(g.C)
-    .u32(g.K)
-    .u32(g.stride)
-    .u32(g.pad)
-    .u32(g.inL.height)
-    .u32(g.inL.width)
-    .u32(g.outL.height)
-    .u32(g.outL.width)
-    .u32(0)
-    .u32(0)
-    .u32(0)
-    .build();
+  const { C, K, stride, pad } = g;
+  const packed = { rows, C, K, stride, pad, in_h: g.inL.height, in_w: g.inL.width, out_h: g.outL.height, out_w: g.outL.width };
   gpu.dispatch(p, bufs, packed, gpu.grid(Math.ceil((rows * Math.ceil(g.C / 4)) / WG)));
 }
 

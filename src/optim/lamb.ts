@@ -11,7 +11,6 @@ import type { Context } from '../tensor/context.ts';
 import type { Parameter, Tensor } from '../tensor/tensor.ts';
 import { elementwise as ew } from '../ops/elementwise.ts';
 import { sumsOfSquares } from '../ops/segmented.ts';
-import { params as uniform } from '../ops/params.ts';
 
 export type OptimizerKind = 'lamb' | 'adamw';
 
@@ -112,20 +111,20 @@ export class Lamb {
         gpu.write(this.hyper.buffer, () => new Float32Array([this.lr, this.weightDecay]));
         const gradSq = ew.sum(sumsOfSquares(live.map((s) => s.param.grad!)));
         const base = (p: { n: number; index: number; adapt: boolean; decay: boolean }) =>
-          uniform()
-            .u32(p.n)
-            .u32(p.index)
-            .u32(p.adapt ? 1 : 0)
-            .u32(p.decay ? 1 : 0)
-            .f32(this.beta1)
-            .f32(this.beta2)
-            .f32(this.eps)
-            .f32(this.maxGradNorm)
-            .f32(1 - this.beta1)
-            .f32(1 - this.beta2)
-            .f32(Math.log(this.beta1))
-            .f32(Math.log(this.beta2))
-            .build();
+          ({
+            n: p.n,
+            norm_index: p.index,
+            adapt: p.adapt ? 1 : 0,
+            decay: p.decay ? 1 : 0,
+            beta1: this.beta1,
+            beta2: this.beta2,
+            eps: this.eps,
+            max_norm: this.maxGradNorm,
+            one_minus_beta1: 1 - this.beta1,
+            one_minus_beta2: 1 - this.beta2,
+            ln_beta1: Math.log(this.beta1),
+            ln_beta2: Math.log(this.beta2),
+          });
         gpu.dispatch(
           gpu.pipeline('lamb', 'global_state'),
           { state: this.state.buffer, grad_sumsq: gradSq.buffer },

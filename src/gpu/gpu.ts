@@ -306,9 +306,13 @@ export class Gpu {
   }
 
   /**
-   * Records one dispatch. `buffers` binds storage buffers by their WGSL names; a binding the
-   * entry point does not use may be left out (a small placeholder is bound). `params` fills
-   * the file's `var<uniform>` by field name (wgsl-uniforms.ts).
+   * Records one dispatch. `buffers` binds storage buffers by their WGSL names, and every
+   * binding the entry point's code names (wgsl-source.ts) must be given: a buffer, or `null`
+   * where this launch does not read it (the code that does is switched off by an `override`
+   * constant or a uniform flag). A binding the entry point never names is left out. A null or
+   * left-out binding gets a small placeholder: the entry points of one file share a layout
+   * that lists all its bindings, and WebGPU needs each bound. `params` fills the file's
+   * `var<uniform>` by field name (wgsl-uniforms.ts).
    */
   dispatch(
     p: Pipeline,
@@ -331,6 +335,12 @@ export class Gpu {
         continue;
       }
       const given = buffers[name];
+      if (given === undefined && p.referenced.has(name)) {
+        throw new Error(
+          `${p.label}: the entry point uses binding '${name}' but no buffer was given ` +
+            '(pass null where this launch does not read it: code an override constant or a flag switches off)',
+        );
+      }
       if (given === undefined || given === null) {
         entries.push({ binding: decl.binding, buffer: this.dummy(decl.binding) });
       } else if (isBinding(given)) {

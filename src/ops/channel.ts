@@ -13,7 +13,7 @@ function elementwisePass(
   n: number,
   C: number,
   plane: number,
-  bufs: Record<string, GPUBuffer>,
+  bufs: Record<string, GPUBuffer | null>,
   sparse = false,
 ): void {
   const gpu = ctx.gpu;
@@ -84,8 +84,7 @@ export function dropPath(x: Tensor, keep: Uint8Array | (() => Uint8Array), prob:
   const sites = layout ? ctx.layoutBuffers(layout).sites : null;
   const apply = (t: Tensor): Tensor => {
     const y = ctx.empty(t.shape, t.layout);
-    const bufs: Record<string, GPUBuffer> = { x: t.buffer, factor: factor.buffer, y: y.buffer };
-    if (sites) bufs.sites = sites;
+    const bufs = { x: t.buffer, factor: factor.buffer, sites, y: y.buffer };
     elementwisePass(ctx, 'drop_path', t.size, C, plane, bufs, sites !== null);
     return y;
   };

@@ -44,10 +44,9 @@ export function directInputGrad(
   // Slots of px pixels of one sub-pixel column class along x (the shader's header).
   const xslots = Math.ceil(Math.ceil(g.inW / g.stride) / px);
   const invocations = g.batch * g.inH * g.stride * xslots * g.groups * Math.ceil(cinG / 4);
-  const bufs: Record<string, GPUBuffer> = { gy: dy, wp, dst: dx };
-  if (bias) bufs.bias = bias;
-  if (vec4) bufs.gy4 = dy;
-  if (vec4 && packed) bufs.wp4 = wp;
+  // The vec4 views are read only where VEC4 (and, for the weight, PACKED_W) is on, bias
+  // only where HAS_BIAS is: null otherwise.
+  const bufs = { gy: dy, gy4: vec4 ? dy : null, wp, wp4: vec4 && packed ? wp : null, bias, dst: dx };
   const p = gpu.pipeline('conv-direct', 'direct_input_grad', { HAS_BIAS: bias !== null, VEC4: vec4, WG, PX: px, PACKED_W: packed });
   const u = {
     batch: g.batch, in_h: g.inH, in_w: g.inW, out_h: g.outH, out_w: g.outW,

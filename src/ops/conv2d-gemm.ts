@@ -68,12 +68,15 @@ function packParams(
   };
 }
 
-/** Sparse tables bound by name: `sites` of the walked layout, `row_of` of the gathered one. */
-function tables(ctx: Context, walked: SiteLayout | null, read: SiteLayout | null): Record<string, GPUBuffer> {
-  const out: Record<string, GPUBuffer> = {};
-  if (walked && !walked.isDense) out.sites = ctx.layoutBuffers(walked).sites!;
-  if (read && !read.isDense) out.row_of = ctx.layoutBuffers(read).rowOf!;
-  return out;
+/**
+ * Sparse tables bound by name: `sites` of the walked layout, `row_of` of the gathered one;
+ * null (not read: SPARSE is off) for a dense one.
+ */
+function tables(ctx: Context, walked: SiteLayout | null, read: SiteLayout | null): Record<string, GPUBuffer | null> {
+  return {
+    sites: walked && !walked.isDense ? ctx.layoutBuffers(walked).sites! : null,
+    row_of: read && !read.isDense ? ctx.layoutBuffers(read).rowOf! : null,
+  };
 }
 
 /**
@@ -90,7 +93,7 @@ function launchGemm(
   g: ConvGeometry,
   pass: number,
   dims: { M: number; N: number; mTiles?: number; extra: number; rows: number; chunkRows?: number },
-  bufs: Record<string, GPUBuffer>,
+  bufs: Record<string, GPUBuffer | null>,
   hasBias: boolean,
   vec4A = false,
   cfg: ConvConfig = {},
@@ -151,10 +154,9 @@ export function gemmForward(
   y: GPUBuffer,
   cfg: ConvConfig = {},
 ): void {
-  const bufs: Record<string, GPUBuffer> = { src: x, wp, dst: y, ...tables(ctx, g.outL, g.inL) };
-  if (bias) bufs.bias = bias;
   const vec4A = (cfg.vec4 ?? convVariants.vec4Gather) && (g.cin / g.groups) % 4 === 0;
-  if (vec4A) bufs.src4 = x;
+  // gy is read by the weight-gradient pass only; bias and src4 where their constants are on.
+  const bufs = { src: x, src4: vec4A ? x : null, wp, gy: null, bias, dst: y, ...tables(ctx, g.outL, g.inL) };
   launchGemm(ctx, g, PASS.forward, { M: g.outRows, N: g.cout / g.groups, extra: 1, rows: g.outRows }, bufs, bias !== null, vec4A, cfg);
 }
 
@@ -240,11 +242,9 @@ export function gemmInputGrad(
   dx: GPUBuffer,
   cfg: ConvConfig = {},
 ): void {
-  const bufs: Record<string, GPUBuffer> = { src: dy, wp, dst: dx, ...tables(ctx, g.inL, g.outL) };
-  if (bias) bufs.bias = bias;
   const N = g.cin / g.groups;
   const vec4A = (cfg.vec4 ?? convVariants.vec4Gather) && (g.cout / g.groups) % 4 === 0;
-  if (vec4A) bufs.src4 = dy;
+  const bufs = { src: dy, src4: vec4A ? dy : null, wp, gy: null, bias, dst: dx, ...tables(ctx, g.inL, g.outL) };
   if (isSparse(g) || g.pointwise) {
     launchGemm(ctx, g, PASS.inputGrad, { M: g.inRows, N, extra: 1, rows: g.inRows }, bufs, bias !== null, vec4A, cfg);
     return;
@@ -299,7 +299,8 @@ export function gemmWeightGrad(
   warmTables(ctx, g);
   ctx.tidy(() => {
     const partial = ctx.empty([plan.chunks, g.cout * Kg]);
-    const bufs = { src: x, gy: dy, dst: partial.buffer, ...tables(ctx, g.outL, g.inL) };
+    // The weight-gradient pass reads no weight and adds no bias.
+    const bufs = { src: x, src4: null, wp: null, gy: dy, bias: null, dst: partial.buffer, ...tables(ctx, g.outL, g.inL) };
     launchGemm(
       ctx,
       g,

@@ -42,7 +42,7 @@ function walkRows(
   entry: 'forward' | 'backward_input',
   g: Geometry,
   rows: number,
-  bufs: Record<string, GPUBuffer>,
+  bufs: Record<string, GPUBuffer | null>,
   hasBias: boolean,
 ): void {
   const gpu = ctx.gpu;
@@ -51,14 +51,9 @@ function walkRows(
   gpu.dispatch(p, bufs, packParams(g, rows), gpu.grid(Math.ceil(threads / WG)));
 }
 
-/** Sparse tables bound by name; dense layouts need none (indices are computed). */
-function tables(ctx: Context, walked: SiteLayout, read: SiteLayout): Record<string, GPUBuffer> {
-  const out: Record<string, GPUBuffer> = {};
-  const sites = ctx.layoutBuffers(walked).sites;
-  const rowOf = ctx.layoutBuffers(read).rowOf;
-  if (sites) out.sites = sites;
-  if (rowOf) out.row_of = rowOf;
-  return out;
+/** Sparse tables bound by name; null for a dense layout (indices are computed, SPARSE is off). */
+function tables(ctx: Context, walked: SiteLayout, read: SiteLayout): Record<string, GPUBuffer | null> {
+  return { sites: ctx.layoutBuffers(walked).sites, row_of: ctx.layoutBuffers(read).rowOf };
 }
 
 /**
@@ -89,8 +84,7 @@ export function depthwiseConv2d(
   const g: Geometry = { C, K, stride, pad, inL, outL };
 
   const y = markGrad(ctx.empty([outL.rows, C], outL), x, w, bias);
-  const bufs: Record<string, GPUBuffer> = { src: x.buffer, w: w.buffer, dst: y.buffer, ...tables(ctx, outL, inL) };
-  if (bias) bufs.bias = bias.buffer;
+  const bufs = { src: x.buffer, w: w.buffer, bias: bias?.buffer ?? null, dst: y.buffer, ...tables(ctx, outL, inL) };
   walkRows(ctx, 'forward', g, outL.rows, bufs, bias !== null);
 
   if (y.requiresGrad) {

@@ -76,11 +76,8 @@ function patchForward(g: Geometry, rec: Tensor, image: Tensor, vis: Tensor, with
   const gpu = ctx.gpu;
   const stats = ctx.empty([g.patches, 4]);
   const err = withError ? ctx.empty([g.patches]) : null;
-  const bufs: Record<string, GPUBuffer> = { x: image.buffer, vis: vis.buffer, stats: stats.buffer };
-  if (err) {
-    bufs.rec = rec.buffer;
-    bufs.err = err.buffer;
-  }
+  // rec and err are read only WITH_ERROR.
+  const bufs = { x: image.buffer, vis: vis.buffer, stats: stats.buffer, rec: err ? rec.buffer : null, err: err?.buffer ?? null };
   const pipe = gpu.pipeline(SHADER, 'patch_forward', { WITH_ERROR: withError });
   gpu.dispatch(pipe, bufs, pack(g, g.patches, 0), gpu.grid(g.patches));
   return { stats, err };

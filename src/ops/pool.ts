@@ -27,12 +27,13 @@ interface Geometry {
   outL: SiteLayout;
 }
 
-function run(ctx: Context, entry: 'forward' | 'backward', g: Geometry, walked: SiteLayout, read: SiteLayout, bufs: Record<string, GPUBuffer>): void {
+function run(ctx: Context, entry: 'forward' | 'backward', g: Geometry, walked: SiteLayout, read: SiteLayout, bufs: Record<string, GPUBuffer | null>): void {
   const gpu = ctx.gpu;
   const sites = ctx.layoutBuffers(walked).sites;
   const rowOf = ctx.layoutBuffers(read).rowOf;
-  if (sites) bufs.sites = sites;
-  if (rowOf) bufs.row_of = rowOf;
+  // Null for a dense layout: SPARSE is off and the indices are computed.
+  bufs.sites = sites;
+  bufs.row_of = rowOf;
   const rows = walked.rows;
   const p = gpu.pipeline('pool', entry, { SPARSE: !g.inL.isDense });
   const { C, K, stride, pad } = g;

@@ -19,12 +19,8 @@ function relayout(x: Tensor, from: SiteLayout, to: SiteLayout, token: Tensor | n
   const gpu = ctx.gpu;
   const C = x.channels;
   const y = ctx.empty([to.rows, C], to);
-  const bufs: Record<string, GPUBuffer> = { x: x.buffer, y: y.buffer };
-  const sites = ctx.layoutBuffers(to).sites;
-  const rowOf = ctx.layoutBuffers(from).rowOf;
-  if (sites) bufs.sites = sites;
-  if (rowOf) bufs.row_of = rowOf;
-  if (token) bufs.token = token.buffer;
+  // Null tables and token where their constants (DST_SPARSE, SRC_SPARSE, USE_TOKEN) are off.
+  const bufs = { x: x.buffer, token: token?.buffer ?? null, sites: ctx.layoutBuffers(to).sites, row_of: ctx.layoutBuffers(from).rowOf, y: y.buffer };
   const p = gpu.pipeline('sparse', 'relayout', {
     SRC_SPARSE: !from.isDense,
     DST_SPARSE: !to.isDense,

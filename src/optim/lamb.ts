@@ -151,9 +151,10 @@ export class Lamb {
         });
         const norms = normed.length ? sumsOfSquares(normed) : null;
         live.forEach((s, k) => {
+          // norms is read only where adapt is 1: with no trust ratio anywhere there are none.
           gpu.dispatch(
             gpu.pipeline('lamb', 'apply'),
-            { p: s.param.buffer, u: updates[k]!.buffer, state: this.state.buffer, hyper: this.hyper.buffer, ...(norms ? { norms: norms.buffer } : {}) },
+            { p: s.param.buffer, u: updates[k]!.buffer, state: this.state.buffer, hyper: this.hyper.buffer, norms: norms?.buffer ?? null },
             base({ n: s.param.size, index: index[k]!, adapt: adapt[k]!, decay: false }),
             gpu.grid(Math.ceil(s.param.size / 256)),
           );

@@ -5,7 +5,6 @@
  */
 import type { Context } from '../tensor/context.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { params } from './params.ts';
 
 /** Rows per chunk are at least this, so a chunk's loop amortizes its setup. */
 const MIN_CHUNK_ROWS = 32;
@@ -29,6 +28,6 @@ export function sumChunks(ctx: Context, partial: Tensor, chunks: number, width: 
   const out = ctx.empty([width]);
   const gpu = ctx.gpu;
   const p = gpu.pipeline('chunks', 'sum_chunks');
-  gpu.dispatch(p, { partial: partial.buffer, out: out.buffer }, params().u32(width).u32(chunks).build(), gpu.grid(Math.ceil(width / 256)));
+  gpu.dispatch(p, { partial: partial.buffer, out: out.buffer }, { width, chunks }, gpu.grid(Math.ceil(width / 256)));
   return out;
 }

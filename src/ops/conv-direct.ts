@@ -6,7 +6,6 @@
  */
 import type { Context } from '../tensor/context.ts';
 import type { ConvGeometry } from './conv-geometry.ts';
-import { params } from './params.ts';
 
 /** Invocations per workgroup (the shader's WG). */
 const WG = 64;
@@ -45,16 +44,14 @@ export function directInputGrad(
   // Slots of px pixels of one sub-pixel column class along x (the shader's header).
   const xslots = Math.ceil(Math.ceil(g.inW / g.stride) / px);
   const invocations = g.batch * g.inH * g.stride * xslots * g.groups * Math.ceil(cinG / 4);
-  const bufs: Record<string, GPUBuffer> = { gy: dy, wp, dst: dx };
-  if (bias) bufs.bias = bias;
-  if (vec4) bufs.gy4 = dy;
-  if (vec4 && packed) bufs.wp4 = wp;
+  // The vec4 views are read only where VEC4 (and, for the weight, PACKED_W) is on, bias
+  // only where HAS_BIAS is: null otherwise.
+  const bufs = { gy: dy, gy4: vec4 ? dy : null, wp, wp4: vec4 && packed ? wp : null, bias, dst: dx };
   const p = gpu.pipeline('conv-direct', 'direct_input_grad', { HAS_BIAS: bias !== null, VEC4: vec4, WG, PX: px, PACKED_W: packed });
-  const u = params()
-    .u32(g.batch).u32(g.inH).u32(g.inW).u32(g.outH).u32(g.outW)
-    .u32(g.cin).u32(g.cout).u32(cinG).u32(coutG)
-    .u32(g.kh).u32(g.kw).u32(g.stride).u32(g.pad).u32(g.groups)
-    .u32(0).u32(0)
-    .build();
+  const u = {
+    batch: g.batch, in_h: g.inH, in_w: g.inW, out_h: g.outH, out_w: g.outW,
+    cin: g.cin, cout: g.cout, cin_g: cinG, cout_g: coutG,
+    kh: g.kh, kw: g.kw, stride: g.stride, pad: g.pad, groups: g.groups,
+  };
   gpu.dispatch(p, bufs, u, gpu.grid(Math.ceil(invocations / WG)));
 }

@@ -7,9 +7,9 @@ import type { Context } from '../tensor/context.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
 import type { ConvGeometry } from './conv-geometry.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { params } from './params.ts';
 import { convConfig, type ConvConfig } from './conv-tuning.ts';
 import { directApplies, directInputGrad } from './conv-direct.ts';
+import type { UniformValues } from '../gpu/gpu.ts';
 
 const KT = 16;
 
@@ -44,37 +44,39 @@ function tileFor(n: number): 32 | 64 {
 function packParams(
   g: ConvGeometry,
   extra: { rows?: number; mTiles?: number; nTiles?: number; chunkRows?: number; chunks?: number; cout?: number },
-): Uint8Array {
-  return params()
-    .u32(g.batch)
-    .u32(g.inH)
-    .u32(g.inW)
-    .u32(g.outH)
-    .u32(g.outW)
-    .u32(g.cin)
-    .u32(extra.cout ?? g.cout)
-    .u32(g.cin / g.groups)
-    .u32(g.cout / g.groups)
-    .u32(g.kh)
-    .u32(g.kw)
-    .u32(g.stride)
-    .u32(g.pad)
-    .u32(extra.rows ?? 0)
-    .u32(extra.mTiles ?? 0)
-    .u32(extra.nTiles ?? 0)
-    .u32(g.groups)
-    .u32(extra.chunkRows ?? 0)
-    .u32(extra.chunks ?? 0)
-    .u32(0)
-    .build();
+): UniformValues {
+  return {
+    batch: g.batch,
+    in_h: g.inH,
+    in_w: g.inW,
+    out_h: g.outH,
+    out_w: g.outW,
+    cin: g.cin,
+    cout: extra.cout ?? g.cout,
+    cin_g: g.cin / g.groups,
+    cout_g: g.cout / g.groups,
+    kh: g.kh,
+    kw: g.kw,
+    stride: g.stride,
+    pad: g.pad,
+    rows: extra.rows ?? 0,
+    m_tiles: extra.mTiles ?? 0,
+    n_tiles: extra.nTiles ?? 0,
+    groups: g.groups,
+    chunk_rows: extra.chunkRows ?? 0,
+    chunks: extra.chunks ?? 0,
+  };
 }
 
-/** Sparse tables bound by name: `sites` of the walked layout, `row_of` of the gathered one. */
-function tables(ctx: Context, walked: SiteLayout | null, read: SiteLayout | null): Record<string, GPUBuffer> {
-  const out: Record<string, GPUBuffer> = {};
-  if (walked && !walked.isDense) out.sites = ctx.layoutBuffers(walked).sites!;
-  if (read && !read.isDense) out.row_of = ctx.layoutBuffers(read).rowOf!;
-  return out;
+/**
+ * Sparse tables bound by name: `sites` of the walked layout, `row_of` of the gathered one;
+ * null (not read: SPARSE is off) for a dense one.
+ */
+function tables(ctx: Context, walked: SiteLayout | null, read: SiteLayout | null): Record<string, GPUBuffer | null> {
+  return {
+    sites: walked && !walked.isDense ? ctx.layoutBuffers(walked).sites! : null,
+    row_of: read && !read.isDense ? ctx.layoutBuffers(read).rowOf! : null,
+  };
 }
 
 /**
@@ -91,7 +93,7 @@ function launchGemm(
   g: ConvGeometry,
   pass: number,
   dims: { M: number; N: number; mTiles?: number; extra: number; rows: number; chunkRows?: number },
-  bufs: Record<string, GPUBuffer>,
+  bufs: Record<string, GPUBuffer | null>,
   hasBias: boolean,
   vec4A = false,
   cfg: ConvConfig = {},
@@ -152,10 +154,9 @@ export function gemmForward(
   y: GPUBuffer,
   cfg: ConvConfig = {},
 ): void {
-  const bufs: Record<string, GPUBuffer> = { src: x, wp, dst: y, ...tables(ctx, g.outL, g.inL) };
-  if (bias) bufs.bias = bias;
   const vec4A = (cfg.vec4 ?? convVariants.vec4Gather) && (g.cin / g.groups) % 4 === 0;
-  if (vec4A) bufs.src4 = x;
+  // gy is read by the weight-gradient pass only; bias and src4 where their constants are on.
+  const bufs = { src: x, src4: vec4A ? x : null, wp, gy: null, bias, dst: y, ...tables(ctx, g.outL, g.inL) };
   launchGemm(ctx, g, PASS.forward, { M: g.outRows, N: g.cout / g.groups, extra: 1, rows: g.outRows }, bufs, bias !== null, vec4A, cfg);
 }
 
@@ -241,11 +242,9 @@ export function gemmInputGrad(
   dx: GPUBuffer,
   cfg: ConvConfig = {},
 ): void {
-  const bufs: Record<string, GPUBuffer> = { src: dy, wp, dst: dx, ...tables(ctx, g.inL, g.outL) };
-  if (bias) bufs.bias = bias;
   const N = g.cin / g.groups;
   const vec4A = (cfg.vec4 ?? convVariants.vec4Gather) && (g.cout / g.groups) % 4 === 0;
-  if (vec4A) bufs.src4 = dy;
+  const bufs = { src: dy, src4: vec4A ? dy : null, wp, gy: null, bias, dst: dx, ...tables(ctx, g.inL, g.outL) };
   if (isSparse(g) || g.pointwise) {
     launchGemm(ctx, g, PASS.inputGrad, { M: g.inRows, N, extra: 1, rows: g.inRows }, bufs, bias !== null, vec4A, cfg);
     return;
@@ -300,7 +299,8 @@ export function gemmWeightGrad(
   warmTables(ctx, g);
   ctx.tidy(() => {
     const partial = ctx.empty([plan.chunks, g.cout * Kg]);
-    const bufs = { src: x, gy: dy, dst: partial.buffer, ...tables(ctx, g.outL, g.inL) };
+    // The weight-gradient pass reads no weight and adds no bias.
+    const bufs = { src: x, src4: null, wp: null, gy: dy, bias: null, dst: partial.buffer, ...tables(ctx, g.outL, g.inL) };
     launchGemm(
       ctx,
       g,

@@ -130,37 +130,12 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   const fromFile = resumeFile?.config ?? {};
   const model = args.get('model', fromFile.model ?? 'resnet18');
   if (!MODEL_NAMES.includes(model as never)) throw new Error(`--model: unknown model '${model}' (known: ${MODEL_NAMES.join(', ')})`);
-  const batchSize = args.get('batch-size');
   const inputSize = args.get('input-size', fromFile.inputSize ?? (official ? 224 : 64));
   const token = args.get('token');
   const dataset = await nodeShards(data.split(','), token ? { http: { headers: { Authorization: `Bearer ${token}` } } } : {});
-  const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, batchSize, !args.has('steps') || args.has('warmup-epochs'));
-  const steps = args.get('steps') ?? Math.max(1, Math.round(args.get('epochs', official ? OFFICIAL_SCHEDULE.epochs : 20) * stepsPerEpoch));
-  const warmupEpochs = args.get('warmup-epochs');
-  const warmupSteps = warmupEpochs !== undefined
-    ? warmupEpochs * stepsPerEpoch
-    : official
-      ? OFFICIAL_SCHEDULE.warmupEpochs * stepsPerEpoch
-      : smallScaleWarmup(steps);
-  const config: TrainConfig = {
-    model,
-    inputSize,
-    decoderWidth: args.get('decoder-width', fromFile.decoderWidth ?? (official ? 768 : 128)),
-    maskRatio: args.get('mask-ratio'),
-    batchSize,
-    totalSteps: steps,
-    baseLr: args.get('base-lr', official ? OFFICIAL_SCHEDULE.baseLr : smallScaleBaseLr(batchSize)),
-    warmupSteps,
-    wd: OFFICIAL_SCHEDULE.wd,
-    wdEnd: OFFICIAL_SCHEDULE.wdEnd,
-    optimizer: args.get('optimizer') as TrainConfig['optimizer'],
-    seed: args.get('seed'),
-    checkpointEvery: args.get('checkpoint-every', Math.max(10, Math.round(steps / 5))),
-    previewEvery: args.get('preview-every', Math.max(10, Math.round(steps / 5))),
-    maxInFlight: 2,
-    maxConsecutiveSkips: 5,
-  };
-  validateTrainConfig(config);
+  const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, args.get('batch-size'), !args.has('steps') || args.has('warmup-epochs'));
+  const config = trainConfigOf(args, fromFile, model, inputSize, stepsPerEpoch);
+  const { batchSize, totalSteps: steps } = config;
 
   mkdirSync(out, { recursive: true });
   const store = new NodeCheckpointStore(out);
@@ -243,6 +218,39 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   } finally {
     supervisor.dispose();
   }
+}
+
+/** The run's configuration from the options, the `--resume` file's model settings and the epoch length. */
+function trainConfigOf(args: Args<typeof OPTIONS>, fromFile: Partial<TrainConfig>, model: string, inputSize: number, stepsPerEpoch: number): TrainConfig {
+  const official = args.get('official');
+  const batchSize = args.get('batch-size');
+  const steps = args.get('steps') ?? Math.max(1, Math.round(args.get('epochs', official ? OFFICIAL_SCHEDULE.epochs : 20) * stepsPerEpoch));
+  const warmupEpochs = args.get('warmup-epochs');
+  const warmupSteps = warmupEpochs !== undefined
+    ? warmupEpochs * stepsPerEpoch
+    : official
+      ? OFFICIAL_SCHEDULE.warmupEpochs * stepsPerEpoch
+      : smallScaleWarmup(steps);
+  const config: TrainConfig = {
+    model,
+    inputSize,
+    decoderWidth: args.get('decoder-width', fromFile.decoderWidth ?? (official ? 768 : 128)),
+    maskRatio: args.get('mask-ratio'),
+    batchSize,
+    totalSteps: steps,
+    baseLr: args.get('base-lr', official ? OFFICIAL_SCHEDULE.baseLr : smallScaleBaseLr(batchSize)),
+    warmupSteps,
+    wd: OFFICIAL_SCHEDULE.wd,
+    wdEnd: OFFICIAL_SCHEDULE.wdEnd,
+    optimizer: args.get('optimizer') as TrainConfig['optimizer'],
+    seed: args.get('seed'),
+    checkpointEvery: args.get('checkpoint-every', Math.max(10, Math.round(steps / 5))),
+    previewEvery: args.get('preview-every', Math.max(10, Math.round(steps / 5))),
+    maxInFlight: 2,
+    maxConsecutiveSkips: 5,
+  };
+  validateTrainConfig(config);
+  return config;
 }
 
 /** Steps per epoch, by counting the samples once (local data; URL datasets need --steps). */

@@ -206,37 +206,55 @@ export function readPth(bytes: Uint8Array, opts: PthOptions = {}): unknown {
 }
 
 function load(bytes: Uint8Array, opts: PthOptions): unknown {
-  const isZip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b;
-  if (!isZip && bytes.length >= 2 && bytes[0] === 0x80 && bytes[1]! <= 5) {
-    throw new PthError(
-      'this is the legacy torch.save format (PyTorch < 1.6 or _use_new_zipfile_serialization=False), ' +
-        'which is not supported: load and re-save it with a newer PyTorch',
-    );
-  }
-  const zip = new ZipReader(bytes, { maxEntryBytes: opts.maxEntryBytes, verifyCrc: opts.verifyCrc });
-  // Like torch: the archive's top folder is the first entry's, whatever its name.
-  const first = zip.entries.keys().next().value;
-  const slash = first?.indexOf('/') ?? -1;
-  if (first === undefined || slash < 0) throw new PthError('not a torch.save archive: no <name>/data.pkl');
-  const prefix = first.slice(0, slash + 1);
-  if (!zip.entries.has(`${prefix}data.pkl`)) throw new PthError(`not a torch.save archive: no ${prefix}data.pkl`);
-  let bigEndian = false;
-  if (zip.entries.has(`${prefix}byteorder`)) {
-    const order = new TextDecoder().decode(zip.read(`${prefix}byteorder`));
-    if (order !== 'little' && order !== 'big') throw new PthError(`unknown byteorder '${order.slice(0, 20)}'`);
-    bigEndian = order === 'big';
+  const archive = new PthArchive(bytes, opts);
+  const result = unpickle(archive.zip.read(`${archive.prefix}data.pkl`), archive, { maxObjects: opts.maxObjects, maxDepth: opts.maxDepth });
+  if (result instanceof Storage) throw new PthError('the file holds a bare storage, not tensors');
+  return result;
+}
+
+/**
+ * One torch.save archive being unpickled: its zip entries, byte order and tensor-memory budget,
+ * and the hooks `unpickle` calls for globals, calls, BUILD and persistent ids (storages).
+ */
+class PthArchive {
+  readonly zip: ZipReader;
+  readonly prefix: string;
+  private bigEndian = false;
+  private maxTensorBytes: number;
+  private tensorBytes = 0;
+  private storages = new Map<string, Storage>();
+  private namespaces = new WeakSet<object>();
+
+  constructor(bytes: Uint8Array, opts: PthOptions) {
+    const isZip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b;
+    if (!isZip && bytes.length >= 2 && bytes[0] === 0x80 && bytes[1]! <= 5) {
+      throw new PthError(
+        'this is the legacy torch.save format (PyTorch < 1.6 or _use_new_zipfile_serialization=False), ' +
+          'which is not supported: load and re-save it with a newer PyTorch',
+      );
+    }
+    this.zip = new ZipReader(bytes, { maxEntryBytes: opts.maxEntryBytes, verifyCrc: opts.verifyCrc });
+    // Like torch: the archive's top folder is the first entry's, whatever its name.
+    const first = this.zip.entries.keys().next().value;
+    const slash = first?.indexOf('/') ?? -1;
+    if (first === undefined || slash < 0) throw new PthError('not a torch.save archive: no <name>/data.pkl');
+    this.prefix = first.slice(0, slash + 1);
+    if (!this.zip.entries.has(`${this.prefix}data.pkl`)) throw new PthError(`not a torch.save archive: no ${this.prefix}data.pkl`);
+    if (this.zip.entries.has(`${this.prefix}byteorder`)) {
+      const order = new TextDecoder().decode(this.zip.read(`${this.prefix}byteorder`));
+      if (order !== 'little' && order !== 'big') throw new PthError(`unknown byteorder '${order.slice(0, 20)}'`);
+      this.bigEndian = order === 'big';
+    }
+
+    this.maxTensorBytes = opts.maxTensorBytes ?? 4 * bytes.length + 64 * 2 ** 20;
   }
 
-  const maxTensorBytes = opts.maxTensorBytes ?? 4 * bytes.length + 64 * 2 ** 20;
-  let tensorBytes = 0;
-  const spend = (n: number): void => {
-    tensorBytes += n;
-    if (tensorBytes > maxTensorBytes) throw new PthError(`tensors need more than ${maxTensorBytes} bytes (limit maxTensorBytes)`);
-  };
-  const storages = new Map<string, Storage>();
-  const namespaces = new WeakSet<object>();
+  private spend(n: number): void {
+    this.tensorBytes += n;
+    if (this.tensorBytes > this.maxTensorBytes) throw new PthError(`tensors need more than ${this.maxTensorBytes} bytes (limit maxTensorBytes)`);
+  }
 
-  const rebuildTensor = (args: unknown[]): PthTensor => {
+  private rebuildTensor(args: unknown[]): PthTensor {
     if (args.length !== 6 && args.length !== 7) throw new PthError(`_rebuild_tensor_v2 takes 6 or 7 arguments, got ${args.length}`);
     const [storage, offset, shape, strides] = args;
     if (!(storage instanceof Storage)) throw new PthError(`_rebuild_tensor_v2 needs a storage, got ${describe(storage)}`);
@@ -257,13 +275,13 @@ function load(bytes: Uint8Array, opts: PthOptions): unknown {
       );
     }
     const size = DTYPE_BYTES[storage.dtype];
-    spend(count * size);
+    this.spend(count * size);
     const data = gather(storage.bytes, size, offset, shape, strides, count);
-    if (bigEndian && size > 1) swapBytes(data, size);
+    if (this.bigEndian && size > 1) swapBytes(data, size);
     return new PthTensor(storage.dtype, [...shape], [...strides], offset, typedView(storage.dtype, data));
-  };
+  }
 
-  const call = (callable: unknown, args: unknown[], opcode: string): unknown => {
+  call(callable: unknown, args: unknown[], opcode: string): unknown {
     if (!(callable instanceof AllowedGlobal)) throw new PthError(`${opcode} calls ${describe(callable)}, which is not callable`);
     const bad = (): never => {
       throw new PthError(`${callable.name} called with unexpected arguments (${args.map(describe).join(', ')})`);
@@ -281,7 +299,7 @@ function load(bytes: Uint8Array, opts: PthOptions): unknown {
         return d;
       }
       case 'rebuild_tensor_v2':
-        return rebuildTensor(args);
+        return this.rebuildTensor(args);
       case 'rebuild_parameter': // (data, requires_grad, backward_hooks)
       case 'rebuild_parameter_with_state': // (..., state)
         if (!(args[0] instanceof PthTensor)) bad();
@@ -291,7 +309,7 @@ function load(bytes: Uint8Array, opts: PthOptions): unknown {
         const [func, type, inner] = args;
         if (!(type instanceof AllowedGlobal) || type.kind !== 'tensor_type' || !Array.isArray(inner)) bad();
         if (!(func instanceof AllowedGlobal) || !func.kind.startsWith('rebuild_')) bad();
-        return call(func, inner as unknown[], opcode);
+        return this.call(func, inner as unknown[], opcode);
       }
       case 'device': {
         const [type, index] = args;
@@ -301,7 +319,7 @@ function load(bytes: Uint8Array, opts: PthOptions): unknown {
       case 'Namespace': {
         if (args.length) bad();
         const ns = {};
-        namespaces.add(ns);
+        this.namespaces.add(ns);
         return ns;
       }
       case 'set':
@@ -328,70 +346,65 @@ function load(bytes: Uint8Array, opts: PthOptions): unknown {
       case 'storage':
         throw new PthError(`${callable.name} is only allowed as a type tag, not called`);
     }
-  };
+  }
 
-  const hooks = {
-    global(module: string, name: string): unknown {
-      const full = `${PY2_MODULES[module] ?? module}.${name}`;
-      const found = ALLOWED.get(full);
-      if (!found) {
-        throw new PthError(
-          `refusing to load: global '${full}' is not allowed: this file may contain code ` +
-            '(only tensors, state dicts and plain data are loaded; nothing in the file is run)',
-        );
-      }
-      return found;
-    },
-    call,
-    build(obj: unknown, state: unknown): void {
-      if (typeof obj === 'object' && obj !== null && namespaces.has(obj)) {
-        if (!isDict(state)) throw new PthError('argparse.Namespace state is not a dict');
-        for (const [k, v] of Object.entries(state)) defineKey(obj, k, v);
-      } else if (!isDict(obj)) {
-        throw new PthError(`cannot set the state of ${describe(obj)}`);
-      }
-      // A dict's state is its instance attributes (torch's OrderedDict state dicts carry
-      // `_metadata`, module versions); they are not items, and nothing here needs them.
-    },
-    persistentLoad(pid: unknown): unknown {
-      if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') {
-        throw new PthError('persistent id is not (\'storage\', type, key, location, numel)');
-      }
-      const [, type, rawKey, , numel] = pid as unknown[];
-      const key = typeof rawKey === 'string' && rawKey.length > 64 ? `${rawKey.slice(0, 64)}...` : rawKey;
-      if (!(type instanceof AllowedGlobal) || type.kind !== 'storage' || typeof key !== 'string' || typeof rawKey !== 'string') {
-        throw new PthError(`persistent id names ${describe(type)} with key ${describe(key)}, not a storage`);
-      }
-      if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
-        throw new PthError(`storage '${key}' claims ${String(numel)} elements`);
-      }
-      const dtype = type.dtype!;
-      const seen = storages.get(rawKey);
-      if (seen) {
-        if (seen.dtype !== dtype || seen.numel !== numel) {
-          throw new PthError(`storage '${key}' is used as ${seen.numel} x ${seen.dtype} and as ${numel} x ${dtype}`);
-        }
-        return seen;
-      }
-      const entry = zip.entries.get(`${prefix}data/${rawKey}`);
-      if (!entry) throw new PthError(`storage '${key}' has no entry ${prefix}data/${key} in the archive`);
-      // Stored entries are views; inflated ones are new memory and count against the budget
-      // (many directory records can point at the same deflated bytes).
-      if (entry.method !== 0) spend(entry.size);
-      const data = zip.read(entry.name);
-      const need = numel * DTYPE_BYTES[dtype];
-      if (data.length < need) {
-        throw new PthError(`storage '${key}' holds ${data.length} bytes but claims ${numel} x ${dtype} (${need} bytes)`);
-      }
-      const storage = new Storage(key, dtype, numel, data.subarray(0, need));
-      storages.set(rawKey, storage);
-      return storage;
-    },
-  };
+  global(module: string, name: string): unknown {
+    const full = `${PY2_MODULES[module] ?? module}.${name}`;
+    const found = ALLOWED.get(full);
+    if (!found) {
+      throw new PthError(
+        `refusing to load: global '${full}' is not allowed: this file may contain code ` +
+          '(only tensors, state dicts and plain data are loaded; nothing in the file is run)',
+      );
+    }
+    return found;
+  }
 
-  const result = unpickle(zip.read(`${prefix}data.pkl`), hooks, { maxObjects: opts.maxObjects, maxDepth: opts.maxDepth });
-  if (result instanceof Storage) throw new PthError('the file holds a bare storage, not tensors');
-  return result;
+  build(obj: unknown, state: unknown): void {
+    if (typeof obj === 'object' && obj !== null && this.namespaces.has(obj)) {
+      if (!isDict(state)) throw new PthError('argparse.Namespace state is not a dict');
+      for (const [k, v] of Object.entries(state)) defineKey(obj, k, v);
+    } else if (!isDict(obj)) {
+      throw new PthError(`cannot set the state of ${describe(obj)}`);
+    }
+    // A dict's state is its instance attributes (torch's OrderedDict state dicts carry
+    // `_metadata`, module versions); they are not items, and nothing here needs them.
+  }
+
+  persistentLoad(pid: unknown): unknown {
+    if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') {
+      throw new PthError('persistent id is not (\'storage\', type, key, location, numel)');
+    }
+    const [, type, rawKey, , numel] = pid as unknown[];
+    const key = typeof rawKey === 'string' && rawKey.length > 64 ? `${rawKey.slice(0, 64)}...` : rawKey;
+    if (!(type instanceof AllowedGlobal) || type.kind !== 'storage' || typeof key !== 'string' || typeof rawKey !== 'string') {
+      throw new PthError(`persistent id names ${describe(type)} with key ${describe(key)}, not a storage`);
+    }
+    if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
+      throw new PthError(`storage '${key}' claims ${String(numel)} elements`);
+    }
+    const dtype = type.dtype!;
+    const seen = this.storages.get(rawKey);
+    if (seen) {
+      if (seen.dtype !== dtype || seen.numel !== numel) {
+        throw new PthError(`storage '${key}' is used as ${seen.numel} x ${seen.dtype} and as ${numel} x ${dtype}`);
+      }
+      return seen;
+    }
+    const entry = this.zip.entries.get(`${this.prefix}data/${rawKey}`);
+    if (!entry) throw new PthError(`storage '${key}' has no entry ${this.prefix}data/${key} in the archive`);
+    // Stored entries are views; inflated ones are new memory and count against the budget
+    // (many directory records can point at the same deflated bytes).
+    if (entry.method !== 0) this.spend(entry.size);
+    const data = this.zip.read(entry.name);
+    const need = numel * DTYPE_BYTES[dtype];
+    if (data.length < need) {
+      throw new PthError(`storage '${key}' holds ${data.length} bytes but claims ${numel} x ${dtype} (${need} bytes)`);
+    }
+    const storage = new Storage(key, dtype, numel, data.subarray(0, need));
+    this.storages.set(rawKey, storage);
+    return storage;
+  }
 }
 
 /**

@@ -26,7 +26,7 @@ const UNIFORM_FIELDS: Record<ConvPlan['launches'][number]['shader'], readonly st
 };
 
 /** A plan's uniform fields packed in the shader's order; a missing or unknown field is an error. */
-function packUniform(shader: keyof typeof UNIFORM_FIELDS, entry: string, fields: Record<string, number>): Uint8Array {
+export function packUniform(shader: keyof typeof UNIFORM_FIELDS, entry: string, fields: Record<string, number>): Uint8Array {
   const order = UNIFORM_FIELDS[shader];
   for (const name of Object.keys(fields)) {
     if (!order.includes(name)) throw new Error(`conv plan: ${shader}.wgsl ${entry} has no uniform field "${name}"`);

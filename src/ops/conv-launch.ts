@@ -11,23 +11,17 @@ import { planConv, type ConvConfig, type ConvGeometry, type ConvOperand, type Co
 import { convConfig } from './conv-tuning.ts';
 
 /**
- * The `struct Params` fields of each conv shader in declaration order (all u32), mirroring
- * shaders/conv2d.wgsl and shaders/conv-direct.wgsl; `_pad` fields are written as 0.
+ * The fields of the conv uniform (shaders/conv-params.wgsl, shared by both conv shaders) in
+ * declaration order, all u32; `_pad` fields are written as 0.
  */
-const UNIFORM_FIELDS: Record<ConvPlan['launches'][number]['shader'], readonly string[]> = {
-  'conv2d': [
-    'batch', 'in_h', 'in_w', 'out_h', 'out_w', 'cin', 'cout', 'cin_g', 'cout_g', 'kh', 'kw', 'stride', 'pad',
-    'rows', 'm_tiles', 'n_tiles', 'groups', 'chunk_rows', 'chunks', '_pad0',
-  ],
-  'conv-direct': [
-    'batch', 'in_h', 'in_w', 'out_h', 'out_w', 'cin', 'cout', 'cin_g', 'cout_g', 'kh', 'kw', 'stride', 'pad',
-    'groups', '_pad0', '_pad1',
-  ],
-};
+const CONV_PARAMS = [
+  'batch', 'in_h', 'in_w', 'out_h', 'out_w', 'cin', 'cout', 'cin_g', 'cout_g', 'kh', 'kw', 'stride', 'pad',
+  'rows', 'm_tiles', 'n_tiles', 'groups', 'chunk_rows', 'chunks', '_pad0',
+];
 
 /** A plan's uniform fields packed in the shader's order; a missing or unknown field is an error. */
-export function packUniform(shader: keyof typeof UNIFORM_FIELDS, entry: string, fields: Record<string, number>): Uint8Array {
-  const order = UNIFORM_FIELDS[shader];
+export function packUniform(shader: string, entry: string, fields: Record<string, number>): Uint8Array {
+  const order = CONV_PARAMS;
   for (const name of Object.keys(fields)) {
     if (!order.includes(name)) throw new Error(`conv plan: ${shader}.wgsl ${entry} has no uniform field "${name}"`);
   }

@@ -157,8 +157,8 @@ export function directApplies(g: ConvGeometry): boolean {
   return !isSparse(g) && !(g.outL !== null && !g.outL.isDense) && !g.pointwise;
 }
 
-/** The fields every conv2d.wgsl launch shares; `extra` sets the per-launch ones. */
-function gemmParams(g: ConvGeometry, extra: { rows?: number; m_tiles?: number; n_tiles?: number; chunk_rows?: number; chunks?: number }) {
+/** The conv uniform (shaders/conv-params.wgsl) of `g`; `extra` sets the GEMM's per-launch fields. */
+function convParams(g: ConvGeometry, extra: { rows?: number; m_tiles?: number; n_tiles?: number; chunk_rows?: number; chunks?: number }) {
   return {
     batch: g.batch, in_h: g.inH, in_w: g.inW, out_h: g.outH, out_w: g.outW, cin: g.cin, cout: g.cout,
     cin_g: g.cin / g.groups, cout_g: g.cout / g.groups, kh: g.kh, kw: g.kw, stride: g.stride, pad: g.pad,
@@ -180,7 +180,7 @@ function tables(g: ConvGeometry, walked: 'in' | 'out', read: 'in' | 'out'): Reco
 function packLaunch(g: ConvGeometry, flip: boolean, maxDim: number): ConvLaunch {
   const size = (g.cout * g.cin * g.kh * g.kw) / g.groups;
   return {
-    shader: 'conv2d', entry: 'pack_weights', constants: { FLIP: flip }, params: gemmParams(g, {}),
+    shader: 'conv2d', entry: 'pack_weights', constants: { FLIP: flip }, params: convParams(g, {}),
     buffers: { src: 'b', dst: 'packed' }, grid: [...grid2d(Math.ceil(size / HELPER_WG), maxDim), 1],
   };
 }
@@ -224,7 +224,7 @@ function gemmLaunch(
   };
   // For a 1x1 kernel OIHW is OHWI: the same addresses either way, so the same kernel.
   if (pass === 'dx') constants.PACKED_W = g.kh * g.kw === 1 || cfg.packW !== false;
-  const params = gemmParams(g, { rows: dims.rows, m_tiles: mTiles, n_tiles: nTiles, chunk_rows: dims.chunkRows ?? 0 });
+  const params = convParams(g, { rows: dims.rows, m_tiles: mTiles, n_tiles: nTiles, chunk_rows: dims.chunkRows ?? 0 });
   return { shader: 'conv2d', entry: 'gemm', constants, params, buffers: bound, grid: [...grid2d(mTiles, opts.maxWorkgroups), z] };
 }
 
@@ -304,10 +304,7 @@ function directLaunches(g: ConvGeometry, px: number, cfg: ConvConfig, opts: Plan
   const direct: ConvLaunch = {
     shader: 'conv-direct', entry: 'direct_input_grad',
     constants: { HAS_BIAS: opts.bias, VEC4: vec4, WG: DIRECT_WG, PX: px, PACKED_W: packed },
-    params: {
-      batch: g.batch, in_h: g.inH, in_w: g.inW, out_h: g.outH, out_w: g.outW, cin: g.cin, cout: g.cout,
-      cin_g: cinG, cout_g: coutG, kh: g.kh, kw: g.kw, stride: g.stride, pad: g.pad, groups: g.groups,
-    },
+    params: convParams(g, {}),
     buffers, grid: [...grid2d(Math.ceil(invocations / DIRECT_WG), opts.maxWorkgroups), 1],
   };
   return pack ? { temps: { packed: weightFloats(g) }, launches: [packLaunch(g, false, opts.maxWorkgroups), direct] } : { temps: {}, launches: [direct] };
@@ -329,7 +326,7 @@ function weightGradLaunches(g: ConvGeometry, cfg: ConvConfig, opts: PlanOptions)
     { src: 'a', gy: 'b', dst: 'partial', ...tables(g, 'out', 'in') }, cfg, opts,
   );
   const reduce: ConvLaunch = {
-    shader: 'conv2d', entry: 'reduce_partials', constants: {}, params: gemmParams(g, { chunks: chunks.chunks }),
+    shader: 'conv2d', entry: 'reduce_partials', constants: {}, params: convParams(g, { chunks: chunks.chunks }),
     buffers: { src: 'partial', dst: 'out' }, grid: [...grid2d(Math.ceil(weightFloats(g) / HELPER_WG), opts.maxWorkgroups), 1],
   };
   return { temps: { partial: chunks.chunks * g.cout * Kg }, launches: [gemm, reduce] };

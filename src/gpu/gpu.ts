@@ -12,8 +12,12 @@ import { BufferPool, sizeClass, STORAGE_USAGE } from './buffer-pool.ts';
 import { GpuDeviceLostError, GpuOutOfMemoryError, GpuValidationError } from './errors.ts';
 import { BufferUsage, MapMode, ShaderStage } from './constants.ts';
 import { parseBindings, type BindingDecl } from './wgsl-bindings.ts';
+import { packUniforms, parseUniformLayout, type UniformLayout, type UniformValues } from './wgsl-uniforms.ts';
+import { referencedBy } from './wgsl-source.ts';
 import { assignBuffers, Recording, VirtualBuffer, type AnyBuffer, type RecordedEntry } from './recording.ts';
 import { ReplayChunking } from './replay-chunks.ts';
+
+export type { UniformValues } from './wgsl-uniforms.ts';
 
 /** Reads the text of `shaders/<name>.wgsl`. Node reads the file; the browser bundles it. */
 export type ShaderLoader = (name: string) => string;
@@ -35,6 +39,10 @@ export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset?: number; si
 export interface Pipeline {
   readonly pipeline: GPUComputePipeline;
   readonly bindings: ReadonlyMap<string, BindingDecl>;
+  /** The storage bindings the entry point's code names (its body and the functions it calls). */
+  readonly referenced: ReadonlySet<string>;
+  /** The file's uniform struct, packed from each launch's named values; null if it has none. */
+  readonly uniform: UniformLayout | null;
   readonly layout: GPUBindGroupLayout;
   readonly label: string;
 }
@@ -273,6 +281,8 @@ export class Gpu {
     if (cached) return cached;
     const code = this.loadShader(shader);
     const bindings = parseBindings(code);
+    const uniform = parseUniformLayout(code);
+    const referenced = referencedBy(code, entry, bindings.keys());
     const layout = this.device.createBindGroupLayout({
       label: shader,
       entries: [...bindings.values()].map((b) => ({
@@ -289,21 +299,25 @@ export class Gpu {
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: entry, constants: numeric },
     });
-    const made: Pipeline = { pipeline, bindings, layout, label: key };
+    const made: Pipeline = { pipeline, bindings, referenced, uniform, layout, label: key };
     this.pipelines.set(key, made);
     this.stats.pipelines++;
     return made;
   }
 
   /**
-   * Records one dispatch. `buffers` binds storage buffers by their WGSL names; a binding the
-   * entry point does not use may be left out (a small placeholder is bound). `params` fills
-   * the file's `var<uniform> params`.
+   * Records one dispatch. `buffers` binds storage buffers by their WGSL names, and every
+   * binding the entry point's code names (wgsl-source.ts) must be given: a buffer, or `null`
+   * where this launch does not read it (the code that does is switched off by an `override`
+   * constant or a uniform flag). A binding the entry point never names is left out. A null or
+   * left-out binding gets a small placeholder: the entry points of one file share a layout
+   * that lists all its bindings, and WebGPU needs each bound. `params` fills the file's
+   * `var<uniform>` by field name (wgsl-uniforms.ts).
    */
   dispatch(
     p: Pipeline,
-    buffers: Record<string, BufferBinding>,
-    params: ArrayBufferView | null,
+    buffers: Readonly<Record<string, BufferBinding | null | undefined>>,
+    params: UniformValues | null,
     workgroups: Workgroups,
   ): void {
     this.checkAlive();
@@ -316,12 +330,18 @@ export class Gpu {
     const entries: RecordedEntry[] = [];
     for (const [name, decl] of p.bindings) {
       if (decl.type === 'uniform') {
-        if (!params) throw new Error(`${p.label}: the shader declares uniform '${name}' but no params were given`);
-        entries.push({ binding: decl.binding, ...this.uniform(params) });
+        if (!params || !p.uniform) throw new Error(`${p.label}: the shader declares uniform '${name}' but no params were given`);
+        entries.push({ binding: decl.binding, ...this.uniform(packUniforms(p.uniform, params, p.label)) });
         continue;
       }
       const given = buffers[name];
-      if (given === undefined) {
+      if (given === undefined && p.referenced.has(name)) {
+        throw new Error(
+          `${p.label}: the entry point uses binding '${name}' but no buffer was given ` +
+            '(pass null where this launch does not read it: code an override constant or a flag switches off)',
+        );
+      }
+      if (given === undefined || given === null) {
         entries.push({ binding: decl.binding, buffer: this.dummy(decl.binding) });
       } else if (isBinding(given)) {
         entries.push({ binding: decl.binding, ...given });
@@ -332,6 +352,7 @@ export class Gpu {
     for (const name of Object.keys(buffers)) {
       if (!p.bindings.has(name)) throw new Error(`${p.label}: no binding named '${name}' in the shader`);
     }
+    if (params && !p.uniform) throw new Error(`${p.label}: params were given but the shader declares no var<uniform>`);
     if (this.recording) {
       this.recording.commands.push({ kind: 'dispatch', pipeline: p.pipeline, layout: p.layout, entries, bindGroup: null, x, y, z });
       return;

@@ -2,6 +2,8 @@
  * Reads the `@group(0) @binding(n) var<...> name` declarations of a WGSL file, so pipelines
  * get an explicit layout and ops bind buffers by the names the shader uses.
  */
+import { stripComments } from './wgsl-source.ts';
+
 export interface BindingDecl {
   binding: number;
   name: string;
@@ -13,7 +15,7 @@ const DECL =
 
 export function parseBindings(code: string): Map<string, BindingDecl> {
   const out = new Map<string, BindingDecl>();
-  const stripped = code.replace(/\/\/[^\n]*/g, '');
+  const stripped = stripComments(code);
   for (const m of stripped.matchAll(DECL)) {
     const [, binding, space, access, name] = m;
     const type: GPUBufferBindingType =

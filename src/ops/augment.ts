@@ -7,7 +7,6 @@
 import type { Context } from '../tensor/context.ts';
 import { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { params } from './params.ts';
 
 const WG = 256;
 /**
@@ -47,7 +46,7 @@ export function flipNormalize(
   const src = gpu.upload(pixels, 'augment-pixels');
   const flags = gpu.upload(Uint32Array.from(flips), 'augment-flips');
   const y = ctx.empty([rows, 3], SiteLayout.dense(batch, height, width));
-  const u = params().u32(batch).u32(height).u32(width).u32(channels).build();
+  const u = { batch, height, width, channels };
   if ((entry ?? (width % 4 === 0 ? 'flip_normalize4' : 'flip_normalize')) === 'flip_normalize4') {
     // Runs of four pixels per thread (the usual sizes): same bits, much less work on a CPU GPU.
     const qpt = QUADS_PER_THREAD;

@@ -6,7 +6,6 @@ import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { chunkPlan, sumChunks } from './chunks.ts';
 import { markGrad } from './common.ts';
-import { params } from './params.ts';
 
 function elementwisePass(
   ctx: Context,
@@ -14,12 +13,12 @@ function elementwisePass(
   n: number,
   C: number,
   plane: number,
-  bufs: Record<string, GPUBuffer>,
+  bufs: Record<string, GPUBuffer | null>,
   sparse = false,
 ): void {
   const gpu = ctx.gpu;
   const p = gpu.pipeline('channel', entry, { SPARSE: sparse });
-  gpu.dispatch(p, bufs, params().u32(n).u32(C).u32(0).u32(plane).build(), gpu.grid(Math.ceil(n / 256)));
+  gpu.dispatch(p, bufs, { n, C, chunk_rows: 0, plane }, gpu.grid(Math.ceil(n / 256)));
 }
 
 /** x * gamma[c] for x [..., C]; not recorded. */
@@ -45,7 +44,7 @@ export function channelScale(x: Tensor, gamma: Tensor): Tensor {
         const partial = ctx.empty([plan.chunks, C]);
         const gpu = ctx.gpu;
         const p = gpu.pipeline('channel', 'channel_scale_partial');
-        const packed = params().u32(rows).u32(C).u32(plan.chunkRows).u32(0).build();
+        const packed = { n: rows, C, chunk_rows: plan.chunkRows, plane: 0 };
         gpu.dispatch(p, { x: x.buffer, gy: gy.buffer, y: partial.buffer }, packed, [Math.ceil(C / 64), plan.chunks]);
         dgamma = sumChunks(ctx, partial, plan.chunks, C);
       }
@@ -85,8 +84,7 @@ export function dropPath(x: Tensor, keep: Uint8Array | (() => Uint8Array), prob:
   const sites = layout ? ctx.layoutBuffers(layout).sites : null;
   const apply = (t: Tensor): Tensor => {
     const y = ctx.empty(t.shape, t.layout);
-    const bufs: Record<string, GPUBuffer> = { x: t.buffer, factor: factor.buffer, y: y.buffer };
-    if (sites) bufs.sites = sites;
+    const bufs = { x: t.buffer, factor: factor.buffer, sites, y: y.buffer };
     elementwisePass(ctx, 'drop_path', t.size, C, plane, bufs, sites !== null);
     return y;
   };

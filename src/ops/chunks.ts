@@ -15,7 +15,6 @@
  */
 import type { Context } from '../tensor/context.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { params } from './params.ts';
 
 /** At most this many chunks, so the second pass loops over few partials per output. */
 const MAX_CHUNKS = 256;
@@ -57,7 +56,7 @@ export function sumChunks(ctx: Context, partial: Tensor, chunks: number, width: 
   const out = ctx.empty([width]);
   const gpu = ctx.gpu;
   const p = gpu.pipeline('chunks', 'sum_chunks');
-  const u = params().u32(width).u32(chunks).u32(0).u32(0).build();
+  const u = { width, chunks, rows: 0, chunk_rows: 0 };
   gpu.dispatch(p, { partial: partial.buffer, out: out.buffer }, u, gpu.grid(Math.ceil(width / 256)));
   return out;
 }
@@ -76,7 +75,7 @@ export function columnSums(ctx: Context, src: GPUBuffer, rows: number, cols: num
   const plan = chunkPlan(rows, { width: cols, minChunkRows: 128, align: 16, maxChunks: Math.floor(maxDim / groupsX) });
   return ctx.tidy(() => {
     const partial = ctx.empty([plan.chunks, cols]);
-    const u = params().u32(cols).u32(0).u32(rows).u32(plan.chunkRows).build();
+    const u = { width: cols, chunks: 0, rows, chunk_rows: plan.chunkRows };
     gpu.dispatch(gpu.pipeline('chunks', 'column_partials'), { src, out: partial.buffer }, u, [groupsX, plan.chunks]);
     return sumChunks(ctx, partial, plan.chunks, cols);
   });

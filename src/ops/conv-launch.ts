@@ -6,33 +6,8 @@
  */
 import type { Context } from '../tensor/context.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { params } from './params.ts';
 import { planConv, type ConvConfig, type ConvGeometry, type ConvOperand, type ConvPass, type ConvPlan } from './conv-plan.ts';
 import { convConfig } from './conv-tuning.ts';
-
-/**
- * The fields of the conv uniform (shaders/conv-params.wgsl, shared by both conv shaders) in
- * declaration order, all u32; `_pad` fields are written as 0.
- */
-const CONV_PARAMS = [
-  'batch', 'in_h', 'in_w', 'out_h', 'out_w', 'cin', 'cout', 'cin_g', 'cout_g', 'kh', 'kw', 'stride', 'pad',
-  'rows', 'm_tiles', 'n_tiles', 'groups', 'chunk_rows', 'chunks', '_pad0',
-];
-
-/** A plan's uniform fields packed in the shader's order; a missing or unknown field is an error. */
-export function packUniform(shader: string, entry: string, fields: Record<string, number>): Uint8Array {
-  const order = CONV_PARAMS;
-  for (const name of Object.keys(fields)) {
-    if (!order.includes(name)) throw new Error(`conv plan: ${shader}.wgsl ${entry} has no uniform field "${name}"`);
-  }
-  const w = params();
-  for (const name of order) {
-    const v = name.startsWith('_') ? 0 : fields[name];
-    if (v === undefined) throw new Error(`conv plan: ${shader}.wgsl ${entry} needs uniform field "${name}"`);
-    w.u32(v);
-  }
-  return w.build();
-}
 
 export interface ConvBuffers {
   a: GPUBuffer;
@@ -57,13 +32,18 @@ export function runConvPlan(ctx: Context, g: ConvGeometry, plan: ConvPlan, buffe
     for (const [name, floats] of Object.entries(plan.temps)) known[name as ConvOperand] = ctx.empty([floats]).buffer;
     const gpu = ctx.gpu;
     for (const l of plan.launches) {
-      const bound: Record<string, GPUBuffer> = {};
+      const bound: Record<string, GPUBuffer | null> = {};
       for (const [binding, operand] of Object.entries(l.buffers)) {
+        // null: the launch does not read this binding (an override constant switches it off).
+        if (operand === null) {
+          bound[binding] = null;
+          continue;
+        }
         const buf = known[operand];
         if (!buf) throw new Error(`conv plan: ${l.entry} binds ${binding} to ${operand}, which this call does not have`);
         bound[binding] = buf;
       }
-      gpu.dispatch(gpu.pipeline(l.shader, l.entry, l.constants), bound, packUniform(l.shader, l.entry, l.params), l.grid);
+      gpu.dispatch(gpu.pipeline(l.shader, l.entry, l.constants), bound, l.params, l.grid);
     }
   });
 }

@@ -78,7 +78,8 @@ export interface ConvLaunch {
   constants: Record<string, number | boolean>;
   /** The shader's `struct Params` fields by name (padding fields left out). */
   params: Record<string, number>;
-  buffers: Record<string, ConvOperand>;
+  /** Every binding the entry point names; null where an override constant switches its reads off. */
+  buffers: Record<string, ConvOperand | null>;
   grid: [number, number, number];
 }
 
@@ -168,12 +169,9 @@ function convParams(g: ConvGeometry, extra: { rows?: number; m_tiles?: number; n
 }
 
 /** Sparse tables by binding name: `sites` of the walked side, `row_of` of the gathered one. */
-function tables(g: ConvGeometry, walked: 'in' | 'out', read: 'in' | 'out'): Record<string, ConvOperand> {
-  const layout = (side: 'in' | 'out') => (side === 'in' ? g.inL : g.outL);
-  const out: Record<string, ConvOperand> = {};
-  if (layout(walked) && !layout(walked)!.isDense) out.sites = `${walked}.sites`;
-  if (layout(read) && !layout(read)!.isDense) out.row_of = `${read}.rowOf`;
-  return out;
+function tables(g: ConvGeometry, walked: 'in' | 'out', read: 'in' | 'out'): Record<'sites' | 'row_of', ConvOperand | null> {
+  const sparse = isSparse(g);
+  return { sites: sparse ? `${walked}.sites` : null, row_of: sparse ? `${read}.rowOf` : null };
 }
 
 /** OIHW -> OHWI into `packed` (FLIP: the OHWI weight of `flippedAdjoint(g)`, taps reversed). */
@@ -200,7 +198,7 @@ interface GemmDims {
 
 /** One launch of the `gemm` entry point: tiles, the kt rule, vec4, the z limit. */
 function gemmLaunch(
-  g: ConvGeometry, pass: ConvPass, dims: GemmDims, buffers: Record<string, ConvOperand>, cfg: ConvConfig, opts: PlanOptions,
+  g: ConvGeometry, pass: ConvPass, dims: GemmDims, buffers: Record<string, ConvOperand | null>, cfg: ConvConfig, opts: PlanOptions,
 ): ConvLaunch {
   const TM = cfg.tm ?? tileFor(dims.M);
   const TN = cfg.tn ?? tileFor(dims.N);
@@ -215,9 +213,7 @@ function gemmLaunch(
   }
   const vec4 = dims.gatherChannels !== undefined && (cfg.vec4 ?? true) && dims.gatherChannels % 4 === 0;
   const hasBias = opts.bias && pass !== 'dw';
-  const bound = { ...buffers };
-  if (hasBias) bound.bias = 'bias';
-  if (vec4) bound.src4 = buffers.src!;
+  const bound = { src4: vec4 ? buffers.src! : null, bias: hasBias ? ('bias' as const) : null, ...buffers };
   const constants: Record<string, number | boolean> = {
     PASS: PASS[pass], SPARSE: isSparse(g), POINTWISE: g.pointwise, HAS_BIAS: hasBias, VEC4_A: vec4,
     TM, TN, RB: cfg.rb ?? 4, KT: kt,
@@ -237,7 +233,7 @@ function forwardLaunches(g: ConvGeometry, cfg: ConvConfig, opts: PlanOptions, fl
   const gemm = gemmLaunch(
     fg, 'fwd',
     { M: fg.outRows, N: fg.cout / fg.groups, extra: 1, rows: fg.outRows, gatherChannels: fg.cin / fg.groups },
-    { src: 'a', wp: pack ? 'packed' : 'b', dst: 'out', ...tables(g, walked, read) }, cfg, opts,
+    { src: 'a', wp: pack ? 'packed' : 'b', gy: null, dst: 'out', ...tables(g, walked, read) }, cfg, opts,
   );
   return pack ? { temps: { packed: weightFloats(g) }, launches: [packLaunch(g, flip, opts.maxWorkgroups), gemm] } : { temps: {}, launches: [gemm] };
 }
@@ -269,7 +265,7 @@ function classRows(g: ConvGeometry): number[] {
 function inputGradGemm(g: ConvGeometry, cfg: ConvConfig, opts: PlanOptions): ConvPlan {
   const pack = cfg.packW !== false && g.kh * g.kw > 1;
   const N = g.cin / g.groups;
-  const buffers: Record<string, ConvOperand> = { src: 'a', wp: pack ? 'packed' : 'b', dst: 'out', ...tables(g, 'in', 'out') };
+  const buffers = { src: 'a', wp: pack ? 'packed' : 'b', gy: null, dst: 'out', ...tables(g, 'in', 'out') } as const;
   let dims: GemmDims;
   if (isSparse(g) || g.pointwise) {
     dims = { M: g.inRows, N, extra: 1, rows: g.inRows, gatherChannels: g.cout / g.groups };
@@ -297,10 +293,7 @@ function directLaunches(g: ConvGeometry, px: number, cfg: ConvConfig, opts: Plan
   const xslots = Math.ceil(Math.ceil(g.inW / g.stride) / px);
   const invocations = g.batch * g.inH * g.stride * xslots * g.groups * Math.ceil(cinG / 4);
   const wp: ConvOperand = pack ? 'packed' : 'b';
-  const buffers: Record<string, ConvOperand> = { gy: 'a', wp, dst: 'out' };
-  if (opts.bias) buffers.bias = 'bias';
-  if (vec4) buffers.gy4 = 'a';
-  if (vec4 && packed) buffers.wp4 = wp;
+  const buffers = { gy: 'a', gy4: vec4 ? 'a' : null, wp, wp4: vec4 && packed ? wp : null, bias: opts.bias ? 'bias' : null, dst: 'out' } as const;
   const direct: ConvLaunch = {
     shader: 'conv-direct', entry: 'direct_input_grad',
     constants: { HAS_BIAS: opts.bias, VEC4: vec4, WG: DIRECT_WG, PX: px, PACKED_W: packed },
@@ -323,7 +316,7 @@ function weightGradLaunches(g: ConvGeometry, cfg: ConvConfig, opts: PlanOptions)
   const gemm = gemmLaunch(
     g, 'dw',
     { M: g.cout / g.groups, N: Kg, extra: chunks.chunks, rows: g.outRows, chunkRows: chunks.chunkRows },
-    { src: 'a', gy: 'b', dst: 'partial', ...tables(g, 'out', 'in') }, cfg, opts,
+    { src: 'a', wp: null, gy: 'b', dst: 'partial', ...tables(g, 'out', 'in') }, cfg, opts,
   );
   const reduce: ConvLaunch = {
     shader: 'conv2d', entry: 'reduce_partials', constants: {}, params: convParams(g, { chunks: chunks.chunks }),

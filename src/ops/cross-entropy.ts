@@ -10,7 +10,6 @@
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
-import { params } from './params.ts';
 
 /** Mean label-smoothed cross-entropy of logits [B, K] against integer labels; a [1] tensor. */
 export function crossEntropy(logits: Tensor, labels: ArrayLike<number>, smoothing = 0): Tensor {
@@ -24,7 +23,7 @@ export function crossEntropy(logits: Tensor, labels: ArrayLike<number>, smoothin
     if (v !== labels[i] || v >= K) throw new Error(`crossEntropy: label ${labels[i]} of row ${i} is not a class index in [0, ${K})`);
   }
   const gpu = ctx.gpu;
-  const u = params().u32(B).u32(K).f32(smoothing).u32(0).build();
+  const u = { B, K, smoothing };
   const labelBuf = gpu.upload(y, 'ce-labels');
   const rows = ctx.empty([B]);
   const d = ctx.empty([B, K]);

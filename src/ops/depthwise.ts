@@ -10,7 +10,7 @@ import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { chunkPlan, sumChunks } from './chunks.ts';
 import { featureLayout, markGrad, windowOutput } from './common.ts';
-import { params } from './params.ts';
+import type { UniformValues } from '../gpu/gpu.ts';
 
 const WG = 64;
 
@@ -31,21 +31,9 @@ interface Geometry {
   outL: SiteLayout;
 }
 
-function packParams(g: Geometry, rows: number, chunkRows = 0): Uint8Array {
-  return params()
-    .u32(rows)
-    .u32(g.C)
-    .u32(g.K)
-    .u32(g.stride)
-    .u32(g.pad)
-    .u32(g.inL.height)
-    .u32(g.inL.width)
-    .u32(g.outL.height)
-    .u32(g.outL.width)
-    .u32(chunkRows)
-    .u32(0)
-    .u32(0)
-    .build();
+function packParams(g: Geometry, rows: number, chunkRows = 0): UniformValues {
+  const { C, K, stride, pad } = g;
+  return { rows, C, K, stride, pad, in_h: g.inL.height, in_w: g.inL.width, out_h: g.outL.height, out_w: g.outL.width, chunk_rows: chunkRows };
 }
 
 /** Runs a row-walking pass (forward or backward_input) over `rows` rows. */
@@ -54,7 +42,7 @@ function walkRows(
   entry: 'forward' | 'backward_input',
   g: Geometry,
   rows: number,
-  bufs: Record<string, GPUBuffer>,
+  bufs: Record<string, GPUBuffer | null>,
   hasBias: boolean,
 ): void {
   const gpu = ctx.gpu;
@@ -63,14 +51,9 @@ function walkRows(
   gpu.dispatch(p, bufs, packParams(g, rows), gpu.grid(Math.ceil(threads / WG)));
 }
 
-/** Sparse tables bound by name; dense layouts need none (indices are computed). */
-function tables(ctx: Context, walked: SiteLayout, read: SiteLayout): Record<string, GPUBuffer> {
-  const out: Record<string, GPUBuffer> = {};
-  const sites = ctx.layoutBuffers(walked).sites;
-  const rowOf = ctx.layoutBuffers(read).rowOf;
-  if (sites) out.sites = sites;
-  if (rowOf) out.row_of = rowOf;
-  return out;
+/** Sparse tables bound by name; null for a dense layout (indices are computed, SPARSE is off). */
+function tables(ctx: Context, walked: SiteLayout, read: SiteLayout): Record<string, GPUBuffer | null> {
+  return { sites: ctx.layoutBuffers(walked).sites, row_of: ctx.layoutBuffers(read).rowOf };
 }
 
 /**
@@ -101,8 +84,7 @@ export function depthwiseConv2d(
   const g: Geometry = { C, K, stride, pad, inL, outL };
 
   const y = markGrad(ctx.empty([outL.rows, C], outL), x, w, bias);
-  const bufs: Record<string, GPUBuffer> = { src: x.buffer, w: w.buffer, dst: y.buffer, ...tables(ctx, outL, inL) };
-  if (bias) bufs.bias = bias.buffer;
+  const bufs = { src: x.buffer, w: w.buffer, bias: bias?.buffer ?? null, dst: y.buffer, ...tables(ctx, outL, inL) };
   walkRows(ctx, 'forward', g, outL.rows, bufs, bias !== null);
 
   if (y.requiresGrad) {

@@ -8,7 +8,6 @@ import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { runElementwise } from '../tensor/elementwise-kernel.ts';
 import { markGrad } from './common.ts';
-import { params } from './params.ts';
 
 function run(entry: string, n: number, ctx: Context, bufs: { a?: GPUBuffer; b?: GPUBuffer; y: GPUBuffer }, alpha = 0): void {
   runElementwise(ctx.gpu, entry, n, bufs, alpha);
@@ -93,7 +92,7 @@ function reduce(x: Tensor, squares: boolean): Tensor {
     const groups = Math.max(1, Math.ceil(n / CHUNK));
     const out = ctx.empty([groups]);
     const p = gpu.pipeline('reduce', 'reduce_sum', { SQUARE: first && squares });
-    gpu.dispatch(p, { x: src, y: out.buffer }, params().u32(n).build(), gpu.grid(groups));
+    gpu.dispatch(p, { x: src, y: out.buffer }, { n }, gpu.grid(groups));
     first = false;
     src = out.buffer;
     n = groups;

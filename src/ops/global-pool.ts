@@ -5,7 +5,6 @@
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
-import { params } from './params.ts';
 
 const WG = 256;
 
@@ -19,11 +18,11 @@ export function globalAvgPool(x: Tensor): Tensor {
   const C = x.channels;
   const gpu = ctx.gpu;
   const y = markGrad(ctx.empty([B, C]), x);
-  gpu.dispatch(gpu.pipeline('global-pool', 'pool_forward'), { x: x.buffer, y: y.buffer }, params().u32(B * C).u32(C).u32(S).u32(0).build(), gpu.grid(Math.ceil((B * C) / WG)));
+  gpu.dispatch(gpu.pipeline('global-pool', 'pool_forward'), { x: x.buffer, y: y.buffer }, { n: B * C, C, S }, gpu.grid(Math.ceil((B * C) / WG)));
   if (y.requiresGrad) {
     ctx.tape.record('globalAvgPool', [x] as const, y, (gy) => {
       const gx = ctx.empty(x.shape, L);
-      const u = params().u32(x.size).u32(C).u32(S).u32(0).build();
+      const u = { n: x.size, C, S };
       gpu.dispatch(gpu.pipeline('global-pool', 'pool_backward'), { gy: gy.buffer, gx: gx.buffer }, u, gpu.grid(Math.ceil(x.size / WG)));
       return [gx];
     });

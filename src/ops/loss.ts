@@ -14,7 +14,7 @@ import type { Context } from '../tensor/context.ts';
 import type { PatchMask } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
-import { params } from './params.ts';
+import type { UniformValues } from '../gpu/gpu.ts';
 
 const WG = 256;
 const SHADER = 'loss';
@@ -57,17 +57,8 @@ function geometry(op: string, rec: Tensor, image: Tensor, mask: PatchMask): Geom
 }
 
 /** Params of loss.wgsl; `count` and `scale` depend on the pass. */
-function pack(g: Geometry, count: number, scale: number): Uint8Array {
-  return params()
-    .u32(g.batch)
-    .u32(g.height)
-    .u32(g.width)
-    .u32(g.p)
-    .u32(g.ph)
-    .u32(g.pw)
-    .u32(count)
-    .f32(scale)
-    .build();
+function pack(g: Geometry, count: number, scale: number): UniformValues {
+  return { batch: g.batch, height: g.height, width: g.width, p: g.p, ph: g.ph, pw: g.pw, count, scale };
 }
 
 /** The mask's visible flags as an f32 tensor (1 = visible), owned by the current scope. */
@@ -85,11 +76,8 @@ function patchForward(g: Geometry, rec: Tensor, image: Tensor, vis: Tensor, with
   const gpu = ctx.gpu;
   const stats = ctx.empty([g.patches, 4]);
   const err = withError ? ctx.empty([g.patches]) : null;
-  const bufs: Record<string, GPUBuffer> = { x: image.buffer, vis: vis.buffer, stats: stats.buffer };
-  if (err) {
-    bufs.rec = rec.buffer;
-    bufs.err = err.buffer;
-  }
+  // rec and err are read only WITH_ERROR.
+  const bufs = { x: image.buffer, vis: vis.buffer, stats: stats.buffer, rec: err ? rec.buffer : null, err: err?.buffer ?? null };
   const pipe = gpu.pipeline(SHADER, 'patch_forward', { WITH_ERROR: withError });
   gpu.dispatch(pipe, bufs, pack(g, g.patches, 0), gpu.grid(g.patches));
   return { stats, err };

@@ -14,7 +14,7 @@
 import type { Context } from '../tensor/context.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
-import { params } from './params.ts';
+import type { UniformValues } from '../gpu/gpu.ts';
 
 const WG = 256;
 /** Rows (or partials) each thread of a column reduction walks before the tree. */
@@ -75,7 +75,7 @@ function reduceColumns(
   n: number,
   c: number,
   planes: number,
-  pack: (p: ColumnParams) => Uint8Array,
+  pack: (p: ColumnParams) => UniformValues,
 ): Tensor {
   const gpu = ctx.gpu;
   const tc = tileChannels(c);
@@ -119,11 +119,10 @@ function checkAffine(op: string, x: Tensor, gamma: Tensor, beta: Tensor): [numbe
 // ---- BatchNorm ---------------------------------------------------------------------------
 
 function bnParams(p: ColumnParams, extra: { offset?: number; eps?: number; momentum?: number } = {}) {
-  return params()
-    .u32(p.n).u32(p.c).u32(p.tiles).u32(p.chunks)
-    .u32(p.inChunks).u32(p.perThread).u32(extra.offset ?? 0).u32(0)
-    .f32(extra.eps ?? 0).f32(extra.momentum ?? 0).u32(0).u32(0)
-    .build();
+  return {
+    n: p.n, c: p.c, tiles: p.tiles, chunks: p.chunks, in_chunks: p.inChunks, per_thread: p.perThread,
+    offset: extra.offset ?? 0, eps: extra.eps ?? 0, momentum: extra.momentum ?? 0,
+  };
 }
 
 /** Params for BatchNorm's per-channel and per-element passes (no column geometry). */
@@ -223,10 +222,7 @@ export function batchNorm(
 // ---- LayerNorm ---------------------------------------------------------------------------
 
 function lnParams(p: ColumnParams, eps = 0) {
-  return params()
-    .u32(p.n).u32(p.c).u32(p.tiles).u32(p.chunks)
-    .u32(p.inChunks).u32(p.perThread).f32(eps).u32(0)
-    .build();
+  return { n: p.n, c: p.c, tiles: p.tiles, chunks: p.chunks, in_chunks: p.inChunks, per_thread: p.perThread, eps };
 }
 
 /**

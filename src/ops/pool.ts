@@ -7,7 +7,6 @@ import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { featureLayout, markGrad, windowOutput } from './common.ts';
-import { params } from './params.ts';
 
 const WG = 64;
 
@@ -28,28 +27,17 @@ interface Geometry {
   outL: SiteLayout;
 }
 
-function run(ctx: Context, entry: 'forward' | 'backward', g: Geometry, walked: SiteLayout, read: SiteLayout, bufs: Record<string, GPUBuffer>): void {
+function run(ctx: Context, entry: 'forward' | 'backward', g: Geometry, walked: SiteLayout, read: SiteLayout, bufs: Record<string, GPUBuffer | null>): void {
   const gpu = ctx.gpu;
   const sites = ctx.layoutBuffers(walked).sites;
   const rowOf = ctx.layoutBuffers(read).rowOf;
-  if (sites) bufs.sites = sites;
-  if (rowOf) bufs.row_of = rowOf;
+  // Null for a dense layout: SPARSE is off and the indices are computed.
+  bufs.sites = sites;
+  bufs.row_of = rowOf;
   const rows = walked.rows;
   const p = gpu.pipeline('pool', entry, { SPARSE: !g.inL.isDense });
-  const packed = params()
-    .u32(rows)
-    .u32(g.C)
-    .u32(g.K)
-    .u32(g.stride)
-    .u32(g.pad)
-    .u32(g.inL.height)
-    .u32(g.inL.width)
-    .u32(g.outL.height)
-    .u32(g.outL.width)
-    .u32(0)
-    .u32(0)
-    .u32(0)
-    .build();
+  const { C, K, stride, pad } = g;
+  const packed = { rows, C, K, stride, pad, in_h: g.inL.height, in_w: g.inL.width, out_h: g.outL.height, out_w: g.outL.width };
   gpu.dispatch(p, bufs, packed, gpu.grid(Math.ceil((rows * Math.ceil(g.C / 4)) / WG)));
 }
 

@@ -12,7 +12,7 @@
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
-import { params } from './params.ts';
+import type { UniformValues } from '../gpu/gpu.ts';
 
 const SHADER = 'segmented';
 /** Threads per workgroup in both passes (the tree sums assume 256). */
@@ -61,8 +61,8 @@ function uploadTable(ctx: Context, table: Uint32Array): Tensor {
   return t;
 }
 
-function pack(count: number, workBase: number, partialBase: number): Uint8Array {
-  return params().u32(count).u32(workBase).u32(partialBase).build();
+function pack(count: number, workBase: number, partialBase: number): UniformValues {
+  return { count, work_base: workBase, partial_base: partialBase };
 }
 
 function chunkPass(ctx: Context, x: GPUBuffer, work: Tensor, partial: Tensor, first: number, count: number): void {

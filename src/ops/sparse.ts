@@ -9,7 +9,6 @@ import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { chunkPlan, sumChunks } from './chunks.ts';
 import { featureLayout, markGrad } from './common.ts';
-import { params } from './params.ts';
 
 /**
  * y [to.rows, C] on `to`: the row of x at each site of `to` (x on `from`, same grid), or
@@ -20,19 +19,15 @@ function relayout(x: Tensor, from: SiteLayout, to: SiteLayout, token: Tensor | n
   const gpu = ctx.gpu;
   const C = x.channels;
   const y = ctx.empty([to.rows, C], to);
-  const bufs: Record<string, GPUBuffer> = { x: x.buffer, y: y.buffer };
-  const sites = ctx.layoutBuffers(to).sites;
-  const rowOf = ctx.layoutBuffers(from).rowOf;
-  if (sites) bufs.sites = sites;
-  if (rowOf) bufs.row_of = rowOf;
-  if (token) bufs.token = token.buffer;
+  // Null tables and token where their constants (DST_SPARSE, SRC_SPARSE, USE_TOKEN) are off.
+  const bufs = { x: x.buffer, token: token?.buffer ?? null, sites: ctx.layoutBuffers(to).sites, row_of: ctx.layoutBuffers(from).rowOf, y: y.buffer };
   const p = gpu.pipeline('sparse', 'relayout', {
     SRC_SPARSE: !from.isDense,
     DST_SPARSE: !to.isDense,
     USE_TOKEN: token !== null,
   });
   const n = to.rows * C;
-  gpu.dispatch(p, bufs, params().u32(n).u32(C).u32(0).u32(0).build(), gpu.grid(Math.ceil(n / 256)));
+  gpu.dispatch(p, bufs, { n, C, chunk_rows: 0 }, gpu.grid(Math.ceil(n / 256)));
   return y;
 }
 
@@ -47,7 +42,7 @@ function tokenGrad(ctx: Context, gy: Tensor, layout: SiteLayout, C: number): Ten
   const plan = chunkPlan(layout.gridSize);
   const partial = ctx.empty([plan.chunks, C]);
   const p = gpu.pipeline('sparse', 'token_partial');
-  const packed = params().u32(layout.gridSize).u32(C).u32(plan.chunkRows).u32(0).build();
+  const packed = { n: layout.gridSize, C, chunk_rows: plan.chunkRows };
   const rowOf = ctx.layoutBuffers(layout).rowOf!;
   gpu.dispatch(p, { gy: gy.buffer, row_of: rowOf, partial: partial.buffer }, packed, [Math.ceil(C / 64), plan.chunks]);
   return sumChunks(ctx, partial, plan.chunks, C);

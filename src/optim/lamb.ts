@@ -11,7 +11,6 @@ import type { Context } from '../tensor/context.ts';
 import type { Parameter, Tensor } from '../tensor/tensor.ts';
 import { elementwise as ew } from '../ops/elementwise.ts';
 import { sumsOfSquares } from '../ops/segmented.ts';
-import { params as uniform } from '../ops/params.ts';
 
 export type OptimizerKind = 'lamb' | 'adamw';
 
@@ -112,20 +111,20 @@ export class Lamb {
         gpu.write(this.hyper.buffer, () => new Float32Array([this.lr, this.weightDecay]));
         const gradSq = ew.sum(sumsOfSquares(live.map((s) => s.param.grad!)));
         const base = (p: { n: number; index: number; adapt: boolean; decay: boolean }) =>
-          uniform()
-            .u32(p.n)
-            .u32(p.index)
-            .u32(p.adapt ? 1 : 0)
-            .u32(p.decay ? 1 : 0)
-            .f32(this.beta1)
-            .f32(this.beta2)
-            .f32(this.eps)
-            .f32(this.maxGradNorm)
-            .f32(1 - this.beta1)
-            .f32(1 - this.beta2)
-            .f32(Math.log(this.beta1))
-            .f32(Math.log(this.beta2))
-            .build();
+          ({
+            n: p.n,
+            norm_index: p.index,
+            adapt: p.adapt ? 1 : 0,
+            decay: p.decay ? 1 : 0,
+            beta1: this.beta1,
+            beta2: this.beta2,
+            eps: this.eps,
+            max_norm: this.maxGradNorm,
+            one_minus_beta1: 1 - this.beta1,
+            one_minus_beta2: 1 - this.beta2,
+            ln_beta1: Math.log(this.beta1),
+            ln_beta2: Math.log(this.beta2),
+          });
         gpu.dispatch(
           gpu.pipeline('lamb', 'global_state'),
           { state: this.state.buffer, grad_sumsq: gradSq.buffer },
@@ -152,9 +151,10 @@ export class Lamb {
         });
         const norms = normed.length ? sumsOfSquares(normed) : null;
         live.forEach((s, k) => {
+          // norms is read only where adapt is 1: with no trust ratio anywhere there are none.
           gpu.dispatch(
             gpu.pipeline('lamb', 'apply'),
-            { p: s.param.buffer, u: updates[k]!.buffer, state: this.state.buffer, hyper: this.hyper.buffer, ...(norms ? { norms: norms.buffer } : {}) },
+            { p: s.param.buffer, u: updates[k]!.buffer, state: this.state.buffer, hyper: this.hyper.buffer, norms: norms?.buffer ?? null },
             base({ n: s.param.size, index: index[k]!, adapt: adapt[k]!, decay: false }),
             gpu.grid(Math.ceil(s.param.size / 256)),
           );

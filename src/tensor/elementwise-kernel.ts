@@ -17,9 +17,5 @@ export function runElementwise(
   buffers: { a?: GPUBuffer; b?: GPUBuffer; y: GPUBuffer },
   alpha = 0,
 ): void {
-  // struct Params { n: u32, alpha: f32, _pad0: u32, _pad1: u32 }
-  const params = new ArrayBuffer(16);
-  new Uint32Array(params)[0] = n;
-  new Float32Array(params)[1] = alpha;
-  gpu.dispatch(gpu.pipeline('elementwise', entry), buffers, new Uint8Array(params), gpu.grid(Math.ceil(n / WG)));
+  gpu.dispatch(gpu.pipeline('elementwise', entry), buffers, { n, alpha }, gpu.grid(Math.ceil(n / WG)));
 }

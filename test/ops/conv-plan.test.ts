@@ -9,7 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { planConv, type ConvGeometry } from '../../src/ops/conv-plan.ts';
 import { MAX_PARTIAL_FLOATS } from '../../src/ops/chunks.ts';
 import { candidatesFor } from '../../src/ops/autotune-candidates.ts';
-import { packUniform } from '../../src/ops/conv-launch.ts';
+import { parseUniformLayout } from '../../src/gpu/wgsl-uniforms.ts';
+import { parseBindings } from '../../src/gpu/wgsl-bindings.ts';
+import { referencedBy } from '../../src/gpu/wgsl-source.ts';
+import { snapshotShaders } from '../../src/platform/node/shader-snapshot.ts';
+import { fileURLToPath } from 'node:url';
 
 const LIMIT = 65535;
 
@@ -38,7 +42,7 @@ describe('conv plans', () => {
     expect(entries(p)).toEqual(['pack_weights', 'gemm0']);
     expect(p.temps.packed).toBe(12 * 8 * 9);
     expect(p.launches[1]!.constants).toMatchObject({ VEC4_A: true, TM: 64, TN: 32, KT: 16, RB: 4 });
-    expect(p.launches[1]!.buffers).toEqual({ src: 'a', wp: 'packed', dst: 'out', src4: 'a' });
+    expect(p.launches[1]!.buffers).toEqual({ src: 'a', src4: 'a', wp: 'packed', gy: null, bias: null, dst: 'out', sites: null, row_of: null });
     expect(entries(planConv('fwd', dense({ h: 4, w: 4, cin: 5, cout: 3, k: 1 }), {}, opts))).toEqual(['gemm0']);
   });
 
@@ -84,13 +88,30 @@ describe('conv plans', () => {
     expect(candidatesFor('fwd', g3, LIMIT, 6, [{}, { flip: false }, { direct: 4 }, { minChunkRows: 16 }])).toEqual([{}]);
   });
 
-  it('uniform fields are packed by name; a missing or unknown field is an error', () => {
-    const p = planConv('fwd', g3, {}, opts).launches[1]!;
-    const u = new Uint32Array(packUniform('conv2d', 'gemm', p.params).buffer);
-    expect(u.length).toBe(20);
-    expect([u[0], u[5], u[6], u[9], u[16]]).toEqual([1, 8, 12, 3, 1]);
-    const { rows: _rows, ...missing } = p.params;
-    expect(() => packUniform('conv2d', 'gemm', missing)).toThrow(/needs uniform field "rows"/);
-    expect(() => packUniform('conv2d', 'gemm', { ...p.params, bogus: 1 })).toThrow(/no uniform field "bogus"/);
+  it("every launch of every pass gives exactly its shader's uniform fields and every binding its entry point names", () => {
+    const shaders = snapshotShaders(fileURLToPath(new URL('../../shaders/', import.meta.url)));
+    const sparseL = { isDense: false } as ConvGeometry['inL'];
+    const geometries = [
+      g3, { ...g3, inL: sparseL, outL: sparseL }, dense({ h: 7, w: 9, cin: 6, cout: 5, k: 3, stride: 2, pad: 1 }),
+      dense({ h: 4, w: 4, cin: 5, cout: 3, k: 1 }),
+    ];
+    const configs = [{}, { flip: false }, { direct: 2 as const }, { direct: 4 as const, packW: false }, { vec4: false, packW: false }];
+    let launches = 0;
+    for (const g of geometries) {
+      for (const pass of ['fwd', 'dx', 'dw'] as const) {
+        for (const cfg of configs) {
+          for (const l of planConv(pass, g, cfg, { bias: true, maxWorkgroups: LIMIT }).launches) {
+            const code = shaders(l.shader);
+            const fields = parseUniformLayout(code)!.fields.filter((f) => !f.padding).map((f) => f.name);
+            expect(Object.keys(l.params).sort(), `${l.entry} params`).toEqual([...fields].sort());
+            const names = [...parseBindings(code).keys()].filter((n) => n !== 'params');
+            const used = referencedBy(code, l.entry, names);
+            for (const n of used) expect(l.buffers, `${l.shader} ${l.entry} binding ${n}`).toHaveProperty(n);
+            launches++;
+          }
+        }
+      }
+    }
+    expect(launches).toBeGreaterThan(100);
   });
 });

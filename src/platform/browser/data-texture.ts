@@ -11,6 +11,7 @@
  * copies; the queue keeps the order copy -> pass -> whatever the caller records next.
  */
 import type { Gpu } from '../../gpu/gpu.ts';
+import { packUniforms, parseUniformLayout, type UniformLayout } from '../../gpu/wgsl-uniforms.ts';
 import type { Context } from '../../tensor/context.ts';
 import { SiteLayout } from '../../tensor/layout.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
@@ -27,9 +28,12 @@ class TextureUploader {
   private texture: GPUTexture | null = null;
   private flips: GPUBuffer | null = null;
   private params: GPUBuffer[] = [];
+  private uniform: UniformLayout;
 
   constructor(private gpu: Gpu) {
     const device = gpu.device;
+    const code = loadBundledShader('augment-texture');
+    this.uniform = parseUniformLayout(code)!;
     this.layout = device.createBindGroupLayout({
       label: 'augment-texture',
       entries: [
@@ -42,7 +46,7 @@ class TextureUploader {
     this.pipeline = device.createComputePipeline({
       label: 'augment-texture:flip_normalize_texture',
       layout: device.createPipelineLayout({ bindGroupLayouts: [this.layout] }),
-      compute: { module: device.createShaderModule({ code: loadBundledShader('augment-texture'), label: 'augment-texture' }), entryPoint: 'flip_normalize_texture' },
+      compute: { module: device.createShaderModule({ code, label: 'augment-texture' }), entryPoint: 'flip_normalize_texture' },
     });
   }
 
@@ -70,7 +74,7 @@ class TextureUploader {
 
   private paramBuffer(chunk: number): GPUBuffer {
     while (this.params.length <= chunk) {
-      this.params.push(this.gpu.device.createBuffer({ label: 'augment-texture-params', size: 16, usage: U.UNIFORM | U.COPY_DST }));
+      this.params.push(this.gpu.device.createBuffer({ label: 'augment-texture-params', size: this.uniform.size, usage: U.UNIFORM | U.COPY_DST }));
     }
     return this.params[chunk]!;
   }
@@ -98,7 +102,7 @@ class TextureUploader {
         device.queue.copyExternalImageToTexture({ source: bitmaps[base + l]! }, { texture, origin: [0, 0, l] }, [size, size, 1]);
       }
       const p = this.paramBuffer(chunk);
-      device.queue.writeBuffer(p, 0, Uint32Array.of(layers, size, size, base));
+      device.queue.writeBuffer(p, 0, packUniforms(this.uniform, { layers, height: size, width: size, base }, 'augment-texture:flip_normalize_texture'));
       const bindGroup = device.createBindGroup({
         layout: this.layout,
         entries: [

@@ -41,14 +41,8 @@ override TC: u32 = 64u;
 const WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> beta: array<f32>;
-@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(6) var<storage, read> part_in: array<f32>;
-@group(0) @binding(7) var<storage, read_write> part_out: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+// stats: [N, 2] (mean, rstd)
+// #include "norm-buffers.wgsl"
 
 var<workgroup> red: array<vec2<f32>, 256>;
 

@@ -27,7 +27,11 @@ export function resolveIncludes(name: string, text: string, load: (name: string)
       }
       return `// ---- ${file}.wgsl\n${expand(file, body, depth + 1)}\n// ---- end of ${file}.wgsl`;
     });
-  return expand(name, text, 0);
+  const out = expand(name, text, 0);
+  // A directive the pattern above does not read would silently stay a comment.
+  const stray = /^[ \t]*\/\/[ \t]*#include.*$/m.exec(out);
+  if (stray) throw new Error(`shader ${name}.wgsl: cannot read the include line '${stray[0].trim()}' (write: // #include "name.wgsl", alone on its line)`);
+  return out;
 }
 
 /** A loader that serves `load`'s texts with their includes resolved. */

@@ -14,6 +14,7 @@ const files: Record<string, string> = {
   params: 'struct P { n: u32, }',
   lanes: '// #include "params.wgsl"\nfn lanes() {}',
   broken: '// #include "nowhere.wgsl"',
+  sloppy: '// #include "params.wgsl" with a remark',
 };
 const load = (name: string) => {
   const t = files[name];
@@ -32,13 +33,17 @@ describe('shader includes', () => {
     expect(withIncludes(load)('params')).toBe(files.params);
   });
 
+  it('an include line written any other way is an error, not a silent comment', () => {
+    expect(() => withIncludes(load)('sloppy')).toThrow(/sloppy\.wgsl: cannot read the include line .*alone on its line/);
+  });
+
   it('a missing snippet names the including shader and the snippet', () => {
     expect(() => withIncludes(load)('broken')).toThrow(/broken\.wgsl includes nowhere\.wgsl, which cannot be read: no nowhere/);
   });
 
-  it('the Node loader resolves the project shaders: conv2d and conv-direct share the conv uniform', () => {
+  it('the Node loader resolves the project shaders: every include of the shaders that use them is resolved, one uniform struct each', () => {
     const shaders = snapshotShaders(fileURLToPath(new URL('../../shaders/', import.meta.url)));
-    for (const name of ['conv2d', 'conv-direct']) {
+    for (const name of ['conv2d', 'conv-direct', 'batchnorm', 'layernorm', 'chunks']) {
       const text = shaders(name);
       expect(text).not.toMatch(/^\s*\/\/ #include/m);
       expect(text.match(/struct Params \{/g)).toHaveLength(1);

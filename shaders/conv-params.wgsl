@@ -1,5 +1,5 @@
 // The uniform of the conv kernels, shared by shaders/conv2d.wgsl and shaders/conv-direct.wgsl
-// (included by `// #include "conv-params.wgsl"`, src/platform/shader-includes.ts): one
+// (included by `// #include "conv-params.wgsl"`, src/util/shader-includes.ts): one
 // geometry, packed by field name by the launcher (src/ops/conv-launch.ts). Fields a kernel
 // does not read are 0.
 

@@ -1,11 +1,11 @@
 /**
- * The `// #include "name.wgsl"` mechanism of the shader loaders (src/platform/shader-includes.ts):
+ * The `// #include "name.wgsl"` mechanism of the shader loaders (src/util/shader-includes.ts):
  * a snippet's text replaces the line, once per shader, nested includes resolve, and a missing
  * snippet is an error naming both files. The real shaders that include snippets compile and
  * run in the op tests (conv2d, conv-direct, ...).
  */
 import { describe, expect, it } from 'vitest';
-import { resolveIncludes, withIncludes } from '../../src/platform/shader-includes.ts';
+import { resolveIncludes, withIncludes } from '../../src/util/shader-includes.ts';
 import { snapshotShaders } from '../../src/platform/node/shader-snapshot.ts';
 import { fileURLToPath } from 'node:url';
 

@@ -11,11 +11,11 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { ShaderLoader } from '../../gpu/gpu.ts';
-import { withIncludes } from '../shader-includes.ts';
+import { withIncludes } from '../../util/shader-includes.ts';
 
 /**
  * Reads every `*.wgsl` file in `dir` now and returns a loader that serves those texts, their
- * `// #include` lines resolved (../shader-includes.ts) from the same snapshot. A
+ * `// #include` lines resolved (src/util/shader-includes.ts) from the same snapshot. A
  * missing folder is reported when a shader is first asked for, not here, so importing the
  * Node platform code never fails by itself.
  */

@@ -2,7 +2,7 @@
  * Shared WGSL snippets: a shader line `// #include "name.wgsl"` is replaced by the text of
  * shaders/name.wgsl, so a struct or helper that several shaders need is written once. WGSL
  * has no include of its own; this is the whole mechanism, applied by both shader loaders (Node:
- * node/shader-snapshot.ts, browser: browser/gpu.ts) before a shader reaches the device. Tuning
+ * src/platform/node/shader-snapshot.ts, browser: src/platform/browser/gpu.ts) before a shader reaches the device. Tuning
  * stays with `override` constants: an include is plain text, the same for every pipeline.
  *
  * A file is included at most once per shader (a second include of it, directly or through

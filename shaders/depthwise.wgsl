@@ -69,15 +69,8 @@ fn groups() -> u32 {
 }
 
 fn load_gy(r: u32, c0: u32) -> vec4<f32> {
-  let base = r * params.C + c0;
-  if (c0 + 4u <= params.C) {
-    return vec4<f32>(gy[base], gy[base + 1u], gy[base + 2u], gy[base + 3u]);
-  }
-  var v = vec4<f32>(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    if (c0 + k < params.C) { v[k] = gy[base + k]; }
-  }
-  return v;
+  let i = quad_cells(r, c0);
+  return select(vec4<f32>(0.0), vec4<f32>(gy[i.x], gy[i.y], gy[i.z], gy[i.w]), quad_mask(c0));
 }
 
 // w[c, 0, ky, kx] for the four channels at tap = ky*K + kx.

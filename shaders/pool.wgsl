@@ -56,12 +56,8 @@ const WG: u32 = 64u;
 // #include "window-quads.wgsl"
 
 fn load_argmax(r: u32, c0: u32) -> vec4<i32> {
-  let base = r * params.C + c0;
-  var v = vec4<i32>(-1);
-  for (var k = 0u; k < 4u; k++) {
-    if (c0 + k < params.C) { v[k] = argmax[base + k]; }
-  }
-  return v;
+  let i = quad_cells(r, c0);
+  return select(vec4<i32>(-1), vec4<i32>(argmax[i.x], argmax[i.y], argmax[i.z], argmax[i.w]), quad_mask(c0));
 }
 
 @compute @workgroup_size(64)

@@ -33,15 +33,19 @@ fn lookup(grid: u32) -> i32 {
   return i32(grid);
 }
 
+// Element indices of channels c0 .. c0+3 of row r, clamped to the row's last channel so that
+// a read past C stays inside the row; `quad_mask` says which of the four are channels.
+fn quad_cells(r: u32, c0: u32) -> vec4<u32> {
+  let base = r * params.C + c0;
+  return min(vec4<u32>(base, base + 1u, base + 2u, base + 3u), vec4<u32>(r * params.C + params.C - 1u));
+}
+
+fn quad_mask(c0: u32) -> vec4<bool> {
+  return vec4<u32>(c0, c0 + 1u, c0 + 2u, c0 + 3u) < vec4<u32>(params.C);
+}
+
 // Four channels of src row `r` starting at c0, zeros past C.
 fn load_src(r: u32, c0: u32) -> vec4<f32> {
-  let base = r * params.C + c0;
-  if (c0 + 4u <= params.C) {
-    return vec4<f32>(src[base], src[base + 1u], src[base + 2u], src[base + 3u]);
-  }
-  var v = vec4<f32>(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    if (c0 + k < params.C) { v[k] = src[base + k]; }
-  }
-  return v;
+  let i = quad_cells(r, c0);
+  return select(vec4<f32>(0.0), vec4<f32>(src[i.x], src[i.y], src[i.z], src[i.w]), quad_mask(c0));
 }

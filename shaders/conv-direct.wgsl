@@ -4,7 +4,7 @@
 // barriers: the shape of tfjs's naive convT, which beats a tiled GEMM on an emulated GPU
 // (SwiftShader) for small channel counts, where the GEMM has few tiles (too little
 // parallelism for the thread pool) and pays its barriers per invocation. An auto-tune
-// candidate (ConvConfig.direct, src/ops/conv-direct.ts), never the default: on a real GPU the
+// candidate (ConvConfig.direct, src/ops/conv-plan.ts), never the default: on a real GPU the
 // tiled GEMM reuses each loaded value TM or TN times, this kernel 4 times.
 //
 // dx[row(b, iy, ix), g*cin_g + ci] = bias[g*cin_g + ci] + sum over taps (ky, kx) with

@@ -25,21 +25,45 @@
  */
 import type { BufferPool } from './buffer-pool.ts';
 
-/** A transient buffer of a step being recorded: what it would need, not yet memory. */
-export class VirtualBuffer {
+/**
+ * A transient buffer of a step being recorded: what it would need, not yet memory. It stands
+ * in for a GPUBuffer in the tensors the recorded code makes, and is only ever bound, copied or
+ * cleared by recorded commands; mapping or destroying it is a bug, and says so.
+ */
+export class VirtualBuffer implements GPUBuffer {
+  readonly __brand = 'GPUBuffer' as const;
+  readonly mapState = 'unmapped' as const;
   released = false;
   constructor(
     readonly size: number,
     readonly usage: number,
-    readonly label: string,
+    public label: string,
   ) {}
-}
 
-export type AnyBuffer = GPUBuffer | VirtualBuffer;
+  mapAsync(): Promise<undefined> {
+    return Promise.reject(this.noMemory('mapped'));
+  }
+
+  getMappedRange(): ArrayBuffer {
+    throw this.noMemory('mapped');
+  }
+
+  unmap(): undefined {
+    throw this.noMemory('unmapped');
+  }
+
+  destroy(): undefined {
+    throw this.noMemory('destroyed');
+  }
+
+  private noMemory(what: string): Error {
+    return new Error(`buffer '${this.label}' of a step being recorded has no memory until endRecording() and cannot be ${what}`);
+  }
+}
 
 export interface RecordedEntry {
   binding: number;
-  buffer: AnyBuffer;
+  buffer: GPUBuffer;
   offset?: number;
   size?: number;
 }
@@ -56,10 +80,10 @@ export type RecordedCommand =
       y: number;
       z: number;
     }
-  | { kind: 'copy'; src: AnyBuffer; dst: AnyBuffer; bytes: number; srcOffset: number; dstOffset: number }
-  | { kind: 'clear'; buffer: AnyBuffer; offset: number; bytes: number }
+  | { kind: 'copy'; src: GPUBuffer; dst: GPUBuffer; bytes: number; srcOffset: number; dstOffset: number }
+  | { kind: 'clear'; buffer: GPUBuffer; offset: number; bytes: number }
   /** A host write: from a kept staging buffer (constant) or refilled on every replay (bytes -1 until the first). */
-  | { kind: 'write'; target: AnyBuffer; offset: number; bytes: number; staging: GPUBuffer | null; refill: (() => ArrayBufferView) | null }
+  | { kind: 'write'; target: GPUBuffer; offset: number; bytes: number; staging: GPUBuffer | null; refill: (() => ArrayBufferView) | null }
   /** Host bookkeeping the recorded code did (a counter), done again on every replay. */
   | { kind: 'host'; run: () => void };
 
@@ -96,7 +120,7 @@ export class Recording {
 }
 
 /** The buffers a command reads or writes. */
-export function buffersOf(c: RecordedCommand): AnyBuffer[] {
+export function buffersOf(c: RecordedCommand): GPUBuffer[] {
   switch (c.kind) {
     case 'dispatch':
       return c.entries.map((e) => e.buffer);
@@ -168,7 +192,7 @@ export function assignBuffers(rec: Recording, pool: BufferPool): void {
     live += delta.get(at)!;
     rec.livePeakBytes = Math.max(rec.livePeakBytes, live);
   }
-  const map = (b: AnyBuffer): GPUBuffer => {
+  const map = (b: GPUBuffer): GPUBuffer => {
     if (!(b instanceof VirtualBuffer)) return b;
     const r = real.get(b);
     if (!r) throw new Error(`recording: buffer '${b.label}' is used by no command`);

@@ -27,9 +27,6 @@
 import { BufferUsage, MapMode } from './constants.ts';
 import type { Recording } from './recording.ts';
 
-/** GPUBufferUsage.QUERY_RESOLVE (not in constants.ts: only this file resolves queries into buffers it owns). */
-const QUERY_RESOLVE = 0x200;
-
 /** Default longest measured GPU time of one submission of a replayed step, in ms. */
 export const DEFAULT_STEP_BUDGET_MS = 500;
 /** Segments a step is cut into to be measured: the granularity of the chunks. */
@@ -202,7 +199,7 @@ class TimestampMarks {
   /** Milliseconds of each mark since the first (resolves after the GPU has written the last). */
   async read(): Promise<number[]> {
     const bytes = this.count * 8;
-    const resolved = this.device.createBuffer({ size: bytes, usage: QUERY_RESOLVE | BufferUsage.COPY_SRC });
+    const resolved = this.device.createBuffer({ size: bytes, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
     const read = this.device.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
     const enc = this.device.createCommandEncoder();
     enc.resolveQuerySet(this.querySet, 0, this.count, resolved, 0);

@@ -67,6 +67,53 @@ describe('recorded command sequences', () => {
     }
   });
 
+  it('records the commands eager code encodes, stands virtual buffers in for memory, and goes back to encoding after', async () => {
+    const gpu = await createNodeGpu();
+    const ctx = new Context(gpu);
+    try {
+      const out = ctx.persistent([4]);
+      const chain = () =>
+        ctx.tidy(() => {
+          const y = ew.scale(ew.add(ctx.fromArray([1, 2, 3, 4], [4]), ctx.fromArray([1, 1, 1, 1], [4])), 3);
+          gpu.copy(y.buffer, out.buffer, 16);
+        });
+      await gpu.sync();
+      const before = { ...gpu.stats };
+      chain();
+      const eagerDispatches = gpu.stats.dispatches - before.dispatches;
+      expect(Array.from(await out.read())).toEqual([6, 9, 12, 15]);
+
+      gpu.beginRecording();
+      const virtual = gpu.buffer(64, 'scratch');
+      expect(() => virtual.getMappedRange()).toThrow(/'scratch' of a step being recorded has no memory/);
+      expect(() => virtual.destroy()).toThrow(/cannot be destroyed/);
+      gpu.release(virtual);
+      const lasting = gpu.buffer(64, 'kept', true);
+      expect(lasting.size).toBeGreaterThanOrEqual(64); // a real pooled buffer, recording or not
+      chain();
+      const mid = { ...gpu.stats };
+      const rec = gpu.endRecording();
+      // Recording encoded and submitted nothing, and kept as many dispatches as eager code ran.
+      expect(rec.dispatches).toBe(eagerDispatches);
+      gpu.release(lasting);
+
+      // The sink is the eager stream again: a write and a read run at once.
+      const submits = gpu.stats.submits;
+      gpu.write(out.buffer, Float32Array.of(7, 7, 7, 7));
+      expect(Array.from(await out.read())).toEqual([7, 7, 7, 7]);
+      expect(gpu.stats.submits).toBe(submits + 1);
+      // One submit before endRecording: the eager chain's read (beginRecording had nothing left to flush).
+      expect(mid.submits).toBe(before.submits + 1);
+      expect(mid.dispatches).toBe(before.dispatches + eagerDispatches);
+      gpu.replay(rec);
+      expect(Array.from(await out.read())).toEqual([6, 9, 12, 15]);
+      gpu.releaseRecording(rec);
+    } finally {
+      ctx.dispose();
+      gpu.destroy();
+    }
+  });
+
   it('refuses a transient tensor kept past the end of the recording', async () => {
     const gpu = await createNodeGpu();
     const ctx = new Context(gpu);

@@ -5,9 +5,10 @@
  * process starts, and a pipeline is made at its first dispatch, possibly minutes later. Read
  * from disk then, a shader changed under the running process (a `git rebase`, `checkout` or
  * `pull` in the checkout it runs from) would meet code older than itself: a `lamb.wgsl` that
- * reads the learning rate from a `hyper` buffer the old code does not bind gets Gpu.dispatch's
- * zero placeholder for it, and trains with lr 0. Reading every shader at start-up keeps code
- * and shaders of one process from one moment.
+ * reads the learning rate from a `hyper` buffer the old code does not bind stops the run at
+ * its first launch (Gpu.dispatch refuses a binding the entry point uses but was not given),
+ * and a change that keeps the names but changes what a buffer holds runs on wrong data.
+ * Reading every shader at start-up keeps code and shaders of one process from one moment.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { ShaderLoader } from '../../gpu/gpu.ts';

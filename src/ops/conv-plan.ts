@@ -183,6 +183,12 @@ function packLaunch(g: ConvGeometry, flip: boolean, maxDim: number): ConvLaunch 
   };
 }
 
+/** `launch`, after packing the weight into `packed` when `pack` (FLIP: for the flipped form). */
+function afterPacking(g: ConvGeometry, pack: boolean, flip: boolean, opts: PlanOptions, launch: ConvLaunch): ConvPlan {
+  if (!pack) return { temps: {}, launches: [launch] };
+  return { temps: { packed: weightFloats(g) }, launches: [packLaunch(g, flip, opts.maxWorkgroups), launch] };
+}
+
 interface GemmDims {
   M: number;
   N: number;
@@ -235,7 +241,7 @@ function forwardLaunches(g: ConvGeometry, cfg: ConvConfig, opts: PlanOptions, fl
     { M: fg.outRows, N: fg.cout / fg.groups, extra: 1, rows: fg.outRows, gatherChannels: fg.cin / fg.groups },
     { src: 'a', wp: pack ? 'packed' : 'b', gy: null, dst: 'out', ...tables(g, walked, read) }, cfg, opts,
   );
-  return pack ? { temps: { packed: weightFloats(g) }, launches: [packLaunch(g, flip, opts.maxWorkgroups), gemm] } : { temps: {}, launches: [gemm] };
+  return afterPacking(g, pack, flip, opts, gemm);
 }
 
 function weightFloats(g: ConvGeometry): number {
@@ -275,7 +281,7 @@ function inputGradGemm(g: ConvGeometry, cfg: ConvConfig, opts: PlanOptions): Con
     dims = { M, N, mTiles, extra: g.stride * g.stride, rows: g.inRows, gatherChannels: g.cout / g.groups };
   }
   const gemm = gemmLaunch(g, 'dx', dims, buffers, cfg, opts);
-  return pack ? { temps: { packed: weightFloats(g) }, launches: [packLaunch(g, false, opts.maxWorkgroups), gemm] } : { temps: {}, launches: [gemm] };
+  return afterPacking(g, pack, false, opts, gemm);
 }
 
 /**
@@ -300,7 +306,7 @@ function directLaunches(g: ConvGeometry, px: number, cfg: ConvConfig, opts: Plan
     params: convParams(g, {}),
     buffers, grid: [...grid2d(Math.ceil(invocations / DIRECT_WG), opts.maxWorkgroups), 1],
   };
-  return pack ? { temps: { packed: weightFloats(g) }, launches: [packLaunch(g, false, opts.maxWorkgroups), direct] } : { temps: {}, launches: [direct] };
+  return afterPacking(g, pack, false, opts, direct);
 }
 
 /**

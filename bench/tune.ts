@@ -8,7 +8,8 @@
 import type { Context } from '../src/tensor/context.ts';
 import { SiteLayout } from '../src/tensor/layout.ts';
 import { conv2d, convTranspose2d } from '../src/ops/conv2d.ts';
-import { configLabel, formatTuneReport, resetConvTuning, tuneConvs, type KeyReport, type TuneStore } from '../src/ops/autotune.ts';
+import { formatTuneReport, resetConvTuning, tuneConvs, type KeyReport, type TuneStore } from '../src/ops/autotune.ts';
+import { configLabel } from '../src/ops/autotune-candidates.ts';
 import { FULL, random, SMALL } from './kernels.ts';
 import { record, type BenchRecord } from './harness.ts';
 

@@ -1,6 +1,6 @@
 /**
- * `webspark bench variants`: webspark's conv kernel variants (src/ops/conv2d-gemm.ts
- * `convVariants`) against each other at the `kernels` suite's conv shapes, interleaved
+ * `webspark bench variants`: webspark's conv kernel switches (src/ops/conv-plan.ts
+ * `ConvConfig` flip and vec4) against each other at the `kernels` suite's conv shapes, interleaved
  * round by round so that every variant sees the same machine load: the A/B behind each
  * keep/reject in docs/performance.md. Per round and variant: forward, forward + input
  * gradient, forward + weight gradient, each a `timeGpu` median; the figure is the median
@@ -10,24 +10,22 @@ import type { Context } from '../src/tensor/context.ts';
 import { SiteLayout } from '../src/tensor/layout.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
 import { conv2d, convTranspose2d } from '../src/ops/conv2d.ts';
-import { convVariants } from '../src/ops/conv2d-gemm.ts';
+import type { ConvConfig } from '../src/ops/conv-plan.ts';
+import { withConvConfig } from '../src/ops/conv-tuning.ts';
 import { FULL, random, SMALL } from './kernels.ts';
 import { median, record, timeGpu, type BenchRecord, type TimingOptions } from './harness.ts';
 
-type Variants = typeof convVariants;
-
-/** The settings compared: every default, and each switch turned off alone. */
-export const VARIANTS: Record<string, Variants> = {
-  default: { flipInputGrad: true, vec4Gather: true },
-  'no vec4 gather': { flipInputGrad: true, vec4Gather: false },
-  'no flipped dx': { flipInputGrad: false, vec4Gather: true },
-  'neither (session-1 kernels)': { flipInputGrad: false, vec4Gather: false },
+/** The settings compared: the defaults, each switch turned off alone, and both off. */
+export const VARIANTS: Record<string, ConvConfig> = {
+  default: {},
+  'no vec4 gather': { vec4: false },
+  'no flipped dx': { flip: false },
+  'neither switch': { flip: false, vec4: false },
 };
 
 
 export async function benchVariants(ctx: Context, timing: TimingOptions = {}, rounds = 5): Promise<BenchRecord[]> {
   const s = ctx.gpu.adapter.isFallbackAdapter ? SMALL : FULL;
-  const saved = { ...convVariants };
   const kernels: { name: string; shape: string; flops: number; x: Tensor; w: Tensor; f: (x: Tensor, w: Tensor) => Tensor }[] = [];
   {
     const { b, c, hw } = s.conv;
@@ -52,21 +50,21 @@ export async function benchVariants(ctx: Context, timing: TimingOptions = {}, ro
     for (let r = 0; r < rounds; r++) {
       for (const [ki, k] of kernels.entries()) {
         for (const [vi, v] of Object.values(VARIANTS).entries()) {
-          Object.assign(convVariants, v);
-          for (const [pi, [, gx, gw]] of passes.entries()) {
-            k.x.requiresGrad = gx;
-            k.w.requiresGrad = gw;
-            const ms = await timeGpu(ctx, () => {
-              const y = k.f(k.x, k.w);
-              if (gx || gw) ctx.backward(y, y);
-            }, { samples: 3, ...timing });
-            times[ki]![vi]![pi]!.push(ms);
-          }
+          await withConvConfig(ctx.gpu, v, async () => {
+            for (const [pi, [, gx, gw]] of passes.entries()) {
+              k.x.requiresGrad = gx;
+              k.w.requiresGrad = gw;
+              const ms = await timeGpu(ctx, () => {
+                const y = k.f(k.x, k.w);
+                if (gx || gw) ctx.backward(y, y);
+              }, { samples: 3, ...timing });
+              times[ki]![vi]![pi]!.push(ms);
+            }
+          });
         }
       }
     }
   } finally {
-    Object.assign(convVariants, saved);
     for (const k of kernels) k.x.requiresGrad = k.w.requiresGrad = false;
   }
   const out: BenchRecord[] = [];

@@ -55,36 +55,13 @@ override TC: u32 = 64u;
 const WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> beta: array<f32>;
-@group(0) @binding(5) var<storage, read_write> stats: array<f32>;   // [mean (C) | invstd (C)]
-@group(0) @binding(6) var<storage, read> part_in: array<f32>;
-@group(0) @binding(7) var<storage, read_write> part_out: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+// stats: [mean (C) | invstd (C)]
+// #include "norm-buffers.wgsl"
 
 // One slot per thread: (count, mean, M2) for statistics, (sum dy, sum dy*xhat, -) for grads.
 var<workgroup> w: array<vec3<f32>, 256>;
 
-struct Column {
-  chunk: u32,
-  ch: u32,       // channel this thread reduces
-  lane: u32,
-  valid: bool,   // ch < C and the chunk exists (threads past the end still hit barriers)
-  first: u32,    // first row (or input chunk) of this thread
-}
-
-fn column(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> Column {
-  let g = wid.x + wid.y * nwg.x;
-  var col: Column;
-  col.chunk = g / params.tiles;
-  col.ch = (g % params.tiles) * TC + lid % TC;
-  col.lane = lid / TC;
-  col.valid = col.ch < params.c && col.chunk < params.chunks;
-  col.first = col.chunk * (WG / TC) * params.per_thread + col.lane;
-  return col;
-}
+// #include "column-geometry.wgsl"
 
 // Chan et al.'s merge of two (count, mean, M2) summaries.
 fn chan(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
@@ -134,9 +111,7 @@ fn stats_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   // Welford: mean += d / n; M2 += d * (v - new mean).
   var acc = vec3<f32>(0.0);
   if (col.valid) {
-    for (var k = 0u; k < params.per_thread; k++) {
-      let r = col.first + k * (WG / TC);
-      if (r >= params.n) { break; }
+    for (var r = col.first; r < column_end(col); r += WG / TC) {
       let v = x[r * params.c + col.ch];
       let n = acc.x + 1.0;
       let d = v - acc.y;
@@ -155,9 +130,7 @@ fn stats_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let col = column(wid, nwg, lid);
   var acc = vec3<f32>(0.0);
   if (col.valid) {
-    for (var k = 0u; k < params.per_thread; k++) {
-      let r = col.first + k * (WG / TC);
-      if (r >= params.n) { break; }
+    for (var r = col.first; r < column_end(col); r += WG / TC) {
       let b = vec3<f32>(part_in[in_index(0u, r, col.ch)], part_in[in_index(1u, r, col.ch)],
                         part_in[in_index(2u, r, col.ch)]);
       acc = chan(acc, b);
@@ -221,9 +194,7 @@ fn grad_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   if (col.valid) {
     let mean = stats[col.ch];
     let invstd = stats[params.c + col.ch];
-    for (var k = 0u; k < params.per_thread; k++) {
-      let r = col.first + k * (WG / TC);
-      if (r >= params.n) { break; }
+    for (var r = col.first; r < column_end(col); r += WG / TC) {
       let i = r * params.c + col.ch;
       let g = dy[i];
       acc += vec3<f32>(g, g * (x[i] - mean) * invstd, 0.0);
@@ -240,9 +211,7 @@ fn grad_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let col = column(wid, nwg, lid);
   var acc = vec3<f32>(0.0);
   if (col.valid) {
-    for (var k = 0u; k < params.per_thread; k++) {
-      let r = col.first + k * (WG / TC);
-      if (r >= params.n) { break; }
+    for (var r = col.first; r < column_end(col); r += WG / TC) {
       acc += vec3<f32>(part_in[in_index(0u, r, col.ch)], part_in[in_index(1u, r, col.ch)], 0.0);
     }
   }

@@ -33,6 +33,8 @@ override SPARSE: bool = false;
 @group(0) @binding(5) var<storage, read> sites: array<u32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
+// #include "chunk-range.wgsl"
+
 @compute @workgroup_size(256)
 fn channel_scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -46,15 +48,13 @@ fn channel_scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 fn channel_scale_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let c = wid.x * 64u + lid.x;
   if (c >= params.C) { return; }
-  let chunk = wid.y;
-  let first = chunk * params.chunk_rows;
-  let last = min(first + params.chunk_rows, params.n);
+  let rows = chunk_range(wid.y);
   var acc = 0.0;
-  for (var r = first; r < last; r++) {
+  for (var r = rows.x; r < rows.y; r++) {
     let i = r * params.C + c;
     acc += gy[i] * x[i];
   }
-  y[chunk * params.C + c] = acc;
+  y[wid.y * params.C + c] = acc;
 }
 
 @compute @workgroup_size(256)

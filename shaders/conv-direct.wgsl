@@ -4,7 +4,7 @@
 // barriers: the shape of tfjs's naive convT, which beats a tiled GEMM on an emulated GPU
 // (SwiftShader) for small channel counts, where the GEMM has few tiles (too little
 // parallelism for the thread pool) and pays its barriers per invocation. An auto-tune
-// candidate (ConvConfig.direct, src/ops/conv-direct.ts), never the default: on a real GPU the
+// candidate (ConvConfig.direct, src/ops/conv-plan.ts), never the default: on a real GPU the
 // tiled GEMM reuses each loaded value TM or TN times, this kernel 4 times.
 //
 // dx[row(b, iy, ix), g*cin_g + ci] = bias[g*cin_g + ci] + sum over taps (ky, kx) with
@@ -25,24 +25,7 @@
 // adjacent (they read the same dy values and consecutive weights).
 // Dispatch: ceil(slots * groups * quads / WG) workgroups, linear id wid.x + wid.y * nwg.x.
 
-struct Params {
-  batch: u32,
-  in_h: u32,
-  in_w: u32,
-  out_h: u32,
-  out_w: u32,
-  cin: u32,     // row stride of dx
-  cout: u32,    // row stride of dy
-  cin_g: u32,
-  cout_g: u32,
-  kh: u32,
-  kw: u32,
-  stride: u32,
-  pad: u32,
-  groups: u32,
-  _pad0: u32,
-  _pad1: u32,
-}
+// #include "conv-params.wgsl"
 
 override HAS_BIAS: bool = false;
 // VEC4: cin_g % 4 == 0 and cout_g % 4 == 0, so 4 output channels of dy and 4 input channels

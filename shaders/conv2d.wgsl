@@ -65,33 +65,10 @@
 //   pack_weights     dst[o][t][i] = src[o][i][t] (OIHW -> OHWI); one thread per element.
 //                    FLIP: the OHWI weight of the stride-1 adjoint conv (taps reversed, in and
 //                    out channels swapped), whose forward pass is this conv's input gradient.
-//   column_partials  partial[chunk][c] = sum of src[r, c] over the chunk's rows (bias grads);
-//                    x = ceil(C / 64) (64 columns x 4 row lanes), y = chunk.
 //   reduce_partials  dst[o][i][t] = sum over chunks of partial[chunk][o][t][i] (split-K second
-//                    pass, writing OIHW; with T = I = 1 it sums column partials).
+//                    pass, writing OIHW).
 
-struct Params {
-  batch: u32,
-  in_h: u32,
-  in_w: u32,
-  out_h: u32,
-  out_w: u32,
-  cin: u32,         // row stride of x / dx
-  cout: u32,        // row stride of y / dy
-  cin_g: u32,
-  cout_g: u32,
-  kh: u32,
-  kw: u32,
-  stride: u32,
-  pad: u32,
-  rows: u32,        // walked rows: out rows (passes 0, 2), sparse in rows (pass 1)
-  m_tiles: u32,     // M tiles of this dispatch (the largest class's in pass 1)
-  n_tiles: u32,
-  groups: u32,
-  chunk_rows: u32,  // pass 2 and column_partials: rows per chunk
-  chunks: u32,      // reduce_partials: number of partials
-  _pad0: u32,
-}
+// #include "conv-params.wgsl"
 
 override PASS: u32 = 0u;
 override SPARSE: bool = false;
@@ -134,7 +111,6 @@ var<workgroup> As: array<vec4<f32>, 256>;  // [KT][TM / 4]
 var<workgroup> Bs: array<vec4<f32>, 256>;  // [KT][TN / 4]
 var<workgroup> tile_rows: array<vec3<i32>, 64>;  // decoded sites of the tile's rows (b < 0: past M)
 var<workgroup> step_info: array<vec3<i32>, 64>;  // [2][KT]: per-k decode of this / the next step
-var<workgroup> lanes: array<f32, 256>;
 
 // ---- sites and taps -----------------------------------------------------------------------
 
@@ -562,25 +538,6 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let t = r / I;
   let i = r - t * I;
   dst[d] = src[(o * I + i) * T + t];
-}
-
-// partial[chunk * C + c] = sum of src[r * C + c] over rows r of the chunk (C = params.cout).
-@compute @workgroup_size(256)
-fn column_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
-  let C = params.cout;
-  let c = wid.x * 64u + lidx % 64u;
-  let lane = lidx / 64u;
-  let r_beg = wid.y * params.chunk_rows;
-  let r_end = min(params.rows, r_beg + params.chunk_rows);
-  var acc = 0.0;
-  if (c < C) {
-    for (var r = r_beg + lane; r < r_end; r += 4u) { acc += src[r * C + c]; }
-  }
-  lanes[lidx] = acc;
-  workgroupBarrier();
-  if (lane == 0u && c < C) {
-    dst[wid.y * C + c] = (lanes[lidx] + lanes[lidx + 64u]) + (lanes[lidx + 128u] + lanes[lidx + 192u]);
-  }
 }
 
 // dst[(o*I + i)*T + t] = sum over chunks of src[((chunk*O + o)*T + t)*I + i] (O = cout,

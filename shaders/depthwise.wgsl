@@ -62,45 +62,15 @@ override HAS_BIAS: bool = false;
 
 const WG: u32 = 64u;
 
+// #include "window-quads.wgsl"
+
 fn groups() -> u32 {
   return (params.C + 3u) / 4u;
 }
 
-// Grid index of a walked row.
-fn site_of(row: u32) -> u32 {
-  if (SPARSE) { return sites[row]; }
-  return row;
-}
-
-// Row at a grid index of the layout read through neighbours, or -1 if inactive.
-fn lookup(grid: u32) -> i32 {
-  if (SPARSE) { return row_of[grid]; }
-  return i32(grid);
-}
-
-// Four channels of src row `r` starting at c0, zeros past C.
-fn load_src(r: u32, c0: u32) -> vec4<f32> {
-  let base = r * params.C + c0;
-  if (c0 + 4u <= params.C) {
-    return vec4<f32>(src[base], src[base + 1u], src[base + 2u], src[base + 3u]);
-  }
-  var v = vec4<f32>(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    if (c0 + k < params.C) { v[k] = src[base + k]; }
-  }
-  return v;
-}
-
 fn load_gy(r: u32, c0: u32) -> vec4<f32> {
-  let base = r * params.C + c0;
-  if (c0 + 4u <= params.C) {
-    return vec4<f32>(gy[base], gy[base + 1u], gy[base + 2u], gy[base + 3u]);
-  }
-  var v = vec4<f32>(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    if (c0 + k < params.C) { v[k] = gy[base + k]; }
-  }
-  return v;
+  let i = quad_cells(r, c0);
+  return select(vec4<f32>(0.0), vec4<f32>(gy[i.x], gy[i.y], gy[i.z], gy[i.w]), quad_mask(c0));
 }
 
 // w[c, 0, ky, kx] for the four channels at tap = ky*K + kx.
@@ -131,18 +101,14 @@ fn store_dst(r: u32, c0: u32, v: vec4<f32>) {
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_id) lid: vec3<u32>) {
-  let t = (wid.x + wid.y * nwg.x) * WG + lid.x;
-  let G = groups();
-  if (t >= params.rows * G) { return; }
-  let row = t / G;
-  let c0 = (t % G) * 4u;
-  let site = site_of(row);
+  let at = quad(wid, nwg, lid.x);
+  if (!at.valid) { return; }
   let plane = params.out_h * params.out_w;
-  let b = site / plane;
-  let oy = (site % plane) / params.out_w;
-  let ox = site % params.out_w;
+  let b = at.site / plane;
+  let oy = (at.site % plane) / params.out_w;
+  let ox = at.site % params.out_w;
   var acc = vec4<f32>(0.0);
-  if (HAS_BIAS) { acc = load_bias(c0); }
+  if (HAS_BIAS) { acc = load_bias(at.c0); }
   let y0 = i32(oy * params.stride) - i32(params.pad);
   let x0 = i32(ox * params.stride) - i32(params.pad);
   for (var ky = 0u; ky < params.K; ky++) {
@@ -154,25 +120,21 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
       if (ix < 0 || ix >= i32(params.in_w)) { continue; }
       let r = lookup(line + u32(ix));
       if (r < 0) { continue; }
-      acc += load_src(u32(r), c0) * load_w(c0, ky * params.K + kx);
+      acc += load_src(u32(r), at.c0) * load_w(at.c0, ky * params.K + kx);
     }
   }
-  store_dst(row, c0, acc);
+  store_dst(at.row, at.c0, acc);
 }
 
 @compute @workgroup_size(64)
 fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_id) lid: vec3<u32>) {
-  let t = (wid.x + wid.y * nwg.x) * WG + lid.x;
-  let G = groups();
-  if (t >= params.rows * G) { return; }
-  let row = t / G;
-  let c0 = (t % G) * 4u;
-  let site = site_of(row);
+  let at = quad(wid, nwg, lid.x);
+  if (!at.valid) { return; }
   let plane = params.in_h * params.in_w;
-  let b = site / plane;
-  let iy = i32((site % plane) / params.in_w);
-  let ix = i32(site % params.in_w);
+  let b = at.site / plane;
+  let iy = i32((at.site % plane) / params.in_w);
+  let ix = i32(at.site % params.in_w);
   let s = i32(params.stride);
   var acc = vec4<f32>(0.0);
   for (var ky = 0u; ky < params.K; ky++) {
@@ -189,10 +151,10 @@ fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
       if (ox >= params.out_w) { continue; }
       let r = lookup(line + ox);
       if (r < 0) { continue; }
-      acc += load_src(u32(r), c0) * load_w(c0, ky * params.K + kx);
+      acc += load_src(u32(r), at.c0) * load_w(at.c0, ky * params.K + kx);
     }
   }
-  store_dst(row, c0, acc);
+  store_dst(at.row, at.c0, acc);
 }
 
 @compute @workgroup_size(64)

@@ -41,14 +41,8 @@ override TC: u32 = 64u;
 const WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> beta: array<f32>;
-@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(6) var<storage, read> part_in: array<f32>;
-@group(0) @binding(7) var<storage, read_write> part_out: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+// stats: [N, 2] (mean, rstd)
+// #include "norm-buffers.wgsl"
 
 var<workgroup> red: array<vec2<f32>, 256>;
 
@@ -122,24 +116,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
 }
 
-struct Column {
-  chunk: u32,
-  ch: u32,
-  lane: u32,
-  valid: bool,
-  first: u32,
-}
-
-fn column(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> Column {
-  let g = wid.x + wid.y * nwg.x;
-  var col: Column;
-  col.chunk = g / params.tiles;
-  col.ch = (g % params.tiles) * TC + lid % TC;
-  col.lane = lid / TC;
-  col.valid = col.ch < params.c && col.chunk < params.chunks;
-  col.first = col.chunk * (WG / TC) * params.per_thread + col.lane;
-  return col;
-}
+// #include "column-geometry.wgsl"
 
 // Tree over the lanes of each channel (slot lane*TC + c), then lane 0 writes both planes.
 fn finish_columns(acc: vec2<f32>, col: Column, lid: u32) {
@@ -161,9 +138,7 @@ fn param_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let col = column(wid, nwg, lid);
   var acc = vec2<f32>(0.0);
   if (col.valid) {
-    for (var k = 0u; k < params.per_thread; k++) {
-      let r = col.first + k * (WG / TC);
-      if (r >= params.n) { break; }
+    for (var r = col.first; r < column_end(col); r += WG / TC) {
       let i = r * params.c + col.ch;
       let g = dy[i];
       acc += vec2<f32>(g, g * (x[i] - stats[2u * r]) * stats[2u * r + 1u]);
@@ -178,9 +153,7 @@ fn param_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let col = column(wid, nwg, lid);
   var acc = vec2<f32>(0.0);
   if (col.valid) {
-    for (var k = 0u; k < params.per_thread; k++) {
-      let r = col.first + k * (WG / TC);
-      if (r >= params.n) { break; }
+    for (var r = col.first; r < column_end(col); r += WG / TC) {
       acc += vec2<f32>(part_in[r * params.c + col.ch],
                        part_in[(params.in_chunks + r) * params.c + col.ch]);
     }

@@ -53,50 +53,22 @@ override SPARSE: bool = false;
 
 const WG: u32 = 64u;
 
-fn site_of(row: u32) -> u32 {
-  if (SPARSE) { return sites[row]; }
-  return row;
-}
-
-fn lookup(grid: u32) -> i32 {
-  if (SPARSE) { return row_of[grid]; }
-  return i32(grid);
-}
-
-fn load_src(r: u32, c0: u32) -> vec4<f32> {
-  let base = r * params.C + c0;
-  if (c0 + 4u <= params.C) {
-    return vec4<f32>(src[base], src[base + 1u], src[base + 2u], src[base + 3u]);
-  }
-  var v = vec4<f32>(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    if (c0 + k < params.C) { v[k] = src[base + k]; }
-  }
-  return v;
-}
+// #include "window-quads.wgsl"
 
 fn load_argmax(r: u32, c0: u32) -> vec4<i32> {
-  let base = r * params.C + c0;
-  var v = vec4<i32>(-1);
-  for (var k = 0u; k < 4u; k++) {
-    if (c0 + k < params.C) { v[k] = argmax[base + k]; }
-  }
-  return v;
+  let i = quad_cells(r, c0);
+  return select(vec4<i32>(-1), vec4<i32>(argmax[i.x], argmax[i.y], argmax[i.z], argmax[i.w]), quad_mask(c0));
 }
 
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_id) lid: vec3<u32>) {
-  let t = (wid.x + wid.y * nwg.x) * WG + lid.x;
-  let G = (params.C + 3u) / 4u;
-  if (t >= params.rows * G) { return; }
-  let row = t / G;
-  let c0 = (t % G) * 4u;
-  let site = site_of(row);
+  let at = quad(wid, nwg, lid.x);
+  if (!at.valid) { return; }
   let plane = params.out_h * params.out_w;
-  let b = site / plane;
-  let y0 = i32(((site % plane) / params.out_w) * params.stride) - i32(params.pad);
-  let x0 = i32((site % params.out_w) * params.stride) - i32(params.pad);
+  let b = at.site / plane;
+  let y0 = i32(((at.site % plane) / params.out_w) * params.stride) - i32(params.pad);
+  let x0 = i32((at.site % params.out_w) * params.stride) - i32(params.pad);
   var best = vec4<f32>(0.0);
   var arg = vec4<i32>(-1);
   var seen = false;  // the first in-image tap is taken as is (the -inf start)
@@ -109,16 +81,16 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
       if (ix < 0 || ix >= i32(params.in_w)) { continue; }
       let r = lookup(line + u32(ix));
       var v = vec4<f32>(0.0);  // an inactive site holds 0 in the zero-filled map
-      if (r >= 0) { v = load_src(u32(r), c0); }
+      if (r >= 0) { v = load_src(u32(r), at.c0); }
       let better = (v > best) | vec4<bool>(!seen);
       best = select(best, v, better);
       arg = select(arg, vec4<i32>(r), better);
       seen = true;
     }
   }
-  let base = row * params.C + c0;
+  let base = at.row * params.C + at.c0;
   for (var k = 0u; k < 4u; k++) {
-    if (c0 + k < params.C) {
+    if (at.c0 + k < params.C) {
       dst[base + k] = best[k];
       argmax[base + k] = arg[k];
     }
@@ -128,16 +100,12 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 @compute @workgroup_size(64)
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
-  let t = (wid.x + wid.y * nwg.x) * WG + lid.x;
-  let G = (params.C + 3u) / 4u;
-  if (t >= params.rows * G) { return; }
-  let row = t / G;
-  let c0 = (t % G) * 4u;
-  let site = site_of(row);
+  let at = quad(wid, nwg, lid.x);
+  if (!at.valid) { return; }
   let plane = params.in_h * params.in_w;
-  let b = site / plane;
-  let iy = i32((site % plane) / params.in_w);
-  let ix = i32(site % params.in_w);
+  let b = at.site / plane;
+  let iy = i32((at.site % plane) / params.in_w);
+  let ix = i32(at.site % params.in_w);
   let s = i32(params.stride);
   let k = i32(params.K);
   let p = i32(params.pad);
@@ -146,19 +114,19 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let oy_hi = min(i32(params.out_h) - 1, (iy + p) / s);
   let ox_lo = max(0, (ix + p - k + 1 + s - 1) / s);
   let ox_hi = min(i32(params.out_w) - 1, (ix + p) / s);
-  let me = vec4<i32>(i32(row));
+  let me = vec4<i32>(i32(at.row));
   var acc = vec4<f32>(0.0);
   for (var oy = oy_lo; oy <= oy_hi; oy++) {
     let line = (b * params.out_h + u32(oy)) * params.out_w;
     for (var ox = ox_lo; ox <= ox_hi; ox++) {
       let r = lookup(line + u32(ox));
       if (r < 0) { continue; }
-      let mine = load_argmax(u32(r), c0) == me;
-      acc += select(vec4<f32>(0.0), load_src(u32(r), c0), mine);
+      let mine = load_argmax(u32(r), at.c0) == me;
+      acc += select(vec4<f32>(0.0), load_src(u32(r), at.c0), mine);
     }
   }
-  let base = row * params.C + c0;
+  let base = at.row * params.C + at.c0;
   for (var q = 0u; q < 4u; q++) {
-    if (c0 + q < params.C) { dst[base + q] = acc[q]; }
+    if (at.c0 + q < params.C) { dst[base + q] = acc[q]; }
   }
 }

@@ -41,6 +41,8 @@ override USE_TOKEN: bool = false;
 @group(0) @binding(6) var<storage, read> gy: array<f32>;
 @group(0) @binding(7) var<storage, read_write> partial: array<f32>;
 
+// #include "chunk-range.wgsl"
+
 @compute @workgroup_size(256)
 fn relayout(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -65,12 +67,10 @@ fn relayout(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 fn token_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let c = wid.x * 64u + lid.x;
   if (c >= params.C) { return; }
-  let chunk = wid.y;
-  let first = chunk * params.chunk_rows;
-  let last = min(first + params.chunk_rows, params.n);
+  let span = chunk_range(wid.y);
   var acc = 0.0;
-  for (var s = first; s < last; s++) {
+  for (var s = span.x; s < span.y; s++) {
     if (row_of[s] < 0) { acc += gy[s * params.C + c]; }
   }
-  partial[chunk * params.C + c] = acc;
+  partial[wid.y * params.C + c] = acc;
 }

@@ -17,12 +17,8 @@
  * nesting deeper than `maxDepth`. Everything is linear in the pickle's size.
  */
 
-export class PickleError extends Error {
-  constructor(message: string) {
-    super(`pickle: ${message}`);
-    this.name = 'PickleError';
-  }
-}
+import { checkStructure } from './pickle-structure.ts';
+import { defineKey, isDict, isList, isSet, keyString, newDict, newList, newSet, PickleError } from './pickle-values.ts';
 
 export interface PickleHooks {
   /** GLOBAL / STACK_GLOBAL: the value standing for `module.name`; throw to refuse it. */
@@ -40,50 +36,6 @@ export interface PickleLimits {
   maxObjects?: number;
   /** Deepest nesting of containers in the result (default 1000). */
   maxDepth?: number;
-}
-
-// Containers the opcodes may mutate: Python would refuse SETITEM on a tuple, APPEND on a dict.
-const dicts = new WeakSet<object>();
-const lists = new WeakSet<object>();
-const sets = new WeakSet<object>();
-
-/** A new, empty Python dict (for hooks that construct dicts, like OrderedDict). */
-export function newDict(): Record<string, unknown> {
-  const d: Record<string, unknown> = {};
-  dicts.add(d);
-  return d;
-}
-
-export function isDict(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && dicts.has(x);
-}
-
-/** Sets a property as an own data property (never the prototype, whatever the key). */
-export function defineKey(obj: object, key: string, value: unknown): void {
-  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
-}
-
-/** A dict key as a string: Python's repr for non-strings, bounded in length. */
-function keyString(k: unknown): string {
-  if (typeof k === 'string') return k;
-  let out = '';
-  const emit = (v: unknown): void => {
-    if (out.length > 1000) throw new PickleError('dict key is too large');
-    if (typeof v === 'string') out += JSON.stringify(v);
-    else if (typeof v === 'number' || typeof v === 'bigint') out += String(v);
-    else if (typeof v === 'boolean') out += v ? 'True' : 'False';
-    else if (v === null) out += 'None';
-    else if (Array.isArray(v) && !lists.has(v) && !sets.has(v)) {
-      out += '(';
-      v.forEach((item, i) => {
-        if (i) out += ', ';
-        emit(item);
-      });
-      out += v.length === 1 ? ',)' : ')';
-    } else throw new PickleError('dict key of an unhashable or unsupported type');
-  };
-  emit(k);
-  return out;
 }
 
 const OP_NAMES: Record<number, string> = {
@@ -173,14 +125,10 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, limits: PickleLi
     for (let i = 0; i < items.length; i += 2) defineKey(target as object, keyString(items[i]), items[i + 1]);
   };
   const append = (target: unknown, items: unknown[]): void => {
-    if (!lists.has(target as object) && !(op === 0x90 && sets.has(target as object))) {
+    if (!isList(target) && !(op === 0x90 && isSet(target))) {
       fail(op === 0x90 ? 'ADDITEMS on something that is not a set' : 'APPEND on something that is not a list');
     }
     for (const item of items) (target as unknown[]).push(item);
-  };
-  const newList = (items: unknown[], registry: WeakSet<object>): unknown[] => {
-    registry.add(items);
-    return items;
   };
 
   for (;;) {
@@ -284,10 +232,10 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, limits: PickleLi
         break;
       }
       case 0x5d: // EMPTY_LIST
-        push(newList([], lists));
+        push(newList([]));
         break;
       case 0x6c: // LIST
-        push(newList(popMark(), lists));
+        push(newList(popMark()));
         break;
       case 0x29: // EMPTY_TUPLE
         push([]);
@@ -312,7 +260,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, limits: PickleLi
         break;
       }
       case 0x8f: // EMPTY_SET
-        push(newList([], sets));
+        push(newSet([]));
         break;
       case 0x91: // FROZENSET
         push(popMark());
@@ -378,7 +326,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, limits: PickleLi
         // REDUCE
         const args = pop();
         const callable = pop();
-        if (!Array.isArray(args) || lists.has(args)) fail('REDUCE arguments are not a tuple');
+        if (!Array.isArray(args) || isList(args)) fail('REDUCE arguments are not a tuple');
         push(hooks.call(callable, args as unknown[], 'REDUCE'));
         break;
       }
@@ -386,7 +334,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, limits: PickleLi
         // NEWOBJ
         const args = pop();
         const cls = pop();
-        if (!Array.isArray(args) || lists.has(args)) fail('NEWOBJ arguments are not a tuple');
+        if (!Array.isArray(args) || isList(args)) fail('NEWOBJ arguments are not a tuple');
         push(hooks.call(cls, args as unknown[], 'NEWOBJ'));
         break;
       }
@@ -395,7 +343,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, limits: PickleLi
         const kwargs = pop();
         const args = pop();
         const cls = pop();
-        if (!Array.isArray(args) || lists.has(args)) fail('NEWOBJ_EX arguments are not a tuple');
+        if (!Array.isArray(args) || isList(args)) fail('NEWOBJ_EX arguments are not a tuple');
         if (!isDict(kwargs) || Object.keys(kwargs).length) fail('NEWOBJ_EX with keyword arguments is not supported');
         push(hooks.call(cls, args as unknown[], 'NEWOBJ'));
         break;
@@ -415,46 +363,3 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, limits: PickleLi
   }
 }
 
-function isContainer(x: unknown): x is object {
-  if (typeof x !== 'object' || x === null) return false;
-  if (Array.isArray(x)) return true;
-  const proto = Object.getPrototypeOf(x) as unknown;
-  return proto === Object.prototype || proto === null;
-}
-
-/**
- * Walks the result once, without recursion: rejects reference cycles (a list containing
- * itself: Python allows it, no checkpoint needs it, and every recursive consumer would hang
- * or overflow) and nesting deeper than `maxDepth`. Shared sub-objects are visited once, and
- * their height is remembered so depth through sharing is still counted exactly.
- */
-function checkStructure(root: unknown, maxDepth: number): void {
-  if (!isContainer(root)) return;
-  const height = new Map<object, number>(); // finished nodes
-  const onPath = new Set<object>();
-  const path: { node: object; children: unknown[]; next: number; height: number }[] = [];
-  const enter = (node: object): void => {
-    if (path.length >= maxDepth) throw new PickleError(`nesting deeper than ${maxDepth} levels (limit maxDepth)`);
-    onPath.add(node);
-    path.push({ node, children: Array.isArray(node) ? node : Object.values(node), next: 0, height: 1 });
-  };
-  enter(root);
-  while (path.length) {
-    const frame = path[path.length - 1]!;
-    if (frame.next < frame.children.length) {
-      const child = frame.children[frame.next++];
-      if (!isContainer(child)) continue;
-      if (onPath.has(child)) throw new PickleError('the data contains a reference cycle');
-      const h = height.get(child);
-      if (h === undefined) enter(child);
-      else if (path.length + h > maxDepth) throw new PickleError(`nesting deeper than ${maxDepth} levels (limit maxDepth)`);
-      else frame.height = Math.max(frame.height, h + 1);
-      continue;
-    }
-    path.pop();
-    onPath.delete(frame.node);
-    height.set(frame.node, frame.height);
-    const parent = path[path.length - 1];
-    if (parent) parent.height = Math.max(parent.height, frame.height + 1);
-  }
-}

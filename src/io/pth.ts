@@ -19,7 +19,8 @@
  * views sharing a storage each get their own copy). F16/BF16 data stay 16-bit patterns.
  */
 import { type Dtype, DTYPE_BYTES, bytesToFloat32, elementCount, showJson, typedView, type TypedData } from './dtype.ts';
-import { defineKey, isDict, newDict, PickleError, unpickle } from './pickle.ts';
+import { unpickle } from './pickle.ts';
+import { defineKey, isDict, newDict, PickleError } from './pickle-values.ts';
 import { ZipError, ZipReader } from './zip.ts';
 
 export type { Dtype } from './dtype.ts';

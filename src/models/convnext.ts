@@ -8,7 +8,7 @@ import type { Context } from '../tensor/context.ts';
 import type { Parameter, Tensor } from '../tensor/tensor.ts';
 import { elementwise as ew } from '../ops/elementwise.ts';
 import { channelScale } from '../ops/channel.ts';
-import { Module, ModuleList } from '../nn/module.ts';
+import { Module, ModuleList, Sequential } from '../nn/module.ts';
 import { Conv2d, DropPath, LayerNorm, Linear } from '../nn/layers.ts';
 import { constant, truncNormal, zeros } from '../nn/init.ts';
 import type { Rng } from '../util/rng.ts';
@@ -54,12 +54,8 @@ class Downsample extends ModuleList<Module> {
   }
 }
 
-class Stage extends ModuleList<Block> {
-  forward(x: Tensor): Tensor {
-    for (const b of this.items) x = b.forward(x);
-    return x;
-  }
-}
+/** A stage: its blocks in order. */
+class Stage extends Sequential<Block> {}
 
 export class ConvNeXt extends Module {
   readonly featureChannels: number[];

@@ -9,7 +9,7 @@ import type { Context } from '../tensor/context.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { elementwise as ew } from '../ops/elementwise.ts';
 import { maxPool2d } from '../ops/pool.ts';
-import { Module, ModuleList } from '../nn/module.ts';
+import { Module, ModuleList, Sequential } from '../nn/module.ts';
 import { BatchNorm2d, Conv2d, DropPath } from '../nn/layers.ts';
 import { kaimingNormalFanOut } from '../nn/init.ts';
 import type { Rng } from '../util/rng.ts';
@@ -95,12 +95,8 @@ class Bottleneck extends Block {
   }
 }
 
-class Stage extends ModuleList<Block> {
-  forward(x: Tensor): Tensor {
-    for (const b of this.items) x = b.forward(x);
-    return x;
-  }
-}
+/** A stage: its blocks in order. */
+class Stage extends Sequential<Block> {}
 
 export class ResNet extends Module {
   /** Channels of the four features (e.g. 256, 512, 1024, 2048 for ResNet-50). */

@@ -85,3 +85,11 @@ export class ModuleList<M extends Module> extends Module {
     });
   }
 }
+
+/** A ModuleList whose forward runs its modules in order, like nn.Sequential (a model's stages). */
+export class Sequential<M extends Module & { forward(x: Tensor): Tensor }> extends ModuleList<M> {
+  forward(x: Tensor): Tensor {
+    for (const m of this.items) x = m.forward(x);
+    return x;
+  }
+}

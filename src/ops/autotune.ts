@@ -8,10 +8,11 @@
  * - Key: pass (forward / input gradient / weight gradient) and geometry class (`tuneKey`,
  *   conv-tuning.ts); the adapter is the Gpu the choice is kept on, and the persisted cache's
  *   top-level key (`adapterId`).
- * - Candidates (`candidatesFor`): at most MAX_CANDIDATES kernel configurations (override
- *   constants and launcher switches, never spliced WGSL), the default first; candidates
- *   that run the very same kernels on this shape are dropped before anything runs.
- * - Checks, before any timing: a candidate's output on the real shape must match the
+ * - Candidates (`candidatesFor`, autotune-candidates.ts): at most MAX_CANDIDATES kernel
+ *   configurations (override constants and launcher switches, never spliced WGSL), the
+ *   default first; candidates whose plans (conv-plan.ts) are the same on this shape are
+ *   dropped before anything runs.
+ * - Checks (autotune-check.ts), before any timing: a candidate's output on the real shape must match the
  *   default's (whose numerics the tests check against the float64 reference), and its output
  *   on a small awkward shape of the same kind must match a float64 CPU conv
  *   (conv-reference.ts), both within the f32 bound stated at `tolerance`. A candidate that
@@ -29,17 +30,12 @@
  * it keeps (TrainerOptions.autotune).
  */
 import type { Context } from '../tensor/context.ts';
-import { PatchMask, SiteLayout } from '../tensor/layout.ts';
-import { Tensor } from '../tensor/tensor.ts';
 import { Rng } from '../util/rng.ts';
-import { convVariants, forward, inputGrad, weightGrad } from './conv2d-gemm.ts';
-import type { ConvGeometry } from './conv-geometry.ts';
+import type { ConvConfig, ConvGeometry, ConvPass } from './conv-plan.ts';
 import { referenceConvPass } from './conv-reference.ts';
-import { directApplies } from './conv-direct.ts';
-import { registry, tuneKey, type ConvConfig, type ConvPass } from './conv-tuning.ts';
-
-/** No key ever runs or times more candidates than this (the default included). */
-export const MAX_CANDIDATES = 6;
+import { registry, tuneKey } from './conv-tuning.ts';
+import { candidatesFor, configLabel, MAX_CANDIDATES, parseConfig } from './autotune-candidates.ts';
+import { check, operands, output, runPass, smallGeometry, upload } from './autotune-check.ts';
 
 /** Persisted choices, per adapter: key -> config. */
 export interface TuneStore {
@@ -109,271 +105,6 @@ export function adapterId(ctx: Context): string {
   return [a.vendor, a.architecture, a.device, a.description].join('/') + (a.isFallbackAdapter ? ' (fallback)' : '');
 }
 
-export function configLabel(c: ConvConfig): string {
-  const parts = Object.entries(c).map(([k, v]) => `${k}=${v}`);
-  return parts.length ? parts.join(' ') : 'default';
-}
-
-/**
- * A persisted entry as a config, or null if it is not one this code can run (a cache written
- * by another version, or edited by hand): unknown fields or values are refused, not passed on
- * as override constants.
- */
-export function parseConfig(v: unknown): ConvConfig | null {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return null;
-  const allowed: Record<string, (x: unknown) => boolean> = {
-    rb: (x) => x === 4 || x === 8,
-    tm: (x) => x === 32 || x === 64,
-    tn: (x) => x === 32 || x === 64,
-    kt: (x) => x === 16 || x === 32,
-    vec4: (x) => typeof x === 'boolean',
-    flip: (x) => typeof x === 'boolean',
-    packW: (x) => typeof x === 'boolean',
-    direct: (x) => x === 1 || x === 2 || x === 4,
-    minChunkRows: (x) => Number.isInteger(x) && (x as number) >= 16 && (x as number) <= 2 ** 20,
-  };
-  for (const [k, x] of Object.entries(v)) if (!allowed[k]?.(x)) return null;
-  const c = v as ConvConfig;
-  if (c.kt === 32 && (c.tm !== 32 || c.tn !== 32)) return null; // the launcher's rule
-  return c;
-}
-
-// ---- candidates ---------------------------------------------------------------------------
-
-const tileFor = (n: number) => (n <= 32 ? 32 : 64);
-
-function flipApplies(g: ConvGeometry): boolean {
-  return g.stride === 1 && g.kh === g.kw && g.pad <= g.kh - 1 && !g.pointwise;
-}
-
-/**
- * What a config does on this pass and shape, mirroring the launchers' rules
- * (conv2d-gemm.ts): two configs with the same signature run the same kernels.
- */
-function signature(pass: ConvPass, g: ConvGeometry, c: ConvConfig): string {
-  const cinG = g.cin / g.groups;
-  const coutG = g.cout / g.groups;
-  const sparse = g.inL !== null && !g.inL.isDense;
-  let M: number;
-  let N: number;
-  let chan = -1;
-  let flip = false;
-  let chunk = 0;
-  let unpacked = false;
-  // The direct input-gradient kernel ignores every GEMM setting.
-  if (pass === 'dx' && c.direct && directApplies(g)) {
-    return `direct ${c.direct} ${c.packW === false && g.kh * g.kw > 1 ? 'oihw' : 'packed'}`;
-  }
-  if (pass === 'fwd') {
-    [M, N, chan] = [g.outRows, coutG, cinG];
-  } else if (pass === 'dx') {
-    flip = flipApplies(g) && (c.flip ?? convVariants.flipInputGrad);
-    unpacked = !flip && c.packW === false && g.kh * g.kw > 1;
-    const classRows = sparse || g.pointwise ? g.inRows : g.batch * Math.ceil(g.inH / g.stride) * Math.ceil(g.inW / g.stride);
-    [M, N, chan] = [flip ? g.inRows : classRows, cinG, coutG];
-  } else {
-    [M, N] = [coutG, g.kh * g.kw * cinG];
-    const rows = Math.max(c.minChunkRows ?? 128, Math.ceil(g.outRows / 256));
-    chunk = Math.min(Math.ceil(rows / 16) * 16, Math.ceil(g.outRows / 16) * 16);
-  }
-  const vec4 = chan >= 0 && (c.vec4 ?? convVariants.vec4Gather) && chan % 4 === 0;
-  return JSON.stringify([c.rb ?? 4, c.tm ?? tileFor(M), c.tn ?? tileFor(N), c.kt ?? 16, vec4, flip, unpacked, chunk]);
-}
-
-/** Candidate configurations of a key, the default first, distinct in effect, at most `max`. */
-export function candidatesFor(pass: ConvPass, g: ConvGeometry, max = MAX_CANDIDATES, list?: ConvConfig[]): ConvConfig[] {
-  const otherFlip = !convVariants.flipInputGrad;
-  const otherVec4 = !convVariants.vec4Gather;
-  const all: ConvConfig[] = list ?? ({
-    fwd: [{}, { rb: 8 }, { tm: 32 }, { rb: 8, tm: 32 }, { vec4: otherVec4 }, { rb: 8, tm: 32, tn: 32, kt: 32 }],
-    // dx of a strided conv is also the transposed conv's forward: its sub-pixel classes have
-    // few rows each, hence the 32-row tile candidates, and the direct kernel (no GEMM; 4 or 2
-    // pixels per invocation, 1 lost everywhere; on the OIHW weight, no pack dispatch:
-    // docs/performance.md "The direct kernel"). A strided key keeps the first six that apply
-    // (the flips do not), a stride-1 key the first six (the GEMM's unpacked weight does not).
-    dx: [
-      {}, { rb: 8 }, { flip: otherFlip }, { rb: 8, tm: 32, tn: 32, kt: 32 }, { direct: 4 },
-      { direct: 4, packW: false }, { rb: 8, flip: otherFlip }, { direct: 2, packW: false },
-      { rb: 8, tm: 32, tn: 32, kt: 32, packW: false },
-    ],
-    // Split-K: more, shorter chunks (more workgroups) or fewer, longer ones (fewer partials to
-    // sum, fewer workgroups to schedule: SwiftShader prefers those).
-    dw: [{}, { rb: 8 }, { minChunkRows: 64 }, { minChunkRows: 512 }, { rb: 8, minChunkRows: 512 }, { rb: 8, tm: 32, tn: 32, kt: 32, minChunkRows: 512 }],
-  } satisfies Record<ConvPass, ConvConfig[]>)[pass];
-  const seen = new Set<string>();
-  const out: ConvConfig[] = [];
-  for (const c of all) {
-    const s = signature(pass, g, c);
-    if (seen.has(s)) continue;
-    seen.add(s);
-    out.push(c);
-    if (out.length >= Math.min(max, MAX_CANDIDATES)) break;
-  }
-  return out;
-}
-
-// ---- running and checking -----------------------------------------------------------------
-
-/** The pass's operands: fwd (x, w), dx (dy, w), dw (x, dy), uniform in [-1, 1). */
-function operands(pass: ConvPass, g: ConvGeometry, rng: Rng): [Float32Array, Float32Array] {
-  const rand = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
-  const w = () => rand((g.cout * g.cin * g.kh * g.kw) / g.groups);
-  if (pass === 'fwd') return [rand(g.inRows * g.cin), w()];
-  if (pass === 'dx') return [rand(g.outRows * g.cout), w()];
-  return [rand(g.inRows * g.cin), rand(g.outRows * g.cout)];
-}
-
-/**
- * The operands as tensors the tuner owns across its awaits (a tidy scope cannot span them);
- * `free` gives their buffers back to the pool.
- */
-function upload(ctx: Context, pass: ConvPass, g: ConvGeometry, [a, b]: [Float32Array, Float32Array]) {
-  const make = (data: Float32Array, shape: number[]) => {
-    const t = new Tensor(ctx, shape, ctx.gpu.buffer(Math.max(data.length, 1) * 4, 'autotune'));
-    ctx.gpu.write(t.buffer, data);
-    return t;
-  };
-  const wShape = [g.cout, g.cin / g.groups, g.kh, g.kw];
-  const shapes = {
-    fwd: [[g.inRows, g.cin], wShape],
-    dx: [[g.outRows, g.cout], wShape],
-    dw: [[g.inRows, g.cin], [g.outRows, g.cout]],
-  }[pass];
-  const tensors: [Tensor, Tensor] = [make(a, shapes[0]!), make(b, shapes[1]!)];
-  const free = () => {
-    for (const t of tensors) {
-      ctx.gpu.release(t.buffer);
-      t.released = true;
-    }
-  };
-  return { tensors, free };
-}
-
-/** Records the pass with config `cfg` into the current scope; returns its output tensor. */
-function runPass(ctx: Context, pass: ConvPass, g: ConvGeometry, [a, b]: [Tensor, Tensor], cfg: ConvConfig): Tensor {
-  if (pass === 'fwd') {
-    const y = ctx.empty([g.outRows, g.cout]);
-    forward(ctx, g, a.buffer, b, null, y.buffer, cfg);
-    return y;
-  }
-  if (pass === 'dx') {
-    const dx = ctx.empty([g.inRows, g.cin]);
-    inputGrad(ctx, g, a.buffer, b, null, dx.buffer, cfg);
-    return dx;
-  }
-  return weightGrad(ctx, g, a.buffer, b.buffer, cfg);
-}
-
-/**
- * Allowed |candidate - expected| for operands in [-1, 1]: each output is a sum of n f32
- * products of size <= 1 (fwd: taps*cin_g, dx: taps*cout_g, dw: output rows), whose rounding
- * error is below 1e-7 * n + 1e-6 (the bound test/ops/conv2d.test.ts states and checks with a
- * ~3x margin); `sides` = 2 when both compared values are f32 results. A wrong or missing term
- * (~0.1-1) stays far above it at the shapes tuned.
- */
-function tolerance(pass: ConvPass, g: ConvGeometry, sides: number): { atol: number; rtol: number } {
-  const n = pass === 'fwd' ? g.kh * g.kw * (g.cin / g.groups) : pass === 'dx' ? g.kh * g.kw * (g.cout / g.groups) : g.outRows;
-  return { atol: sides * (1e-7 * n + 1e-6), rtol: 1e-5 };
-}
-
-/** Null if every value is within tolerance, else a line naming the worst one. */
-function mismatch(got: Float32Array, want: ArrayLike<number>, tol: { atol: number; rtol: number }): string | null {
-  if (got.length !== want.length) return `${got.length} values where ${want.length} were expected`;
-  let worst = -1;
-  let worstExcess = 0;
-  for (let i = 0; i < got.length; i++) {
-    const d = Math.abs(got[i]! - want[i]!);
-    const excess = d - (tol.atol + tol.rtol * Math.abs(want[i]!));
-    if (!(excess <= worstExcess)) {
-      worst = i;
-      worstExcess = Number.isNaN(excess) ? Infinity : excess;
-    }
-  }
-  if (worst < 0) return null;
-  return `value ${worst}: ${got[worst]} vs ${want[worst]} (tolerance ${tol.atol.toExponential(1)} + ${tol.rtol} * |expected|)`;
-}
-
-/**
- * A small awkward shape of the same kind as `g` (kernel, stride, pad, groups, sparse or dense,
- * the same channels-%-4 class so the vec4 choice matches): B2, odd grid sizes, 5-12 channels
- * per group. Sparse: a 2x2 patch mask, one image partly visible, one fully.
- */
-function smallGeometry(g: ConvGeometry): ConvGeometry {
-  const cinG = (g.cin / g.groups) % 4 === 0 ? 8 : 5;
-  const coutG = (g.cout / g.groups) % 4 === 0 ? 12 : 7;
-  const sparse = g.inL !== null && !g.inL.isDense;
-  const outSize = (n: number, k: number) => Math.floor((n + 2 * g.pad - k) / g.stride) + 1;
-  let inH = Math.max(g.kh, 3) + 2 * g.stride + 1;
-  let inW = Math.max(g.kw, 3) + 3 * g.stride;
-  let inL: SiteLayout | null = null;
-  let outL: SiteLayout | null = null;
-  if (sparse) {
-    // Both grids must be tiled by the 2x2 patches.
-    while (inH % 2 || outSize(inH, g.kh) % 2) inH++;
-    while (inW % 2 || outSize(inW, g.kw) % 2) inW++;
-    const visible = new Uint8Array(8);
-    visible.set([1, 0, 0, 1, 1, 1, 1, 1]);
-    const mask = new PatchMask(2, 2, 2, visible);
-    inL = mask.layoutAt(inH, inW);
-    outL = mask.layoutAt(outSize(inH, g.kh), outSize(inW, g.kw));
-  }
-  const outH = outSize(inH, g.kh);
-  const outW = outSize(inW, g.kw);
-  return {
-    batch: 2, inH, inW, outH, outW, cin: cinG * g.groups, cout: coutG * g.groups, groups: g.groups,
-    kh: g.kh, kw: g.kw, stride: g.stride, pad: g.pad,
-    inRows: inL ? inL.rows : 2 * inH * inW, outRows: outL ? outL.rows : 2 * outH * outW, inL, outL,
-    pointwise: g.pointwise,
-  };
-}
-
-/** Runs `cfg` and reads its output back (eagerly: the tuner is never inside a recording). */
-async function output(ctx: Context, pass: ConvPass, g: ConvGeometry, data: [Float32Array, Float32Array], cfg: ConvConfig): Promise<Float32Array> {
-  const ops = upload(ctx, pass, g, data);
-  try {
-    // The read's copy is recorded inside the scope, so the output can go back to the pool.
-    return await ctx.tidy(() => {
-      const y = runPass(ctx, pass, g, ops.tensors, cfg);
-      return ctx.gpu.readFloat32(y.buffer, y.size);
-    });
-  } finally {
-    ops.free();
-  }
-}
-
-/** The two checks of one candidate; null when it passes. */
-async function check(
-  ctx: Context, pass: ConvPass, key: string, g: ConvGeometry, cfg: ConvConfig,
-  real: { data: [Float32Array, Float32Array]; want: Float32Array | null },
-  small: { g: ConvGeometry; data: [Float32Array, Float32Array]; want: Float64Array },
-  opts: TuneOptions,
-): Promise<string | null> {
-  try {
-    return await checkOrThrow(ctx, pass, key, g, cfg, real, small, opts);
-  } catch (err) {
-    // A configuration the launcher or the device refuses is a failed candidate, not a failed tune.
-    return `does not run: ${err instanceof Error ? err.message : String(err)}`;
-  }
-}
-
-async function checkOrThrow(
-  ctx: Context, pass: ConvPass, key: string, g: ConvGeometry, cfg: ConvConfig,
-  real: { data: [Float32Array, Float32Array]; want: Float32Array | null },
-  small: { g: ConvGeometry; data: [Float32Array, Float32Array]; want: Float64Array },
-  opts: TuneOptions,
-): Promise<string | null> {
-  const got = await output(ctx, pass, small.g, small.data, cfg);
-  const e1 = mismatch(got, small.want, tolerance(pass, small.g, 1));
-  if (e1) return `small shape vs the float64 reference: ${e1}`;
-  if (real.want) {
-    const y = await output(ctx, pass, g, real.data, cfg);
-    if (opts.corrupt?.(key, cfg)) y[y.length >> 1]! += 1;
-    const e2 = mismatch(y, real.want, tolerance(pass, g, 2));
-    if (e2) return `real shape vs the default: ${e2}`;
-  }
-  return null;
-}
-
 // ---- timing -------------------------------------------------------------------------------
 
 async function sampleMs(ctx: Context, run: () => void): Promise<number> {
@@ -409,12 +140,12 @@ export async function tuneKeyNow(
   const smallData = operands(pass, sg, rng);
   const small = { g: sg, data: smallData, want: referenceConvPass(sg, pass, ...smallData) };
   const max = Math.max(1, Math.min(opts.maxCandidates ?? MAX_CANDIDATES, MAX_CANDIDATES));
-  const configs = stored ? (Object.keys(stored).length ? [{}, stored] : [{}]) : candidatesFor(pass, g, max, opts.candidates?.(pass, g));
+  const configs = stored ? (Object.keys(stored).length ? [{}, stored] : [{}]) : candidatesFor(pass, g, ctx.gpu.limits.maxComputeWorkgroupsPerDimension, max, opts.candidates?.(pass, g));
   const reports: CandidateReport[] = configs.map((config) => ({ config, label: configLabel(config), rejected: null, samples: [], ms: null }));
 
   // The default first: the others are compared with its real-shape output.
   const real = { data: realData, want: null as Float32Array | null };
-  reports[0]!.rejected = await check(ctx, pass, key, g, {}, real, small, opts);
+  reports[0]!.rejected = await check(ctx, pass, key, g, {}, real, small, opts.corrupt);
   if (reports[0]!.rejected) {
     // The untuned kernels disagree with the reference: nothing here can be trusted to compare
     // against, so every candidate is refused and the default stays.
@@ -423,7 +154,7 @@ export async function tuneKeyNow(
     return { key, source: stored ? 'store' : 'timed', candidates: reports, winner: 0, config: {}, ms: performance.now() - t0 };
   }
   real.want = await output(ctx, pass, g, realData, {});
-  for (const r of reports.slice(1)) r.rejected = await check(ctx, pass, key, g, r.config, real, small, opts);
+  for (const r of reports.slice(1)) r.rejected = await check(ctx, pass, key, g, r.config, real, small, opts.corrupt);
   const passed = reports.filter((r) => r.rejected === null);
 
   if (stored) {

@@ -40,3 +40,19 @@ export function windowOutput(
   }
   return { inL, outL, outH, outW };
 }
+
+/** A square K x K window over C channels from layout inL to outL (depthwise conv, max pool). */
+export interface WindowGeometry {
+  C: number;
+  K: number;
+  stride: number;
+  pad: number;
+  inL: SiteLayout;
+  outL: SiteLayout;
+}
+
+/** The uniform fields depthwise.wgsl and pool.wgsl share, for a pass walking `rows` rows. */
+export function windowParams(g: WindowGeometry, rows: number): Record<string, number> {
+  const { C, K, stride, pad } = g;
+  return { rows, C, K, stride, pad, in_h: g.inL.height, in_w: g.inL.width, out_h: g.outL.height, out_w: g.outL.width };
+}

@@ -5,8 +5,7 @@
  * `ConvGeometry` with its row layouts (sparse: submanifold = dense conv of the zero-filled
  * map, kept at the active output rows, as in the shader's header).
  */
-import type { ConvGeometry } from './conv-geometry.ts';
-import type { ConvPass } from './conv-tuning.ts';
+import type { ConvGeometry, ConvPass } from './conv-plan.ts';
 
 /** Dense grid index of each stored row (identity for dense layouts). */
 function siteOf(layout: ConvGeometry['inL']): (r: number) => number {

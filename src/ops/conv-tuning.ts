@@ -1,5 +1,5 @@
 /**
- * The conv kernels' tuning registry: what the conv launchers (conv2d-gemm.ts) look up, synchronously,
+ * The conv kernels' tuning registry: what the conv launchers (conv-launch.ts) look up, synchronously,
  * at every dispatch, and what the auto-tune (autotune.ts) fills in. Kept apart from both so
  * neither imports the other's machinery.
  *
@@ -14,41 +14,20 @@
  * `tuneConvs` can tune every conv shape a training step used once that step has been recorded.
  */
 import type { Gpu } from '../gpu/gpu.ts';
-import type { ConvGeometry } from './conv-geometry.ts';
-
-export interface ConvConfig {
-  /** Rows of C per thread: 4 (4x4 register blocks, 256 threads at 64x64) or 8 (8x4, 128). */
-  rb?: 4 | 8;
-  /** Tile rows (M) / columns (N); default 32 when the GEMM dimension is <= 32, else 64. */
-  tm?: 32 | 64;
-  tn?: 32 | 64;
-  /** Reduction rows per step (per barrier pair): 16, or 32 with 32x32 tiles only. */
-  kt?: 16 | 32;
-  /** The vec4 channel gather (forward / input-gradient GEMMs); default `convVariants.vec4Gather`. */
-  vec4?: boolean;
-  /** Input gradient (GEMM, not the flipped form, or direct): false reads the OIHW weight unpacked (no pack dispatch). */
-  packW?: boolean;
-  /** Input gradient only (dense, not 1x1): the direct kernel of conv-direct.ts instead of a GEMM, this many pixels per invocation. */
-  direct?: 1 | 2 | 4;
-  /** Input gradient only: the flipped stride-1 form; default `convVariants.flipInputGrad`. */
-  flip?: boolean;
-  /** Weight gradient only: least rows per split-K chunk (a multiple of 16); default 128. */
-  minChunkRows?: number;
-}
-
-/** The three conv GEMM passes a key names: forward, input gradient (= convT forward), weight gradient. */
-export type ConvPass = 'fwd' | 'dx' | 'dw';
+import { isSparse, type ConvConfig, type ConvGeometry, type ConvPass } from './conv-plan.ts';
 
 interface Registry {
   chosen: Map<string, ConvConfig>;
   seen: Map<string, { pass: ConvPass; g: ConvGeometry }>;
+  /** One config for every conv while set (`withConvConfig`), tuned or not. */
+  forced: ConvConfig | null;
 }
 
 const registries = new WeakMap<Gpu, Registry>();
 
 export function registry(gpu: Gpu): Registry {
   let r = registries.get(gpu);
-  if (!r) registries.set(gpu, (r = { chosen: new Map(), seen: new Map() }));
+  if (!r) registries.set(gpu, (r = { chosen: new Map(), seen: new Map(), forced: null }));
   return r;
 }
 
@@ -64,7 +43,7 @@ function bucket(n: number): number {
  * the keys (autotune.ts).
  */
 export function tuneKey(pass: ConvPass, g: ConvGeometry): string {
-  const sparse = g.inL !== null && !g.inL.isDense;
+  const sparse = isSparse(g);
   const rows = pass === 'dx' ? g.inRows : g.outRows;
   return (
     `${pass} ${sparse ? 'sparse' : 'dense'} k${g.kh}x${g.kw} s${g.stride} p${g.pad} g${g.groups}` +
@@ -73,15 +52,25 @@ export function tuneKey(pass: ConvPass, g: ConvGeometry): string {
 }
 
 /**
- * One config for every conv, tuned or not, while `config` is set: the tests run their
- * float64-reference cases under each candidate configuration this way (as `convVariants`).
+ * Runs `fn` with `config` used by every conv on this Gpu, tuned or not, and restores what was
+ * there (also when `fn` throws): the tests run their float64-reference cases under each
+ * candidate configuration this way, and benchmarks compare configurations.
  */
-export const convForce: { config: ConvConfig | null } = { config: null };
+export async function withConvConfig<T>(gpu: Gpu, config: ConvConfig, fn: () => Promise<T> | T): Promise<T> {
+  const r = registry(gpu);
+  const saved = r.forced;
+  r.forced = config;
+  try {
+    return await fn();
+  } finally {
+    r.forced = saved;
+  }
+}
 
 /** The config the launchers use for this pass and geometry (the default `{}` until tuned). */
 export function convConfig(gpu: Gpu, pass: ConvPass, g: ConvGeometry): ConvConfig {
-  if (convForce.config) return convForce.config;
   const r = registry(gpu);
+  if (r.forced) return r.forced;
   const key = tuneKey(pass, g);
   const c = r.chosen.get(key);
   if (c) return c;

@@ -1,12 +1,12 @@
 /**
  * 2-D convolution, dense or submanifold sparse, and the dense transposed convolution, as
- * implicit GEMMs (shaders/conv2d.wgsl; launchers in conv2d-gemm.ts).
+ * implicit GEMMs (shaders/conv2d.wgsl; launch rules in conv-plan.ts, run by conv-launch.ts).
  *
  * conv2d:           forward = gather-GEMM over the output rows; dx = stride 1: the forward
  *                   GEMM of dy with the flipped weight, else a gather-GEMM over the input rows
  *                   (dense: stride^2 sub-pixel GEMMs); dw = split-K GEMM over the output rows;
  *                   db = split column sums of dy. Packed weights and split-K partials live
- *                   only as long as the dispatch that reads them (conv2d-gemm.ts).
+ *                   only as long as the dispatch that reads them (conv-launch.ts).
  * convTranspose2d:  the adjoint of a conv whose OIHW weight is the IOHW weight given, so its
  *                   forward is that conv's dx pass, its dx that conv's forward, and its dw that
  *                   conv's dw with the roles of x and dy swapped.
@@ -16,8 +16,9 @@
 import { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { featureLayout, markGrad, windowOutput } from './common.ts';
-import { columnSums, forward, inputGrad, weightGrad } from './conv2d-gemm.ts';
-import type { ConvGeometry } from './conv-geometry.ts';
+import { columnSums } from './chunks.ts';
+import { forward, inputGrad, weightGrad } from './conv-launch.ts';
+import type { ConvGeometry } from './conv-plan.ts';
 
 export interface Conv2dOptions {
   stride?: number;

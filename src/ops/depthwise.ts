@@ -9,7 +9,7 @@ import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { chunkPlan, sumChunks } from './chunks.ts';
-import { featureLayout, markGrad, windowOutput } from './common.ts';
+import { featureLayout, markGrad, windowOutput, windowParams, type WindowGeometry } from './common.ts';
 import type { UniformValues } from '../gpu/gpu.ts';
 
 const WG = 64;
@@ -22,25 +22,17 @@ export interface DepthwiseOptions {
   outLayout?: SiteLayout;
 }
 
-interface Geometry {
-  C: number;
-  K: number;
-  stride: number;
-  pad: number;
-  inL: SiteLayout;
-  outL: SiteLayout;
-}
 
-function packParams(g: Geometry, rows: number, chunkRows = 0): UniformValues {
-  const { C, K, stride, pad } = g;
-  return { rows, C, K, stride, pad, in_h: g.inL.height, in_w: g.inL.width, out_h: g.outL.height, out_w: g.outL.width, chunk_rows: chunkRows };
+
+function packParams(g: WindowGeometry, rows: number, chunkRows = 0): UniformValues {
+  return { ...windowParams(g, rows), chunk_rows: chunkRows };
 }
 
 /** Runs a row-walking pass (forward or backward_input) over `rows` rows. */
 function walkRows(
   ctx: Context,
   entry: 'forward' | 'backward_input',
-  g: Geometry,
+  g: WindowGeometry,
   rows: number,
   bufs: Record<string, GPUBuffer | null>,
   hasBias: boolean,
@@ -81,7 +73,7 @@ export function depthwiseConv2d(
     throw new Error(`depthwiseConv2d: bad stride ${stride} / padding ${pad}`);
   }
   const { inL, outL } = windowOutput('depthwiseConv2d', x, K, K, stride, pad, opts.outLayout);
-  const g: Geometry = { C, K, stride, pad, inL, outL };
+  const g: WindowGeometry = { C, K, stride, pad, inL, outL };
 
   const y = markGrad(ctx.empty([outL.rows, C], outL), x, w, bias);
   const bufs = { src: x.buffer, w: w.buffer, bias: bias?.buffer ?? null, dst: y.buffer, ...tables(ctx, outL, inL) };

@@ -80,7 +80,10 @@ function activation(kind: Activation, x: Tensor): Tensor {
   return y;
 }
 
-/** Sum of all elements (or of their squares) into a [1] tensor, by repeated partial sums. */
+/**
+ * Sum of all elements (or of their squares) into a [1] tensor, by repeated partial sums: one
+ * scalar over a flat buffer, not the per-column sums of chunks.ts `columnSums`.
+ */
 function reduce(x: Tensor, squares: boolean): Tensor {
   const ctx = x.ctx;
   const gpu = ctx.gpu;

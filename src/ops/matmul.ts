@@ -9,8 +9,12 @@
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
-import { columnSums, gemmForward, gemmInputGrad, gemmWeightGrad } from './conv2d-gemm.ts';
-import type { ConvGeometry } from './conv-geometry.ts';
+import { columnSums } from './chunks.ts';
+import { forward, inputGrad, weightGrad } from './conv-launch.ts';
+import type { ConvConfig, ConvGeometry } from './conv-plan.ts';
+
+/** linear runs the default kernels, untuned: its shapes are not conv keys of the auto-tune. */
+const LINEAR: ConvConfig = {};
 
 /** y[N, Cout] = x[N, Cin] @ w[Cout, Cin]^T + bias (PyTorch nn.Linear layout). Keeps x.layout. */
 export function linear(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
@@ -27,16 +31,16 @@ export function linear(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
     inRows: rows, outRows: rows, inL: null, outL: null, pointwise: true,
   };
   const y = markGrad(ctx.empty([...x.shape.slice(0, -1), cout], x.layout), x, w, bias);
-  gemmForward(ctx, g, x.buffer, w.buffer, bias?.buffer ?? null, y.buffer);
+  forward(ctx, g, x.buffer, w, bias?.buffer ?? null, y.buffer, LINEAR);
 
   if (y.requiresGrad) {
     ctx.tape.record('linear', [x, w, bias] as const, y, (gy) => {
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
         dx = ctx.empty(x.shape, x.layout);
-        gemmInputGrad(ctx, g, gy.buffer, w.buffer, null, dx.buffer);
+        inputGrad(ctx, g, gy.buffer, w, null, dx.buffer, LINEAR);
       }
-      const dw = w.requiresGrad ? gemmWeightGrad(ctx, g, x.buffer, gy.buffer, w.shape) : null;
+      const dw = w.requiresGrad ? weightGrad(ctx, g, x.buffer, gy.buffer, LINEAR, w.shape) : null;
       const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, rows, cout) : null;
       return [dx, dw, db];
     });

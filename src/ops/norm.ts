@@ -65,6 +65,8 @@ interface ColumnParams {
  * `planes` quantities per (chunk, channel); `combine` merges chunks of partials, repeated
  * until one chunk is left. Returns that chunk: a [planes * C] tensor, plane-major.
  * Each level shrinks the count by 256 / TC * PER_THREAD (>= 64), so 1.6M rows take 4 levels.
+ * Not chunks.ts `columnSums`: the quantities are computed from the rows as they are read
+ * (Welford triples, dy * xhat) and merged by a rule of their own (Chan's merge), not summed.
  */
 function reduceColumns(
   ctx: Context,

@@ -6,7 +6,7 @@
 import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
-import { featureLayout, markGrad, windowOutput } from './common.ts';
+import { featureLayout, markGrad, windowOutput, windowParams, type WindowGeometry } from './common.ts';
 
 const WG = 64;
 
@@ -18,16 +18,9 @@ export interface MaxPoolOptions {
   outLayout?: SiteLayout;
 }
 
-interface Geometry {
-  C: number;
-  K: number;
-  stride: number;
-  pad: number;
-  inL: SiteLayout;
-  outL: SiteLayout;
-}
 
-function run(ctx: Context, entry: 'forward' | 'backward', g: Geometry, walked: SiteLayout, read: SiteLayout, bufs: Record<string, GPUBuffer | null>): void {
+
+function run(ctx: Context, entry: 'forward' | 'backward', g: WindowGeometry, walked: SiteLayout, read: SiteLayout, bufs: Record<string, GPUBuffer | null>): void {
   const gpu = ctx.gpu;
   const sites = ctx.layoutBuffers(walked).sites;
   const rowOf = ctx.layoutBuffers(read).rowOf;
@@ -36,9 +29,7 @@ function run(ctx: Context, entry: 'forward' | 'backward', g: Geometry, walked: S
   bufs.row_of = rowOf;
   const rows = walked.rows;
   const p = gpu.pipeline('pool', entry, { SPARSE: !g.inL.isDense });
-  const { C, K, stride, pad } = g;
-  const packed = { rows, C, K, stride, pad, in_h: g.inL.height, in_w: g.inL.width, out_h: g.outL.height, out_w: g.outL.width };
-  gpu.dispatch(p, bufs, packed, gpu.grid(Math.ceil((rows * Math.ceil(g.C / 4)) / WG)));
+  gpu.dispatch(p, bufs, windowParams(g, rows), gpu.grid(Math.ceil((rows * Math.ceil(g.C / 4)) / WG)));
 }
 
 /**
@@ -59,7 +50,7 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions = {}): Tensor {
   }
   const { inL, outL } = windowOutput('maxPool2d', x, K, K, stride, pad, opts.outLayout);
   const C = x.channels;
-  const g: Geometry = { C, K, stride, pad, inL, outL };
+  const g: WindowGeometry = { C, K, stride, pad, inL, outL };
   const y = markGrad(ctx.empty([outL.rows, C], outL), x);
   // Argmax rows as i32 in a tensor-sized buffer, so the scope owns its lifetime.
   const argmax = ctx.empty([outL.rows, C]);

@@ -8,7 +8,8 @@
  * segment and sums that segment's (contiguous) partials. For a flat buffer that is two
  * dispatches for any number of segments; separate tensors add copies into a staging buffer
  * or a pass 1 per large tensor (see sumsOfSquares). Empty segments get no chunk and sum to 0.
- * Nothing here is recorded on the tape.
+ * Nothing here is recorded on the tape. Not chunks.ts `columnSums`: segments are flat ranges
+ * of different lengths, each summed to one value, not the columns of a matrix.
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';

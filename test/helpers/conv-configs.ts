@@ -1,15 +1,17 @@
 /**
- * Kernel configurations the conv reference tests force on every conv (`convForce`), so that
+ * Kernel configurations the conv reference tests force on every conv (`withConvConfig`), so that
  * every value of every override the auto-tune may choose (src/ops/autotune.ts
  * `candidatesFor`) is checked against the float64 reference: RB 4 and 8, tiles forced to 32
  * (several tiles where the default is 64) and to 64 (padding where the default is 32), KT 32
 with 32x32 tiles (a K step of 32: K = 20..288 here, so partial last steps too), split-K
  * chunks of 16 rows (several chunks at test sizes), the two switches off, and the direct
- * input-gradient kernel (src/ops/conv-direct.ts; the GEMM settings next to it are ignored by
+ * input-gradient kernel (shaders/conv-direct.wgsl; the GEMM settings next to it are ignored by
  * the input gradient and exercised by the other passes).
  */
 import { it } from 'vitest';
-import { convForce, type ConvConfig } from '../../src/ops/conv-tuning.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import type { ConvConfig } from '../../src/ops/conv-plan.ts';
+import { withConvConfig } from '../../src/ops/conv-tuning.ts';
 
 export const FORCED_CONFIGS: Record<string, ConvConfig> = {
   'rb=8': { rb: 8 },
@@ -29,17 +31,23 @@ export const FORCED_CONFIGS: Record<string, ConvConfig> = {
  * Registers one test per forced configuration and case: `check(tc)` with that configuration
  * forced on every conv, the default restored afterwards even when the check fails.
  */
-export function itUnderForcedConfigs<C extends { name: string }>(cases: C[], check: (tc: C) => Promise<void>): void {
+export function itUnderForcedConfigs<C extends { name: string }>(
+  gpu: () => Gpu, cases: C[], check: (tc: C) => Promise<void>,
+): void {
   for (const [label, cfg] of Object.entries(FORCED_CONFIGS)) {
     for (const tc of cases) {
-      it(`${tc.name} [tuned config ${label}]`, async () => {
-        convForce.config = cfg;
-        try {
-          await check(tc);
-        } finally {
-          convForce.config = null;
-        }
-      });
+      it(`${tc.name} [tuned config ${label}]`, () => withConvConfig(gpu(), cfg, () => check(tc)));
     }
   }
 }
+
+/**
+ * The default kernels' two switches turned off, alone and together: the flipped stride-1
+ * input gradient (acts on stride-1 convs with k > 1) and the vec4 gather (on channels per
+ * group a multiple of 4).
+ */
+export const SWITCH_CONFIGS: { label: string; config: ConvConfig }[] = [
+  { label: 'no flip, no vec4', config: { flip: false, vec4: false } },
+  { label: 'no vec4', config: { vec4: false } },
+  { label: 'no flip', config: { flip: false } },
+];

@@ -2,14 +2,16 @@
  * The conv auto-tune (src/ops/autotune.ts): bounded, cached, and it never uses a candidate
  * whose output is wrong. No timing is asserted: only how many samples were taken, and which
  * candidates were checked and chosen. The numerics of every candidate configuration against
- * the float64 reference are in conv2d.test.ts / conv-transpose.test.ts (`convForce`).
+ * the float64 reference are in conv2d.test.ts / conv-transpose.test.ts (`withConvConfig`).
  */
 import { describe, expect, it } from 'vitest';
 import { conv2d, convTranspose2d } from '../../src/ops/conv2d.ts';
 import {
-  MAX_CANDIDATES, resetConvTuning, tuneConvs, type KeyReport, type TuneStore,
+  resetConvTuning, tuneConvs, type KeyReport, type TuneStore,
 } from '../../src/ops/autotune.ts';
-import { registry, type ConvConfig } from '../../src/ops/conv-tuning.ts';
+import { registry } from '../../src/ops/conv-tuning.ts';
+import type { ConvConfig } from '../../src/ops/conv-plan.ts';
+import { MAX_CANDIDATES } from '../../src/ops/autotune-candidates.ts';
 import { SiteLayout } from '../../src/tensor/layout.ts';
 import type { Context } from '../../src/tensor/context.ts';
 import { useContext } from '../helpers/gpu.ts';

@@ -1,15 +1,14 @@
 /**
- * The direct input-gradient kernel (src/ops/conv-direct.ts, shaders/conv-direct.wgsl; the
+ * The direct input-gradient kernel (shaders/conv-direct.wgsl, planned by src/ops/conv-plan.ts; the
  * auto-tune candidate `direct` of a `dx` key) against the float64 reference, for 1, 2 and 4
  * pixels per invocation, packed (OHWI) and OIHW weights, on awkward shapes: odd grids (uneven sub-pixel classes, a last slot
  * with absent pixels), groups, channels per group not a multiple of 4 (the scalar path) and
  * multiples of 4 (the vec4 path), stride 1 / 2 / 3, a 1x1 stride-2 kernel (classes with no
- * tap), bias. conv2d.test.ts / conv-transpose.test.ts run it as well, through `convForce`.
+ * tap), bias. conv2d.test.ts / conv-transpose.test.ts run it as well, through `withConvConfig`.
  */
 import { describe, expect, it } from 'vitest';
-import { inputGrad } from '../../src/ops/conv2d-gemm.ts';
-import type { ConvGeometry } from '../../src/ops/conv-geometry.ts';
-import { directApplies } from '../../src/ops/conv-direct.ts';
+import { inputGrad } from '../../src/ops/conv-launch.ts';
+import { directApplies, type ConvGeometry } from '../../src/ops/conv-plan.ts';
 import { SiteLayout } from '../../src/tensor/layout.ts';
 import { useContext } from '../helpers/gpu.ts';
 import { Rng, f32 } from '../helpers/random.ts';

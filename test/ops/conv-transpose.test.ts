@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { convTranspose2d } from '../../src/ops/conv2d.ts';
-import { convVariants } from '../../src/ops/conv2d-gemm.ts';
-import { itUnderForcedConfigs } from '../helpers/conv-configs.ts';
+import { withConvConfig } from '../../src/ops/conv-tuning.ts';
+import { itUnderForcedConfigs, SWITCH_CONFIGS } from '../helpers/conv-configs.ts';
 import { elementwise as ew } from '../../src/ops/elementwise.ts';
 import { SiteLayout } from '../../src/tensor/layout.ts';
 import { useContext } from '../helpers/gpu.ts';
@@ -76,13 +76,6 @@ const cases: Case[] = [
   { name: 'k3 s1 p0, 8 -> 4, 4x5 (flipped forward, vec4)', B: 1, H: 4, W: 5, Cin: 8, Cout: 4, k: 3, stride: 1, pad: 0, bias: true },
 ];
 
-/** Each case again with the non-default kernel variants (src/ops/conv2d-gemm.ts). */
-const VARIANT_SETTINGS = [
-  { flipInputGrad: false, vec4Gather: false },
-  { flipInputGrad: true, vec4Gather: false },
-  { flipInputGrad: false, vec4Gather: true },
-];
-
 describe('convTranspose2d on the GPU vs the reference', () => {
   const getCtx = useContext();
 
@@ -91,28 +84,21 @@ describe('convTranspose2d on the GPU vs the reference', () => {
       await checkCase(getCtx(), tc);
     });
   }
-  for (const v of VARIANT_SETTINGS) {
+  // Each case again with the default kernels' switches off (src/ops/conv-plan.ts).
+  for (const { label, config: v } of SWITCH_CONFIGS) {
     // Only the cases whose path the setting changes: the flip acts on stride 1, the vec4
     // gather on Cin (forward) or Cout (dx) % 4 == 0.
     const changed = (c: Case) =>
-      (!v.flipInputGrad && c.stride === 1) || (!v.vec4Gather && (c.Cout % 4 === 0 || c.Cin % 4 === 0));
+      (v.flip === false && c.stride === 1) || (v.vec4 === false && (c.Cout % 4 === 0 || c.Cin % 4 === 0));
     for (const tc of cases.filter(changed)) {
-      it(`${tc.name} [flipInputGrad ${v.flipInputGrad}, vec4Gather ${v.vec4Gather}]`, async () => {
-        const saved = { ...convVariants };
-        Object.assign(convVariants, v);
-        try {
-          await checkCase(getCtx(), tc);
-        } finally {
-          Object.assign(convVariants, saved);
-        }
-      });
+      it(`${tc.name} [${label}]`, () => withConvConfig(getCtx().gpu, v, () => checkCase(getCtx(), tc)));
     }
   }
 
   // The auto-tune's candidate configurations, forced on every conv GEMM (forward = the
   // sub-pixel pass, dx = a strided forward, dw = split-K).
   const forcedCases = cases.filter((c) => /several tiles|uneven|vec4 gather in dx|flipped/.test(c.name));
-  itUnderForcedConfigs(forcedCases, (tc) => checkCase(getCtx(), tc));
+  itUnderForcedConfigs(() => getCtx().gpu, forcedCases, (tc) => checkCase(getCtx(), tc));
 
   async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case): Promise<void> {
     const rng = new Rng(tc.Cin * 31 + tc.Cout + tc.k);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d } from '../../src/ops/conv2d.ts';
-import { convVariants } from '../../src/ops/conv2d-gemm.ts';
-import { itUnderForcedConfigs } from '../helpers/conv-configs.ts';
+import { withConvConfig } from '../../src/ops/conv-tuning.ts';
+import { itUnderForcedConfigs, SWITCH_CONFIGS } from '../helpers/conv-configs.ts';
 import { elementwise as ew } from '../../src/ops/elementwise.ts';
 import { gatherSites, scatterToDense } from '../../src/ops/sparse.ts';
 import { PatchMask, SiteLayout } from '../../src/tensor/layout.ts';
@@ -124,13 +124,6 @@ const cases: Case[] = [
   },
 ];
 
-/** The input-gradient and gather paths each case takes depend on `convVariants`. */
-const VARIANT_SETTINGS = [
-  { flipInputGrad: false, vec4Gather: false },
-  { flipInputGrad: true, vec4Gather: false },
-  { flipInputGrad: false, vec4Gather: true },
-];
-
 describe('conv2d on the GPU vs the reference', () => {
   const getCtx = useContext();
 
@@ -141,24 +134,15 @@ describe('conv2d on the GPU vs the reference', () => {
   }
   // Every variant on the cases whose path it changes (stride 1 or 4-channel groups); the
   // block above ran the defaults (both on).
-  for (const v of VARIANT_SETTINGS) {
-    const name = `flipInputGrad ${v.flipInputGrad}, vec4Gather ${v.vec4Gather}`;
+  for (const { label: name, config: v } of SWITCH_CONFIGS) {
     const perGroup = (c: Case, n: number) => (n / (c.groups ?? 1)) % 4 === 0;
     // A case whose path the setting changes against the defaults: the flip (off here) acts on
     // stride-1 convs with k > 1, the vec4 gather (off here) on 4-channel groups.
     const flipped = (c: Case) => (c.stride ?? 1) === 1 && c.k > 1;
     const vec4 = (c: Case) => perGroup(c, c.Cin) || perGroup(c, c.Cout);
-    const changed = (c: Case) => (!v.flipInputGrad && flipped(c)) || (!v.vec4Gather && vec4(c));
+    const changed = (c: Case) => (v.flip === false && flipped(c)) || (v.vec4 === false && vec4(c));
     for (const tc of cases.filter(changed)) {
-      it(`${tc.name} [${name}]`, async () => {
-        const saved = { ...convVariants };
-        Object.assign(convVariants, v);
-        try {
-          await checkCase(getCtx(), tc);
-        } finally {
-          Object.assign(convVariants, saved);
-        }
-      });
+      it(`${tc.name} [${name}]`, () => withConvConfig(getCtx().gpu, v, () => checkCase(getCtx(), tc)));
     }
   }
 
@@ -168,7 +152,7 @@ describe('conv2d on the GPU vs the reference', () => {
   const forcedCases = cases.filter((c) =>
     /several tiles|3x3 stride 2 groups 2|sparse 3x3 pad 1, 8 -> 12|sparse 3x3 stride 2 pad 1, 6 -> 8|7x7 pad 3, 5 -> 3/.test(c.name),
   );
-  itUnderForcedConfigs(forcedCases, (tc) => checkCase(getCtx(), tc));
+  itUnderForcedConfigs(() => getCtx().gpu, forcedCases, (tc) => checkCase(getCtx(), tc));
 
   async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case): Promise<void> {
     const rng = new Rng(tc.Cin * 100 + tc.Cout * 7 + tc.k);

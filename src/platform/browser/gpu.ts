@@ -4,6 +4,7 @@
  */
 import { Gpu, type GpuOptions } from '../../gpu/gpu.ts';
 import { GpuUnavailableError } from '../../gpu/errors.ts';
+import { withIncludes } from '../../util/shader-includes.ts';
 
 const files = import.meta.glob('../../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<
   string,
@@ -15,11 +16,12 @@ for (const [path, text] of Object.entries(files)) {
   byName.set(path.slice(path.lastIndexOf('/') + 1, -'.wgsl'.length), text);
 }
 
-export function loadBundledShader(name: string): string {
+/** A bundled shader's text, its `// #include` lines resolved (src/util/shader-includes.ts). */
+export const loadBundledShader = withIncludes((name: string): string => {
   const text = byName.get(name);
   if (text === undefined) throw new Error(`no shader named ${name}.wgsl in the bundle`);
   return text;
-}
+});
 
 export async function createBrowserGpu(options: GpuOptions = {}): Promise<Gpu> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;

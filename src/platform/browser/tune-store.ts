@@ -5,7 +5,7 @@
  */
 import { get, set } from 'idb-keyval';
 import type { TuneStore } from '../../ops/autotune.ts';
-import type { ConvConfig } from '../../ops/conv-tuning.ts';
+import type { ConvConfig } from '../../ops/conv-plan.ts';
 
 const PREFIX = 'webspark-autotune:';
 

@@ -12,9 +12,11 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { ShaderLoader } from '../../gpu/gpu.ts';
+import { withIncludes } from '../../util/shader-includes.ts';
 
 /**
- * Reads every `*.wgsl` file in `dir` now and returns a loader that serves those texts. A
+ * Reads every `*.wgsl` file in `dir` now and returns a loader that serves those texts, their
+ * `// #include` lines resolved (src/util/shader-includes.ts) from the same snapshot. A
  * missing folder is reported when a shader is first asked for, not here, so importing the
  * Node platform code never fails by itself.
  */
@@ -27,7 +29,7 @@ export function snapshotShaders(dir: string): ShaderLoader {
       if (file.endsWith('.wgsl')) texts.set(file.slice(0, -'.wgsl'.length), readFileSync(`${folder}${file}`, 'utf8'));
     }
   }
-  return (name: string) => {
+  return withIncludes((name: string) => {
     const text = texts.get(name);
     if (text !== undefined) return text;
     if (!present) {
@@ -37,5 +39,5 @@ export function snapshotShaders(dir: string): ShaderLoader {
       `shader ${name}.wgsl was not in ${folder} when this process started (shaders are read at start-up, ` +
         'so that a run never mixes its code with shaders changed later); restart the process after adding it',
     );
-  };
+  });
 }

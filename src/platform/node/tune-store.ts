@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TuneStore } from '../../ops/autotune.ts';
-import type { ConvConfig } from '../../ops/conv-tuning.ts';
+import type { ConvConfig } from '../../ops/conv-plan.ts';
 
 export function defaultTuneCachePath(): string {
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'webspark', 'autotune.json');

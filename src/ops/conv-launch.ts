@@ -1,0 +1,81 @@
+/**
+ * Runs the conv plans of conv-plan.ts on buffers: the conv ops (conv2d.ts, matmul.ts) call
+ * `forward`, `inputGrad` and `weightGrad` here, which look up the shape's config (the tuned one,
+ * conv-tuning.ts, unless the caller gives one), build the plan and dispatch its launches.
+ * Ops own tensors, validation and the tape; every launch rule lives in conv-plan.ts.
+ */
+import type { Context } from '../tensor/context.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { planConv, type ConvConfig, type ConvGeometry, type ConvOperand, type ConvPass, type ConvPlan } from './conv-plan.ts';
+import { convConfig } from './conv-tuning.ts';
+
+export interface ConvBuffers {
+  a: GPUBuffer;
+  b: GPUBuffer;
+  bias?: GPUBuffer | null;
+  out: GPUBuffer;
+}
+
+/**
+ * Dispatches `plan` on geometry `g`'s buffers; its temporaries (packed weight, partials) go
+ * back to the pool as soon as the plan has run (a tidy scope), so no packed copy of a weight
+ * lives from a forward to its backward.
+ */
+export function runConvPlan(ctx: Context, g: ConvGeometry, plan: ConvPlan, buffers: ConvBuffers): void {
+  // The sparse tables are made in the caller's scope, once per scope as usual, not per call.
+  const layouts = { in: g.inL ? ctx.layoutBuffers(g.inL) : null, out: g.outL ? ctx.layoutBuffers(g.outL) : null };
+  ctx.tidy(() => {
+    const known: Partial<Record<ConvOperand, GPUBuffer | null>> = {
+      a: buffers.a, b: buffers.b, bias: buffers.bias ?? null, out: buffers.out,
+      'in.sites': layouts.in?.sites, 'in.rowOf': layouts.in?.rowOf, 'out.sites': layouts.out?.sites, 'out.rowOf': layouts.out?.rowOf,
+    };
+    for (const [name, floats] of Object.entries(plan.temps)) known[name as ConvOperand] = ctx.empty([floats]).buffer;
+    const gpu = ctx.gpu;
+    for (const l of plan.launches) {
+      const bound: Record<string, GPUBuffer | null> = {};
+      for (const [binding, operand] of Object.entries(l.buffers)) {
+        // null: the launch does not read this binding (an override constant switches it off).
+        if (operand === null) {
+          bound[binding] = null;
+          continue;
+        }
+        const buf = known[operand];
+        if (!buf) throw new Error(`conv plan: ${l.entry} binds ${binding} to ${operand}, which this call does not have`);
+        bound[binding] = buf;
+      }
+      gpu.dispatch(gpu.pipeline(l.shader, l.entry, l.constants), bound, l.params, l.grid);
+    }
+  });
+}
+
+/** The plan of `pass` for this device. */
+export function planFor(ctx: Context, pass: ConvPass, g: ConvGeometry, cfg: ConvConfig, bias: boolean): ConvPlan {
+  return planConv(pass, g, cfg, { bias, maxWorkgroups: ctx.gpu.limits.maxComputeWorkgroupsPerDimension });
+}
+
+/** y[outRows, cout] = conv `g` of x (weight w, OIHW) + bias. `cfg`: the shape's tuned config unless given. */
+export function forward(
+  ctx: Context, g: ConvGeometry, x: GPUBuffer, w: Tensor, bias: GPUBuffer | null, y: GPUBuffer,
+  cfg: ConvConfig = convConfig(ctx.gpu, 'fwd', g),
+): void {
+  runConvPlan(ctx, g, planFor(ctx, 'fwd', g, cfg, bias !== null), { a: x, b: w.buffer, bias, out: y });
+}
+
+/** dx[inRows, cin] = the input gradient of conv `g` for output gradient dy (+ bias: convT's forward). */
+export function inputGrad(
+  ctx: Context, g: ConvGeometry, dy: GPUBuffer, w: Tensor, bias: GPUBuffer | null, dx: GPUBuffer,
+  cfg: ConvConfig = convConfig(ctx.gpu, 'dx', g),
+): void {
+  runConvPlan(ctx, g, planFor(ctx, 'dx', g, cfg, bias !== null), { a: dy, b: w.buffer, bias, out: dx });
+}
+
+/** dW of conv `g` as a new tensor of `shape` (default OIHW [cout, cin/groups, kh, kw]). */
+export function weightGrad(
+  ctx: Context, g: ConvGeometry, x: GPUBuffer, dy: GPUBuffer,
+  cfg: ConvConfig = convConfig(ctx.gpu, 'dw', g),
+  shape: readonly number[] = [g.cout, g.cin / g.groups, g.kh, g.kw],
+): Tensor {
+  const dw = ctx.empty(shape);
+  runConvPlan(ctx, g, planFor(ctx, 'dw', g, cfg, false), { a: x, b: dy, out: dw.buffer });
+  return dw;
+}

@@ -57,309 +57,371 @@ const latin1 = new TextDecoder('latin1');
 
 /** Unpickles `bytes` through `hooks`. Throws `PickleError` (or whatever a hook throws). */
 export function unpickle(bytes: Uint8Array, hooks: PickleHooks, limits: PickleLimits = {}): unknown {
-  const maxObjects = limits.maxObjects ?? 10_000_000;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const stack: unknown[] = [];
-  const marks: number[] = [];
-  const memo = new Map<number, unknown>();
-  let pos = 0;
-  let op = 0;
-  let opAt = 0;
-  let pushed = 0;
+  return new Unpickler(bytes, hooks, limits).run();
+}
 
-  const fail = (message: string): never => {
-    throw new PickleError(`${message} (opcode ${OP_NAMES[op] ?? `0x${op.toString(16)}`} at byte ${opAt})`);
-  };
-  const take = (n: number): Uint8Array => {
-    if (n > bytes.length - pos) fail(`needs ${n} bytes but only ${bytes.length - pos} remain`);
-    const out = bytes.subarray(pos, pos + n);
-    pos += n;
+/** The stack machine: its state, the readers of the opcode stream, and the opcodes by kind. */
+class Unpickler {
+  private readonly maxObjects: number;
+  private readonly view: DataView;
+  private readonly stack: unknown[] = [];
+  private readonly marks: number[] = [];
+  private readonly memo = new Map<number, unknown>();
+  private pos = 0;
+  private op = 0;
+  private opAt = 0;
+  private pushed = 0;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly hooks: PickleHooks,
+    private readonly limits: PickleLimits,
+  ) {
+    this.maxObjects = limits.maxObjects ?? 10_000_000;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  run(): unknown {
+    for (;;) {
+      if (this.pos >= this.bytes.length) throw new PickleError('data ends without a STOP opcode (truncated?)');
+      this.opAt = this.pos;
+      this.op = this.bytes[this.pos++]!;
+      if (this.op === 0x2e) {
+        // STOP
+        if (this.stack.length !== 1 || this.marks.length) this.fail('STOP with a malformed stack');
+        const result = this.stack[0];
+        checkStructure(result, this.limits.maxDepth ?? 1000);
+        return result;
+      }
+      if (!this.scalarOp() && !this.containerOp() && !this.hookOp()) {
+        this.fail('unsupported opcode (this reader handles only what torch.save writes for plain data)');
+      }
+    }
+  }
+
+  /** Stream framing, the stack itself, and constants, numbers, strings and bytes. */
+  private scalarOp(): boolean {
+    switch (this.op) {
+      case 0x80: // PROTO
+        if (this.u8() > 5) this.fail('unsupported pickle protocol');
+        return true;
+      case 0x95: // FRAME: a length prefix for buffering; the opcodes follow inline
+        this.u64();
+        return true;
+      case 0x28: // MARK
+        this.marks.push(this.stack.length);
+        return true;
+      case 0x30: // POP
+        this.pop();
+        return true;
+      case 0x31: // POP_MARK
+        this.popMark();
+        return true;
+      case 0x32: // DUP
+        this.push(this.top());
+        return true;
+      case 0x4e: // NONE
+        this.push(null);
+        return true;
+      case 0x88: // NEWTRUE
+        this.push(true);
+        return true;
+      case 0x89: // NEWFALSE
+        this.push(false);
+        return true;
+      case 0x4a: // BININT
+        this.take(4);
+        this.push(this.view.getInt32(this.pos - 4, true));
+        return true;
+      case 0x4b: // BININT1
+        this.push(this.u8());
+        return true;
+      case 0x4d: // BININT2
+        this.take(2);
+        this.push(this.view.getUint16(this.pos - 2, true));
+        return true;
+      case 0x8a: // LONG1
+        this.push(this.long(this.u8()));
+        return true;
+      case 0x8b: {
+        // LONG4: Python allows huge ints; nothing torch writes needs more than a few this.bytes.
+        const n = this.u32();
+        if (n > 1024) this.fail(`integer of ${n} bytes is too large`);
+        this.push(this.long(n));
+        return true;
+      }
+      case 0x47: // BINFLOAT (big-endian double)
+        this.take(8);
+        this.push(this.view.getFloat64(this.pos - 8, false));
+        return true;
+      case 0x58: // BINUNICODE
+        this.push(this.text(this.u32()));
+        return true;
+      case 0x8c: // SHORT_BINUNICODE
+        this.push(this.text(this.u8()));
+        return true;
+      case 0x8d: // BINUNICODE8
+        this.push(this.text(this.u64()));
+        return true;
+      case 0x54: // BINSTRING (Python 2 str, read as latin-1 as Python 3 does with encoding='latin1')
+        this.push(latin1.decode(this.take(this.u32())));
+        return true;
+      case 0x55: // SHORT_BINSTRING
+        this.push(latin1.decode(this.take(this.u8())));
+        return true;
+      case 0x42: // BINBYTES
+        this.push(this.take(this.u32()).slice());
+        return true;
+      case 0x43: // SHORT_BINBYTES
+        this.push(this.take(this.u8()).slice());
+        return true;
+      case 0x8e: // BINBYTES8
+      case 0x96: // BYTEARRAY8
+        this.push(this.take(this.u64()).slice());
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Dicts, lists, tuples, sets and the memo. */
+  private containerOp(): boolean {
+    switch (this.op) {
+      case 0x7d: // EMPTY_DICT
+        this.push(newDict());
+        return true;
+      case 0x64: {
+        // DICT
+        const items = this.popMark();
+        const d = newDict();
+        this.setItems(d, items);
+        this.push(d);
+        return true;
+      }
+      case 0x5d: // EMPTY_LIST
+        this.push(newList([]));
+        return true;
+      case 0x6c: // LIST
+        this.push(newList(this.popMark()));
+        return true;
+      case 0x29: // EMPTY_TUPLE
+        this.push([]);
+        return true;
+      case 0x74: // TUPLE
+        this.push(this.popMark());
+        return true;
+      case 0x85: // TUPLE1
+        this.push([this.pop()]);
+        return true;
+      case 0x86: {
+        // TUPLE2
+        const b = this.pop();
+        this.push([this.pop(), b]);
+        return true;
+      }
+      case 0x87: {
+        // TUPLE3
+        const c = this.pop();
+        const b = this.pop();
+        this.push([this.pop(), b, c]);
+        return true;
+      }
+      case 0x8f: // EMPTY_SET
+        this.push(newSet([]));
+        return true;
+      case 0x91: // FROZENSET
+        this.push(this.popMark());
+        return true;
+      case 0x73: {
+        // SETITEM
+        const v = this.pop();
+        const k = this.pop();
+        this.setItems(this.top(), [k, v]);
+        return true;
+      }
+      case 0x75: {
+        // SETITEMS
+        const items = this.popMark();
+        this.setItems(this.top(), items);
+        return true;
+      }
+      case 0x61: {
+        // APPEND
+        const v = this.pop();
+        this.append(this.top(), [v]);
+        return true;
+      }
+      case 0x65: // APPENDS
+      case 0x90: {
+        // ADDITEMS
+        const items = this.popMark();
+        this.append(this.top(), items);
+        return true;
+      }
+      case 0x71: // BINPUT
+        this.memoize(this.u8());
+        return true;
+      case 0x72: // LONG_BINPUT
+        this.memoize(this.u32());
+        return true;
+      case 0x94: // MEMOIZE
+        this.memoize(this.memo.size);
+        return true;
+      case 0x68: // BINGET
+      case 0x6a: {
+        // LONG_BINGET
+        const index = this.op === 0x68 ? this.u8() : this.u32();
+        if (!this.memo.has(index)) this.fail(`memo entry ${index} was never stored`);
+        this.push(this.memo.get(index));
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** The opcodes that would run code: each goes to a hook, which decides from its allow-list. */
+  private hookOp(): boolean {
+    switch (this.op) {
+      case 0x63: {
+        // GLOBAL "module\nname\n"
+        const module = this.line();
+        this.push(this.hooks.global(module, this.line()));
+        return true;
+      }
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = this.pop();
+        const module = this.pop();
+        if (typeof module !== 'string' || typeof name !== 'string') this.fail('STACK_GLOBAL needs two strings');
+        this.push(this.hooks.global(module as string, name as string));
+        return true;
+      }
+      case 0x52: {
+        // REDUCE
+        const args = this.pop();
+        const callable = this.pop();
+        if (!Array.isArray(args) || isList(args)) this.fail('REDUCE arguments are not a tuple');
+        this.push(this.hooks.call(callable, args as unknown[], 'REDUCE'));
+        return true;
+      }
+      case 0x81: {
+        // NEWOBJ
+        const args = this.pop();
+        const cls = this.pop();
+        if (!Array.isArray(args) || isList(args)) this.fail('NEWOBJ arguments are not a tuple');
+        this.push(this.hooks.call(cls, args as unknown[], 'NEWOBJ'));
+        return true;
+      }
+      case 0x92: {
+        // NEWOBJ_EX: keyword arguments are not supported (nothing torch saves uses them)
+        const kwargs = this.pop();
+        const args = this.pop();
+        const cls = this.pop();
+        if (!Array.isArray(args) || isList(args)) this.fail('NEWOBJ_EX arguments are not a tuple');
+        if (!isDict(kwargs) || Object.keys(kwargs).length) this.fail('NEWOBJ_EX with keyword arguments is not supported');
+        this.push(this.hooks.call(cls, args as unknown[], 'NEWOBJ'));
+        return true;
+      }
+      case 0x62: {
+        // BUILD
+        const state = this.pop();
+        this.hooks.build(this.top(), state);
+        return true;
+      }
+      case 0x51: // BINPERSID
+        this.push(this.hooks.persistentLoad(this.pop()));
+        return true;
+
+      default:
+        return false;
+    }
+  }
+
+  private fail(message: string): never {
+    throw new PickleError(`${message} (opcode ${OP_NAMES[this.op] ?? `0x${this.op.toString(16)}`} at byte ${this.opAt})`);
+  }
+
+  private take(n: number): Uint8Array {
+    if (n > this.bytes.length - this.pos) this.fail(`needs ${n} bytes but only ${this.bytes.length - this.pos} remain`);
+    const out = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
     return out;
-  };
-  const u8 = (): number => take(1)[0]!;
-  const u32 = (): number => (take(4), view.getUint32(pos - 4, true));
-  const u64 = (): number => {
-    take(8);
-    const v = view.getUint32(pos - 4, true) * 2 ** 32 + view.getUint32(pos - 8, true);
-    return Number.isSafeInteger(v) ? v : fail(`length ${v} is out of range`);
-  };
-  const push = (v: unknown): void => {
-    if (++pushed > maxObjects) fail(`more than ${maxObjects} objects (limit maxObjects)`);
-    stack.push(v);
-  };
-  const pop = (): unknown => (stack.length > (marks.at(-1) ?? 0) ? stack.pop() : fail('stack underflow'));
-  const top = (): unknown => (stack.length > (marks.at(-1) ?? 0) ? stack[stack.length - 1] : fail('stack underflow'));
-  const popMark = (): unknown[] => {
-    const m = marks.pop();
-    if (m === undefined) fail('no MARK on the stack');
-    return stack.splice(m!);
-  };
-  const text = (n: number): string => {
-    const raw = take(n);
+  }
+
+  private u8(): number {
+    return this.take(1)[0]!;
+  }
+
+  private u32(): number {
+    this.take(4);
+    return this.view.getUint32(this.pos - 4, true);
+  }
+
+  private u64(): number {
+    this.take(8);
+    const v = this.view.getUint32(this.pos - 4, true) * 2 ** 32 + this.view.getUint32(this.pos - 8, true);
+    return Number.isSafeInteger(v) ? v : this.fail(`length ${v} is out of range`);
+  }
+
+  private push(v: unknown): void {
+    if (++this.pushed > this.maxObjects) this.fail(`more than ${this.maxObjects} objects (limit maxObjects)`);
+    this.stack.push(v);
+  }
+
+  private pop(): unknown {
+    return this.stack.length > (this.marks.at(-1) ?? 0) ? this.stack.pop() : this.fail('stack underflow');
+  }
+
+  private top(): unknown {
+    return this.stack.length > (this.marks.at(-1) ?? 0) ? this.stack[this.stack.length - 1] : this.fail('stack underflow');
+  }
+
+  private popMark(): unknown[] {
+    const m = this.marks.pop();
+    if (m === undefined) this.fail('no MARK on the stack');
+    return this.stack.splice(m!);
+  }
+
+  private text(n: number): string {
+    const raw = this.take(n);
     try {
       return utf8.decode(raw);
     } catch {
-      return fail('string is not valid UTF-8');
+      return this.fail('string is not valid UTF-8');
     }
-  };
-  const line = (): string => {
-    const end = bytes.indexOf(0x0a, pos);
-    if (end < 0 || end - pos > 1000) fail('GLOBAL name line is unterminated');
-    return latin1.decode(take(end - pos + 1)).slice(0, -1);
-  };
-  const memoize = (index: number): void => {
-    if (!memo.has(index) && memo.size >= maxObjects) fail(`memo grows past ${maxObjects} entries (limit maxObjects)`);
-    memo.set(index, top());
-  };
-  const long = (n: number): number | bigint => {
-    const b = take(n);
+  }
+
+  private line(): string {
+    const end = this.bytes.indexOf(0x0a, this.pos);
+    if (end < 0 || end - this.pos > 1000) this.fail('GLOBAL name line is unterminated');
+    return latin1.decode(this.take(end - this.pos + 1)).slice(0, -1);
+  }
+
+  private memoize(index: number): void {
+    if (!this.memo.has(index) && this.memo.size >= this.maxObjects) this.fail(`memo grows past ${this.maxObjects} entries (limit maxObjects)`);
+    this.memo.set(index, this.top());
+  }
+
+  private long(n: number): number | bigint {
+    const b = this.take(n);
     if (n === 0) return 0;
     let v = 0n;
     for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
     if (b[n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-  };
-  const setItems = (target: unknown, items: unknown[]): void => {
-    if (!isDict(target)) fail('SETITEM on something that is not a dict');
-    if (items.length % 2) fail('odd number of items for SETITEMS');
+  }
+
+  private setItems(target: unknown, items: unknown[]): void {
+    if (!isDict(target)) this.fail('SETITEM on something that is not a dict');
+    if (items.length % 2) this.fail('odd number of items for SETITEMS');
     for (let i = 0; i < items.length; i += 2) defineKey(target as object, keyString(items[i]), items[i + 1]);
-  };
-  const append = (target: unknown, items: unknown[]): void => {
-    if (!isList(target) && !(op === 0x90 && isSet(target))) {
-      fail(op === 0x90 ? 'ADDITEMS on something that is not a set' : 'APPEND on something that is not a list');
+  }
+
+  private append(target: unknown, items: unknown[]): void {
+    if (!isList(target) && !(this.op === 0x90 && isSet(target))) {
+      this.fail(this.op === 0x90 ? 'ADDITEMS on something that is not a set' : 'APPEND on something that is not a list');
     }
     for (const item of items) (target as unknown[]).push(item);
-  };
-
-  for (;;) {
-    if (pos >= bytes.length) throw new PickleError('data ends without a STOP opcode (truncated?)');
-    opAt = pos;
-    op = bytes[pos++]!;
-    switch (op) {
-      case 0x80: // PROTO
-        if (u8() > 5) fail('unsupported pickle protocol');
-        break;
-      case 0x95: // FRAME: a length prefix for buffering; the opcodes follow inline
-        u64();
-        break;
-      case 0x2e: {
-        // STOP
-        if (stack.length !== 1 || marks.length) fail('STOP with a malformed stack');
-        const result = stack[0];
-        checkStructure(result, limits.maxDepth ?? 1000);
-        return result;
-      }
-      case 0x28: // MARK
-        marks.push(stack.length);
-        break;
-      case 0x30: // POP
-        pop();
-        break;
-      case 0x31: // POP_MARK
-        popMark();
-        break;
-      case 0x32: // DUP
-        push(top());
-        break;
-      case 0x4e: // NONE
-        push(null);
-        break;
-      case 0x88: // NEWTRUE
-        push(true);
-        break;
-      case 0x89: // NEWFALSE
-        push(false);
-        break;
-      case 0x4a: // BININT
-        take(4);
-        push(view.getInt32(pos - 4, true));
-        break;
-      case 0x4b: // BININT1
-        push(u8());
-        break;
-      case 0x4d: // BININT2
-        take(2);
-        push(view.getUint16(pos - 2, true));
-        break;
-      case 0x8a: // LONG1
-        push(long(u8()));
-        break;
-      case 0x8b: {
-        // LONG4: Python allows huge ints; nothing torch writes needs more than a few bytes.
-        const n = u32();
-        if (n > 1024) fail(`integer of ${n} bytes is too large`);
-        push(long(n));
-        break;
-      }
-      case 0x47: // BINFLOAT (big-endian double)
-        take(8);
-        push(view.getFloat64(pos - 8, false));
-        break;
-      case 0x58: // BINUNICODE
-        push(text(u32()));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        push(text(u8()));
-        break;
-      case 0x8d: // BINUNICODE8
-        push(text(u64()));
-        break;
-      case 0x54: // BINSTRING (Python 2 str, read as latin-1 as Python 3 does with encoding='latin1')
-        push(latin1.decode(take(u32())));
-        break;
-      case 0x55: // SHORT_BINSTRING
-        push(latin1.decode(take(u8())));
-        break;
-      case 0x42: // BINBYTES
-        push(take(u32()).slice());
-        break;
-      case 0x43: // SHORT_BINBYTES
-        push(take(u8()).slice());
-        break;
-      case 0x8e: // BINBYTES8
-      case 0x96: // BYTEARRAY8
-        push(take(u64()).slice());
-        break;
-      case 0x7d: // EMPTY_DICT
-        push(newDict());
-        break;
-      case 0x64: {
-        // DICT
-        const items = popMark();
-        const d = newDict();
-        setItems(d, items);
-        push(d);
-        break;
-      }
-      case 0x5d: // EMPTY_LIST
-        push(newList([]));
-        break;
-      case 0x6c: // LIST
-        push(newList(popMark()));
-        break;
-      case 0x29: // EMPTY_TUPLE
-        push([]);
-        break;
-      case 0x74: // TUPLE
-        push(popMark());
-        break;
-      case 0x85: // TUPLE1
-        push([pop()]);
-        break;
-      case 0x86: {
-        // TUPLE2
-        const b = pop();
-        push([pop(), b]);
-        break;
-      }
-      case 0x87: {
-        // TUPLE3
-        const c = pop();
-        const b = pop();
-        push([pop(), b, c]);
-        break;
-      }
-      case 0x8f: // EMPTY_SET
-        push(newSet([]));
-        break;
-      case 0x91: // FROZENSET
-        push(popMark());
-        break;
-      case 0x73: {
-        // SETITEM
-        const v = pop();
-        const k = pop();
-        setItems(top(), [k, v]);
-        break;
-      }
-      case 0x75: {
-        // SETITEMS
-        const items = popMark();
-        setItems(top(), items);
-        break;
-      }
-      case 0x61: {
-        // APPEND
-        const v = pop();
-        append(top(), [v]);
-        break;
-      }
-      case 0x65: // APPENDS
-      case 0x90: {
-        // ADDITEMS
-        const items = popMark();
-        append(top(), items);
-        break;
-      }
-      case 0x71: // BINPUT
-        memoize(u8());
-        break;
-      case 0x72: // LONG_BINPUT
-        memoize(u32());
-        break;
-      case 0x94: // MEMOIZE
-        memoize(memo.size);
-        break;
-      case 0x68: // BINGET
-      case 0x6a: {
-        // LONG_BINGET
-        const index = op === 0x68 ? u8() : u32();
-        if (!memo.has(index)) fail(`memo entry ${index} was never stored`);
-        push(memo.get(index));
-        break;
-      }
-      case 0x63: {
-        // GLOBAL "module\nname\n"
-        const module = line();
-        push(hooks.global(module, line()));
-        break;
-      }
-      case 0x93: {
-        // STACK_GLOBAL
-        const name = pop();
-        const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings');
-        push(hooks.global(module as string, name as string));
-        break;
-      }
-      case 0x52: {
-        // REDUCE
-        const args = pop();
-        const callable = pop();
-        if (!Array.isArray(args) || isList(args)) fail('REDUCE arguments are not a tuple');
-        push(hooks.call(callable, args as unknown[], 'REDUCE'));
-        break;
-      }
-      case 0x81: {
-        // NEWOBJ
-        const args = pop();
-        const cls = pop();
-        if (!Array.isArray(args) || isList(args)) fail('NEWOBJ arguments are not a tuple');
-        push(hooks.call(cls, args as unknown[], 'NEWOBJ'));
-        break;
-      }
-      case 0x92: {
-        // NEWOBJ_EX: keyword arguments are not supported (nothing torch saves uses them)
-        const kwargs = pop();
-        const args = pop();
-        const cls = pop();
-        if (!Array.isArray(args) || isList(args)) fail('NEWOBJ_EX arguments are not a tuple');
-        if (!isDict(kwargs) || Object.keys(kwargs).length) fail('NEWOBJ_EX with keyword arguments is not supported');
-        push(hooks.call(cls, args as unknown[], 'NEWOBJ'));
-        break;
-      }
-      case 0x62: {
-        // BUILD
-        const state = pop();
-        hooks.build(top(), state);
-        break;
-      }
-      case 0x51: // BINPERSID
-        push(hooks.persistentLoad(pop()));
-        break;
-      default:
-        fail('unsupported opcode (this reader handles only what torch.save writes for plain data)');
-    }
   }
 }
-

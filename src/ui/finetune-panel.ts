@@ -47,38 +47,12 @@ export function initFinetunePanel(host: Remote<TrainerHost>, bundled: () => Data
   const epochsBody = $('ft-epoch-table').querySelector('tbody')!;
   const lossChart = new LossChart($<HTMLCanvasElement>('ft-loss-chart'), 0.6);
   const accChart = new LossChart($<HTMLCanvasElement>('ft-acc-chart'), 0, 'epoch');
-  const num = (id: string) => Number($<HTMLInputElement>(id).value);
-
   function showFields(): void {
     for (const l of document.querySelectorAll<HTMLElement>('#finetune label[data-ft]')) l.hidden = l.dataset.ft !== modelKind.value;
     for (const l of document.querySelectorAll<HTMLElement>('#finetune label[data-ft-data]')) l.hidden = l.dataset.ftData !== dataKind.value;
   }
 
-  function modelChoice(): FinetuneModelChoice {
-    if (modelKind.value === 'random' || modelKind.value === 'random-plain') return { kind: 'random', ...setupModel(), plainInit: modelKind.value === 'random-plain' };
-    return checkpointChoice(modelKind.value, stored, $<HTMLInputElement>('ft-file'));
-  }
-
-  function request(): FinetuneRequest {
-    return {
-      model: modelChoice(),
-      data: labelledData(dataKind.value, $<HTMLInputElement>('ft-files'), bundled, setupSource),
-      valFraction: num('ft-val-fraction'),
-      splitSeed: 0,
-      trainLimit: num('ft-train-limit'),
-      valLimit: num('ft-val-limit'),
-      labelFraction: num('ft-label-fraction'),
-      epochs: num('ft-epochs'),
-      recipe: {
-        batchSize: num('ft-batch'),
-        baseLr: num('ft-base-lr'),
-        weightDecay: num('ft-weight-decay'),
-        layerDecay: num('ft-layer-decay'),
-        labelSmoothing: num('ft-label-smoothing'),
-        seed: num('ft-seed'),
-      },
-    };
-  }
+  const request = () => readRequest(bundled, setupSource, setupModel);
 
   function addEpoch(m: EpochMetrics): void {
     const tr = el('tr');
@@ -159,6 +133,34 @@ export function initFinetunePanel(host: Remote<TrainerHost>, bundled: () => Data
   stored.onfocus = () => void fillStoredCheckpoints(host, stored).catch(() => {});
   showFields();
   void predictor.refresh().catch(() => {});
+}
+
+/** The panel's fields as a request; throws (shown in the panel) when a choice is incomplete. */
+function readRequest(bundled: () => DataSource, setupSource: () => DataSource, setupModel: SetupModel): FinetuneRequest {
+  const num = (id: string) => Number($<HTMLInputElement>(id).value);
+  const kind = $<HTMLSelectElement>('ft-model').value;
+  const model: FinetuneModelChoice =
+    kind === 'random' || kind === 'random-plain'
+      ? { kind: 'random', ...setupModel(), plainInit: kind === 'random-plain' }
+      : checkpointChoice(kind, $<HTMLSelectElement>('ft-stored'), $<HTMLInputElement>('ft-file'));
+  return {
+    model,
+    data: labelledData($<HTMLSelectElement>('ft-data').value, $<HTMLInputElement>('ft-files'), bundled, setupSource),
+    valFraction: num('ft-val-fraction'),
+    splitSeed: 0,
+    trainLimit: num('ft-train-limit'),
+    valLimit: num('ft-val-limit'),
+    labelFraction: num('ft-label-fraction'),
+    epochs: num('ft-epochs'),
+    recipe: {
+      batchSize: num('ft-batch'),
+      baseLr: num('ft-base-lr'),
+      weightDecay: num('ft-weight-decay'),
+      layerDecay: num('ft-layer-decay'),
+      labelSmoothing: num('ft-label-smoothing'),
+      seed: num('ft-seed'),
+    },
+  };
 }
 
 /** The stored classifiers' list and the prediction view; `refresh(select)` re-reads the list. */

@@ -14,6 +14,7 @@
  *   summing to <= 1, named by the classifier's class names; for an image already at the input
  *   size (no resize: the same pixels in both), `webspark predict` on the downloaded file gives
  *   the same probabilities;
+ * - Stop ends a run after its step, with a message, and stores nothing;
  * - fine-tuning the model being trained is refused while its run runs (the message says to
  *   pause); paused, it fine-tunes from it and stores a second classifier;
  * - no uncaught error on the page.
@@ -202,6 +203,16 @@ describe('browser app: the Fine-tune panel', () => {
     expect(common.length).toBeGreaterThanOrEqual(4);
     for (const t of common) expect(Math.abs(t.prob - byClass.get(t.class)!)).toBeLessThan(1e-4);
     await page.locator('#finetune').screenshot({ path: join(SHOTS, '12-finetune.png') });
+  });
+
+  it('stops a fine-tuning run after its step and stores nothing', { timeout: 120_000 }, async () => {
+    await page.fill('#ft-epochs', '100');
+    await page.click('#ft-run');
+    await waitOrExplain(page, '#ft-status:has-text("step 2 /")', 60_000, () => document.getElementById('ft-error')!.textContent ?? '');
+    await page.locator('#ft-stop').dispatchEvent('click');
+    await finetuneEnds(page, 'failed');
+    await expect(page.locator('#ft-error').innerText()).resolves.toMatch(/^fine-tune: stopped at step \d+ of 300; no classifier was stored$/);
+    await expect(page.locator('#ft-classifiers tbody tr').count()).resolves.toBe(1);
   });
 
   it('refuses the model being trained while it runs; paused, fine-tunes from it', { timeout: 240_000 }, async () => {

@@ -13,7 +13,7 @@ import { loadStateDict } from '../io/state-dict.ts';
 import { Context } from '../tensor/context.ts';
 import { Rng } from '../util/rng.ts';
 import { Classifier } from '../finetune/classifier.ts';
-import { predictImages } from '../finetune/predict.ts';
+import { EVAL_CROP_PCT, predictImages } from '../finetune/predict.ts';
 import { readClassifier } from '../finetune/weights.ts';
 
 const OPTIONS = defineOptions({
@@ -29,9 +29,6 @@ export const command: Command<typeof OPTIONS> = {
   run: predictCommand,
 };
 
-/** timm's default evaluation crop. */
-const CROP_PCT = 0.875;
-
 export async function predictCommand(args: Args<typeof OPTIONS>): Promise<number> {
   const checkpoint = args.get('checkpoint');
   const json = args.get('json');
@@ -39,7 +36,7 @@ export async function predictCommand(args: Args<typeof OPTIONS>): Promise<number
   if (!checkpoint || paths.length === 0) throw new Error('usage: webspark predict --checkpoint classifier.safetensors IMAGE... [--json]');
   const file = readClassifier(new Uint8Array(readFileSync(checkpoint)), checkpoint);
   const size = file.config.inputSize;
-  const images = await Promise.all(paths.map(async (p) => ({ name: p, rgb: await loadSquareRgb(p, size, CROP_PCT) })));
+  const images = await Promise.all(paths.map(async (p) => ({ name: p, rgb: await loadSquareRgb(p, size, EVAL_CROP_PCT) })));
   const gpu = await createNodeGpu();
   const ctx = new Context(gpu);
   try {

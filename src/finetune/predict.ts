@@ -3,6 +3,7 @@
  * per image, in inference mode (BatchNorm on running statistics). Images arrive as
  * size x size RGB bytes, already resized and cropped (src/platform/node/images.ts in Node).
  */
+import type { CropBox } from '../data/augment.ts';
 import { flipNormalize } from '../ops/augment.ts';
 import type { Context } from '../tensor/context.ts';
 import type { Classifier } from './classifier.ts';
@@ -14,6 +15,21 @@ export interface Prediction {
 }
 
 const BATCH = 32;
+
+/** timm's evaluation crop: the shorter side goes to floor(size / 0.875), the centre size x size is kept. */
+export const EVAL_CROP_PCT = 0.875;
+
+/**
+ * The box of a width x height image that the evaluation resize + centre crop keeps, in the
+ * image's own pixels (for decoders that crop, then resize the box to size x size). An image
+ * already at size x size is kept whole, as `webspark predict` does.
+ */
+export function evalCropBox(width: number, height: number, size: number, cropPct = EVAL_CROP_PCT): CropBox {
+  if (width === size && height === size) return { top: 0, left: 0, width, height };
+  const resized = Math.max(size, Math.floor(size / cropPct));
+  const side = Math.max(1, Math.round((Math.min(width, height) * size) / resized));
+  return { top: Math.floor((height - side) / 2), left: Math.floor((width - side) / 2), width: side, height: side };
+}
 
 export async function predictImages(
   ctx: Context,

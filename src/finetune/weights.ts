@@ -16,6 +16,17 @@ import type { Classifier, ClassifierConfig } from './classifier.ts';
 
 export const CLASSES_KEY = 'webspark.classes';
 
+/**
+ * The class names of a classifier for labelled data: the data's own (ImageFolder's folders)
+ * when they cover every label, else the label indices as text. Their count is the class count.
+ */
+export function classNamesFor(names: readonly string[], ...labelSets: ArrayLike<number>[]): string[] {
+  let maxLabel = 0;
+  for (const labels of labelSets) for (let i = 0; i < labels.length; i++) maxLabel = Math.max(maxLabel, labels[i]!);
+  const classes = Math.max(names.length, maxLabel + 1);
+  return names.length === classes ? [...names] : Array.from({ length: classes }, (_, i) => String(i));
+}
+
 /** The encoder's arrays of a weight file, under the encoder's own (timm-style) keys. */
 export function encoderArrays(arrays: ReadonlyMap<string, NamedArray>, headPrefixes: readonly string[]): Map<string, NamedArray> {
   const out = new Map<string, NamedArray>();

@@ -7,8 +7,8 @@ export class LossChart {
   private values: number[] = [];
   private queued = false;
 
-  /** `smoothing` 0 draws the raw series only (for lr and gradient norm). */
-  constructor(private canvas: HTMLCanvasElement, private smoothing = 0.9) {}
+  /** `smoothing` 0 draws the raw series only (for lr and gradient norm); `unit` names the x axis. */
+  constructor(private canvas: HTMLCanvasElement, private smoothing = 0.9, private unit = 'step') {}
 
   get length(): number {
     return this.values.length;
@@ -95,7 +95,7 @@ export class LossChart {
       g.stroke();
       g.fillText(Math.abs(v) < 1e-2 && v !== 0 ? v.toExponential(2) : v.toFixed(digits), 2, y(v) + 4);
     }
-    g.fillText(`step ${this.values.length}`, w - pad.r - 60, h - 4);
+    g.fillText(`${this.unit} ${this.values.length}`, w - pad.r - 60, h - 4);
     const line = (series: (readonly [number, number])[], style: string, width: number) => {
       g.strokeStyle = style;
       g.lineWidth = width;

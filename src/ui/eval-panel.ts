@@ -9,9 +9,9 @@
 import * as Comlink from 'comlink';
 import type { Remote } from 'comlink';
 import type { TrainerHost } from '../worker/trainer-worker.ts';
-import type { EvalModelChoice, EvalProgress, EvalRequest, EvalRow } from '../worker/eval-host.ts';
+import type { EvalProgress, EvalRequest, EvalRow } from '../worker/eval-host.ts';
 import type { DataSource } from '../worker/protocol.ts';
-import { modelNameOf } from '../models/zoo.ts';
+import { checkpointChoice, fillStoredCheckpoints, labelledData, pickedFiles } from './panel-sources.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -51,47 +51,14 @@ export function initEvalPanel(host: Remote<TrainerHost>, bundled: () => DataSour
     for (const l of document.querySelectorAll<HTMLElement>('#evaluate label[data-eval-val]')) l.hidden = l.dataset.evalVal !== valKind.value;
   }
 
-  /** The stored checkpoints, newest first (the store's manifest). */
-  async function refreshStored(): Promise<void> {
-    const m = await host.manifest();
-    const keep = stored.value;
-    const options = m.runs.flatMap((r) =>
-      r.checkpoints.map((c) => new Option(`${modelNameOf(r.config)} — step ${c.step} / ${r.config.totalSteps}`, c.file)),
-    );
-    options.reverse();
-    stored.replaceChildren(...(options.length ? options : [new Option('(no stored checkpoint yet)', '')]));
-    if (options.some((o) => o.value === keep)) stored.value = keep;
-  }
-
-  function modelChoice(): EvalModelChoice {
-    if (modelKind.value === 'stored') {
-      if (!stored.value) throw new Error('no stored checkpoint chosen: train and pause a run first (a checkpoint is written), or pick a checkpoint file');
-      return { kind: 'stored', file: stored.value };
-    }
-    if (modelKind.value === 'file') {
-      const f = file.files?.[0];
-      if (!f) throw new Error('choose a checkpoint file (.safetensors or .pth) first');
-      return { kind: 'file', name: f.name, blob: f };
-    }
-    return { kind: 'current' };
-  }
-
-  function dataSource(): DataSource {
-    if (dataKind.value === 'setup') return setupSource();
-    if (dataKind.value === 'files') {
-      const picked = [...(files.files ?? [])];
-      if (picked.length === 0) throw new Error('choose labelled shard files (.tar with .cls entries, .parquet with a label column) or images first');
-      return { kind: 'files', files: picked, label: `files: ${picked.map((f) => f.name).join(', ')}` };
-    }
-    return bundled();
-  }
+  const refreshStored = () => fillStoredCheckpoints(host, stored);
+  const modelChoice = () => checkpointChoice(modelKind.value, stored, file);
+  const dataSource = () => labelledData(dataKind.value, files, bundled, setupSource);
 
   /** Validation images from files of their own (as `webspark eval --val-data`), or none: the split. */
   function valSource(): DataSource | undefined {
     if (valKind.value !== 'files') return undefined;
-    const picked = [...(valFiles.files ?? [])];
-    if (picked.length === 0) throw new Error('choose the validation files (labelled shards or images), or use a seeded split of the data');
-    return { kind: 'files', files: picked, label: `files: ${picked.map((f) => f.name).join(', ')}` };
+    return pickedFiles(valFiles, 'choose the validation files (labelled shards or images), or use a seeded split of the data');
   }
 
   function request(): EvalRequest {

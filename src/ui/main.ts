@@ -14,6 +14,8 @@ import { LossChart } from './chart.ts';
 import { drawImage } from './images.ts';
 import { initDemo, type DemoPanel } from './demo.ts';
 import { initEvalPanel } from './eval-panel.ts';
+import { initFinetunePanel } from './finetune-panel.ts';
+import { download } from './panel-sources.ts';
 import { autoResumeChosen, BUNDLED_LABEL, chooseAutoResume, showDeviceStatus, storedSource, TabLife } from './tab-life.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -267,15 +269,6 @@ function onEvent(e: HostEvent): void {
   }
 }
 
-function download(bytes: Uint8Array, name: string): void {
-  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
-  const a = el('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
 async function refreshCheckpoints(manifest?: Manifest): Promise<void> {
   const m = manifest ?? (await host.manifest());
   const body = $('checkpoint-list').querySelector('tbody')!;
@@ -385,7 +378,7 @@ async function main(): Promise<void> {
       el('p', 'Training needs WebGPU. Open this page in a recent Chrome or Edge on a machine with a GPU; on Linux, ' +
         'Chrome may need chrome://flags/#enable-unsafe-webgpu, and chrome://gpu shows whether WebGPU is blocked.', 'hint'),
     );
-    for (const id of ['setup', 'run', 'previews', 'demo', 'evaluate']) $(id).hidden = true;
+    for (const id of ['setup', 'run', 'previews', 'demo', 'evaluate', 'finetune']) $(id).hidden = true;
     return;
   }
   showAdapter($('adapter'), adapter);
@@ -396,7 +389,9 @@ async function main(): Promise<void> {
     fillForm({ ...DEFAULT_APP_CONFIG, model: TINY_MODEL, batchSize: 2, decoderWidth: 32, steps: 100, previewEvery: 5, autotune: false, tuneShapes: 16 });
   }
   demo = initDemo(host);
-  initEvalPanel(host, () => ({ kind: 'url', pattern: SHARD_URL, label: BUNDLED_LABEL }), dataSource);
+  const bundled = (): DataSource => ({ kind: 'url', pattern: SHARD_URL, label: BUNDLED_LABEL });
+  initEvalPanel(host, bundled, dataSource);
+  initFinetunePanel(host, bundled, dataSource, () => ({ model: readForm().model, inputSize: readForm().inputSize }));
   await host.subscribe(Comlink.proxy(onEvent));
   let planned = 0;
   const replan = async () => {

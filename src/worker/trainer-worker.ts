@@ -3,8 +3,8 @@
  * current run, so the page's thread only renders. The page drives it through comlink
  * (`Comlink.wrap<TrainerHost>(worker)`) and receives events through one subscribed callback
  * (`Comlink.proxy`). A run's life (supervised training, device rebuilds, automatic
- * checkpoints) is src/worker/run-lifecycle.ts; the masking demo, evaluation and tuning have
- * their own hosts.
+ * checkpoints) is src/worker/run-lifecycle.ts; the masking demo, evaluation, fine-tuning and
+ * tuning have their own hosts.
  */
 import * as Comlink from 'comlink';
 import { createBrowserGpu } from '../platform/browser/gpu.ts';
@@ -24,7 +24,10 @@ import { describeSchedule } from '../train/lr-rule.ts';
 import type { SparK } from '../models/spark.ts';
 import { demoModelFromFile, demoReconstruct, type DemoModelInfo, type DemoResult } from './demo-host.ts';
 import { EvalHost, type EvalProgress, type EvalReport, type EvalRequest } from './eval-host.ts';
+import { FinetuneHost, type FinetuneEnv, type FinetuneProgress, type FinetuneReport, type FinetuneRequest } from './finetune-host.ts';
 import { RunLifecycle } from './run-lifecycle.ts';
+import { BrowserClassifierStore, type ClassifierEntry } from '../platform/browser/classifier-store.ts';
+import type { Prediction } from '../finetune/predict.ts';
 import { modelNameOf } from '../models/zoo.ts';
 
 /** A demo reconstruction on the training device writes a checkpoint first when the last is older than this. */
@@ -38,6 +41,8 @@ export class TrainerHost {
   /** The masking demo's imported model, in its own context (null: it uses the trainer's model). */
   private demo: { ctx: Context; model: SparK; info: DemoModelInfo } | null = null;
   private evaluator = new EvalHost();
+  private finetuner = new FinetuneHost();
+  private classifiersOpened: Promise<BrowserClassifierStore> | null = null;
 
   /** The adapter the worker trains on (throws with what to do when there is no WebGPU). */
   async adapter(): Promise<AdapterReport> {
@@ -104,14 +109,62 @@ export class TrainerHost {
     // An evaluation runs on the training device: the run's position is saved before it (the
     // model being trained is refused while it runs, so that request needs none).
     if (request.model.kind !== 'current') await this.current?.checkpointNow();
-    const env = {
+    return this.evaluator.evaluate(this.labelledEnv(), request, onProgress);
+  }
+
+  /** The Fine-tune panel: a classifier trained from the model being trained, a checkpoint or random init (src/worker/finetune-host.ts). */
+  async finetune(request: FinetuneRequest, onProgress?: (p: FinetuneProgress) => void): Promise<FinetuneReport> {
+    // As an evaluation: the run's position is saved first (the running model is refused).
+    if (request.model.kind !== 'current') await this.current?.checkpointNow();
+    return this.finetuner.finetune(this.finetuneEnv(), request, onProgress);
+  }
+
+  /** Ends the fine-tuning run after its current step (nothing is stored). */
+  stopFinetune(): void {
+    this.finetuner.stop();
+  }
+
+  /** Top-5 predictions of a stored classifier on images. */
+  predict(file: string, images: { name: string; blob: Blob }[]): Promise<Prediction[]> {
+    return this.finetuner.predict(this.finetuneEnv(), file, images);
+  }
+
+  async classifiers(): Promise<ClassifierEntry[]> {
+    return (await this.classifierStore()).list();
+  }
+
+  async readClassifier(file: string): Promise<Uint8Array> {
+    const bytes = await (await this.classifierStore()).read(file);
+    return Comlink.transfer(bytes, [bytes.buffer]);
+  }
+
+  async deleteClassifier(file: string): Promise<void> {
+    await (await this.classifierStore()).delete(file);
+  }
+
+  /** What the evaluation and fine-tuning hosts read: the device, the live model, stored checkpoints, data. */
+  private labelledEnv() {
+    return {
       gpu: () => this.device(),
       live: () => (this.trainer ? { model: this.trainer.model, config: this.trainer.config, state: this.trainer.state, step: this.trainer.step } : null),
       readStored: async (file: string) => (await this.checkpoints()).read(file),
       shards: shardsOf,
       decoder: () => new BitmapDecoder(),
     };
-    return this.evaluator.evaluate(env, request, onProgress);
+  }
+
+  private finetuneEnv(): FinetuneEnv {
+    return {
+      ...this.labelledEnv(),
+      classNames: (source: DataSource) => (source.kind === 'files' ? browserShards(source.files, { name: source.label }).classes : []),
+      saveClassifier: async (parts, info) => (await this.classifierStore()).save(parts, info),
+      readClassifier: async (file) => (await this.classifierStore()).read(file),
+    };
+  }
+
+  private async classifierStore(): Promise<BrowserClassifierStore> {
+    this.classifiersOpened ??= BrowserClassifierStore.open();
+    return this.classifiersOpened;
   }
 
   subscribe(listener: (e: HostEvent) => void): void {

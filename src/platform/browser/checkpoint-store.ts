@@ -49,11 +49,7 @@ export class BrowserCheckpointStore {
     const root = await navigator.storage.getDirectory();
     const store = new BrowserCheckpointStore(await root.getDirectoryHandle(DIR, { create: true }), keep);
     const named = new Set((await store.manifest()).runs.flatMap((r) => r.checkpoints.map((c) => c.file)));
-    const orphans: string[] = [];
-    for await (const name of (store.dir as unknown as { keys(): AsyncIterable<string> }).keys()) {
-      if (!named.has(name)) orphans.push(name);
-    }
-    for (const name of orphans) await store.dir.removeEntry(name).catch(() => {});
+    await removeUnnamed(store.dir, named);
     return store;
   }
 
@@ -90,26 +86,13 @@ export class BrowserCheckpointStore {
   /** Writes `parts` as checkpoint `step` of run `runId`; names it in the manifest after the bytes are flushed. */
   async save(runId: string, step: number, parts: readonly Uint8Array[], extra: { finished: boolean; losses: number[] }): Promise<string> {
     const file = `${runId}-step-${String(step).padStart(9, '0')}-${Date.now().toString(36)}.safetensors`;
-    const handle = await this.dir.getFileHandle(file, { create: true });
-    const access = await handle.createSyncAccessHandle();
-    let bytes = 0;
+    let bytes: number;
     try {
-      access.truncate(0);
-      for (const part of parts) {
-        let off = 0;
-        while (off < part.length) off += access.write(part.subarray(off), { at: bytes + off });
-        bytes += part.length;
-      }
-      access.flush();
+      bytes = await writeWhole(this.dir, file, parts);
     } catch (err) {
-      access.close();
-      await this.dir.removeEntry(file).catch(() => {});
-      const full = (err as Error).name === 'QuotaExceededError';
-      const why = full ? "the browser's storage quota for this site is full" : (err as Error).message;
       // `cause` travels with it so the supervisor can tell "storage full" apart.
-      throw new Error(`could not write checkpoint ${file}: ${why}. The previous checkpoint is intact.`, { cause: err });
+      throw new Error(`could not write checkpoint ${file}: ${whyWriteFailed(err)}. The previous checkpoint is intact.`, { cause: err });
     }
-    access.close();
     const dropped: string[] = [];
     await this.update((m) => {
       const run = m.runs.find((r) => r.id === runId);
@@ -147,4 +130,43 @@ export class BrowserCheckpointStore {
     });
     for (const name of files) await this.dir.removeEntry(name).catch(() => {});
   }
+}
+
+/**
+ * Writes `parts` as the file `name` of `dir` through a synchronous access handle (workers only),
+ * flushed and closed; returns its length. On a failure the partial file is removed.
+ */
+export async function writeWhole(dir: FileSystemDirectoryHandle, name: string, parts: readonly Uint8Array[]): Promise<number> {
+  const handle = await dir.getFileHandle(name, { create: true });
+  const access = await handle.createSyncAccessHandle();
+  let bytes = 0;
+  try {
+    access.truncate(0);
+    for (const part of parts) {
+      let off = 0;
+      while (off < part.length) off += access.write(part.subarray(off), { at: bytes + off });
+      bytes += part.length;
+    }
+    access.flush();
+  } catch (err) {
+    access.close();
+    await dir.removeEntry(name).catch(() => {});
+    throw err;
+  }
+  access.close();
+  return bytes;
+}
+
+/** A failed write's reason for a message: a full quota said as such. */
+export function whyWriteFailed(err: unknown): string {
+  return (err as Error).name === 'QuotaExceededError' ? "the browser's storage quota for this site is full" : (err as Error).message;
+}
+
+/** Deletes the files of `dir` that `named` does not hold (writes that never finished). */
+export async function removeUnnamed(dir: FileSystemDirectoryHandle, named: ReadonlySet<string>): Promise<void> {
+  const orphans: string[] = [];
+  for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) {
+    if (!named.has(name)) orphans.push(name);
+  }
+  for (const name of orphans) await dir.removeEntry(name).catch(() => {});
 }

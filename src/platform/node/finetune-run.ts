@@ -17,7 +17,8 @@ import { peakLr } from '../../optim/schedule.ts';
 import { Classifier, type ClassifierConfig } from '../../finetune/classifier.ts';
 import { Finetuner, type EpochMetrics, type FinetuneOptions } from '../../finetune/finetune.ts';
 import { labelFraction } from '../../finetune/sampling.ts';
-import { encodeClassifier, loadEncoderWeights } from '../../finetune/weights.ts';
+import { optionsFor, planRun } from '../../finetune/plan.ts';
+import { classNamesFor, encodeClassifier, loadEncoderWeights } from '../../finetune/weights.ts';
 
 export interface FinetuneRun {
   data: string;
@@ -111,21 +112,17 @@ export async function runFinetune(run: FinetuneRun, events: RunEvents): Promise<
   if (!resumeFile && !initFile && !run.randomInit) throw new Error('give --checkpoint FILE (pre-trained weights), --random-init with --model, or --resume FILE');
   const sizeHint = run.inputSize ?? (resumeFile ?? initFile)?.config.inputSize ?? 64;
   const { train, val } = await loadData(run, sizeHint);
-  const names = train.classes.length ? train.classes : [];
-  let maxLabel = 0;
-  for (const l of [...train.labels, ...val.labels]) maxLabel = Math.max(maxLabel, l);
-  const classes = Math.max(names.length, maxLabel + 1);
-  const classNames = names.length === classes ? names : Array.from({ length: classes }, (_, i) => String(i));
+  const classNames = classNamesFor(train.classes, train.labels, val.labels);
+  const classes = classNames.length;
   const config = classifierConfig(run, resumeFile ?? initFile, classes);
   if (config.inputSize !== sizeHint) throw new Error(`input size ${config.inputSize} differs from the ${sizeHint} px the data was read at`);
   // A resumed run keeps the recipe its checkpoint records (the flags' values are not used).
   const resumed = resumeFile ? recordedOptions(resumeFile, run.resume!) : null;
   const indices = labelFraction(train.labels, run.labelFraction, resumed?.seed ?? run.train.seed);
-  const batch = Math.min(resumed?.batchSize ?? run.train.batchSize, indices.length);
-  const stepsPerEpoch = Math.max(1, Math.floor(indices.length / batch));
-  const totalSteps = run.steps ?? Math.max(1, Math.round(run.epochs * stepsPerEpoch));
-  const warmup = run.warmupEpochs !== undefined ? run.warmupEpochs * stepsPerEpoch : Math.min(stepsPerEpoch, Math.floor(totalSteps / 10));
-  const options: FinetuneOptions = resumed ?? { ...run.train, totalSteps, warmupSteps: Math.min(totalSteps - 1, warmup) };
+  const length = { epochs: run.epochs, ...(run.steps !== undefined ? { steps: run.steps } : {}), ...(run.warmupEpochs !== undefined ? { warmupEpochs: run.warmupEpochs } : {}) };
+  const plan = planRun(indices.length, resumed?.batchSize ?? run.train.batchSize, length);
+  const stepsPerEpoch = plan.stepsPerEpoch;
+  const options: FinetuneOptions = resumed ?? optionsFor(run.train, plan);
 
   mkdirSync(run.out, { recursive: true });
   const store = new NodeCheckpointStore(run.out);

@@ -80,59 +80,21 @@ export function initEvalPanel(host: Remote<TrainerHost>, bundled: () => DataSour
     };
   }
 
-  function addRow(r: EvalRow): void {
-    const tr = document.createElement('tr');
-    tr.dataset.model = r.model;
-    tr.dataset.protocol = r.protocol;
-    tr.dataset.accuracy = String(r.accuracy);
-    tr.dataset.correct = String(r.correct);
-    tr.dataset.total = String(r.total);
-    tr.append(
-      cell(r.model),
-      cell(r.protocol === 'knn' ? 'k-NN' : 'linear probe'),
-      cell(pct(r.accuracy)),
-      cell(`${r.correct} / ${r.total}`),
-      cell(r.trainAccuracy === undefined ? '—' : pct(r.trainAccuracy)),
-      cell(String(r.trainImages)),
-      cell(r.seconds.toFixed(1)),
-    );
-    body.append(tr);
-  }
-
+  const addRow = (r: EvalRow) => body.append(resultRow(r));
   /**
    * One run's progress handler. Progress comes through its own message channel, so it may
    * arrive after the result: rows reported late are added from the result, and anything that
    * arrives after it is ignored.
    */
-  function progressOf(added: EvalRow[], finished: () => boolean): (p: EvalProgress) => void {
-    return (p) => {
-      if (finished()) return;
-      onProgress(p, added);
-    };
-  }
-
-  function onProgress(p: EvalProgress, added: EvalRow[]): void {
-    switch (p.kind) {
-      case 'load':
-        status.textContent = `reading labelled images: ${p.loaded}`;
-        progress.removeAttribute('value');
-        break;
-      case 'features':
-        status.textContent = `${p.row}: features of the ${p.side === 'train' ? 'training' : 'validation'} images ${p.done} / ${p.total}`;
-        progress.max = p.total;
-        progress.value = p.done;
-        break;
-      case 'probe':
-        status.textContent = `${p.row}: linear probe epoch ${p.epoch} / ${p.epochs}`;
-        progress.max = p.epochs;
-        progress.value = p.epoch;
-        break;
-      case 'row':
-        addRow(p.row);
-        added.push(p.row);
-        break;
+  const progressOf = (added: EvalRow[], finished: () => boolean) => (p: EvalProgress) => {
+    if (finished()) return;
+    if (p.kind === 'row') {
+      addRow(p.row);
+      added.push(p.row);
+    } else {
+      showProgress(p, status, progress);
     }
-  }
+  };
 
   modelKind.onchange = () => {
     showFields();
@@ -173,4 +135,44 @@ export function initEvalPanel(host: Remote<TrainerHost>, bundled: () => DataSour
       run.disabled = false;
     }
   };
+}
+
+/** A result row; its data attributes carry the figures for tests and scripts. */
+function resultRow(r: EvalRow): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  tr.dataset.model = r.model;
+  tr.dataset.protocol = r.protocol;
+  tr.dataset.accuracy = String(r.accuracy);
+  tr.dataset.correct = String(r.correct);
+  tr.dataset.total = String(r.total);
+  tr.append(
+    cell(r.model),
+    cell(r.protocol === 'knn' ? 'k-NN' : 'linear probe'),
+    cell(pct(r.accuracy)),
+    cell(`${r.correct} / ${r.total}`),
+    cell(r.trainAccuracy === undefined ? '—' : pct(r.trainAccuracy)),
+    cell(String(r.trainImages)),
+    cell(r.seconds.toFixed(1)),
+  );
+  return tr;
+}
+
+/** The status line and bar for a progress report other than a finished row. */
+function showProgress(p: Exclude<EvalProgress, { kind: 'row' }>, status: HTMLElement, progress: HTMLProgressElement): void {
+  switch (p.kind) {
+    case 'load':
+      status.textContent = `reading labelled images: ${p.loaded}`;
+      progress.removeAttribute('value');
+      break;
+    case 'features':
+      status.textContent = `${p.row}: features of the ${p.side === 'train' ? 'training' : 'validation'} images ${p.done} / ${p.total}`;
+      progress.max = p.total;
+      progress.value = p.done;
+      break;
+    case 'probe':
+      status.textContent = `${p.row}: linear probe epoch ${p.epoch} / ${p.epochs}`;
+      progress.max = p.epochs;
+      progress.value = p.epoch;
+      break;
+  }
 }

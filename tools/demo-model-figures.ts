@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { formatHeldOut, type DemoModelCard } from '../src/models/demo-model.ts';
+import { heldOutProtocol, type DemoModelCard } from '../src/models/demo-model.ts';
 
 export const DOC_BEGIN = '<!-- shipped-model:begin (written by tools/ship-demo-model.ts; do not edit by hand) -->';
 export const DOC_END = '<!-- shipped-model:end -->';
@@ -37,7 +37,7 @@ export async function writeLossCurvePng(path: string, points: LossPoint[], heldO
   const top = 36;
   const bottom = 44;
   const maxStep = Math.max(1, points[points.length - 1]!.step);
-  const hi = Math.max(1.05, ...points.map((p) => p.loss));
+  const hi = Math.max(1.05, heldOut + 0.1, ...points.map((p) => p.loss));
   const lo = Math.min(0, heldOut);
   const x = (s: number) => left + ((W - left - right) * s) / maxStep;
   const y = (l: number) => top + ((H - top - bottom) * (hi - l)) / (hi - lo);
@@ -76,7 +76,7 @@ export function docSection(card: DemoModelCard, bytes: number, command: string, 
     DOC_BEGIN,
     `## The shipped model: ${card.title}`,
     '',
-    `**Held-out loss: ${h.mean.toFixed(3)}** — ${formatHeldOut(h)}; per seed ${h.perSeed.map((l) => l.toFixed(3)).join(', ')}. ` +
+    `**Held-out loss: ${h.mean.toFixed(3)}** (${heldOutProtocol(h)}); per seed ${h.perSeed.map((l) => l.toFixed(3)).join(', ')}. ` +
       'A mean predictor scores 1.0.',
     '',
     '| | |',

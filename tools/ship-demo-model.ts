@@ -12,7 +12,7 @@
 //    inference mode, mask ratio 0.6, seeds 0..7 (one random mask per photo and seed), every
 //    held-out photo of the corpus at the model's input size, through the code of
 //    `webspark reconstruct --json` (loadModelFile, seededMasks, reconstructImages).
-// 3. Copies the held-out photos into public/demo/heldout/ (<key>.jpg + photos.json with credits),
+// 3. Copies the held-out photos into public/demo/heldout/ (<key>.jpg, photos.json and CREDITS.md),
 //    draws docs/images/demo-model-loss.png (from the run's metrics.jsonl) and
 //    docs/images/demo-model-heldout.png, and rewrites the shipped-model section of docs/demo-model.md.
 // The model file is written last, through a temporary file, so a failure leaves the old one.
@@ -158,6 +158,8 @@ async function main(): Promise<void> {
   }
 
   // 2. The held-out loss of exactly these weights.
+  const docPath = join(docsDir, 'demo-model.md');
+  if (!existsSync(docPath)) throw new Error(`${docPath} does not exist: --docs names the folder of demo-model.md`);
   const photos = await readHeldOut(corpus);
   const modelPath = join(publicDir, DEMO_MODEL_PATH);
   mkdirSync(dirname(modelPath), { recursive: true });
@@ -204,7 +206,7 @@ async function main(): Promise<void> {
   const command = args.get('command') ??
     `npx webspark pretrain --data ${corpus === resolve('.cache/photo-corpus') ? '.cache/photo-corpus' : corpus}/train --model ${config.model} ` +
       `--decoder-width ${decoderWidth} --input-size ${config.inputSize} --batch-size ${batchSize} --steps ${run.train?.totalSteps ?? steps} --seed ${run.train?.seed ?? 0}`;
-  rewriteDocSection(join(docsDir, 'demo-model.md'), docSection(card, shipped.length, command, `node --import tsx tools/ship-demo-model.ts ${checkpoint}`));
+  rewriteDocSection(docPath, docSection(card, shipped.length, command, `node --import tsx tools/ship-demo-model.ts ${checkpoint}`));
   writeFileSync(draftPath, shipped);
   renameSync(draftPath, modelPath);
   process.stdout.write(`wrote ${modelPath} (${(statSync(modelPath).size / 1e6).toFixed(1)} MB, ${storage}); held-out loss ${card.heldOut.mean.toFixed(4)}\n`);
@@ -221,6 +223,19 @@ function writeHeldOutPhotos(dir: string, listPath: string, photos: HeldOutPhoto[
     return { key: p.key, file: String(c.file ?? ''), package: String(c.package ?? ''), licence: String(c.licence ?? ''), author: String(c.author ?? '') };
   });
   writeFileSync(listPath, `${JSON.stringify(list, null, 1)}\n`);
+  const rows = list.map((p) => `| ${p.key}.jpg | ${p.package} | \`${p.file}\` | ${p.licence} | ${p.author.replace(/\|/g, '\\|')} |`);
+  writeFileSync(join(dir, 'CREDITS.md'), [
+    '# Credits of the demo\'s held-out photos',
+    '',
+    'These photos come from Debian packages (the webspark photo corpus, tools/make-photo-corpus.ts; every photo of',
+    'the corpus is credited in docs/photo-corpus-credits.md). They are held out: the demo model was never trained on them.',
+    'Each is resized so its shorter side is 256 px and re-encoded as JPEG.',
+    '',
+    '| file | package | file in the package | licence | author |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n'));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

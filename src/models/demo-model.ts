@@ -71,8 +71,12 @@ export function cardFromMetadata(meta: Record<string, string>): DemoModelCard | 
   return card;
 }
 
+/** How the held-out figure was measured, in words. */
+export function heldOutProtocol(h: HeldOutLoss): string {
+  return `official masked-patch loss, mask ratio ${h.maskRatio}, ${h.seeds.length} seeded masks per photo, ${h.photos} held-out photos at ${h.inputSize} px`;
+}
+
 /** The held-out figure as the doc, the page and `webspark info` print it (3 decimals). */
 export function formatHeldOut(h: HeldOutLoss): string {
-  return `${h.mean.toFixed(3)} (official masked-patch loss, mask ratio ${h.maskRatio}, ${h.seeds.length} seeded masks per photo, ` +
-    `${h.photos} held-out photos at ${h.inputSize} px)`;
+  return `${h.mean.toFixed(3)} (${heldOutProtocol(h)})`;
 }

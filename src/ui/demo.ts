@@ -340,7 +340,7 @@ function describeShipped(): void {
   }
   const c = SHIPPED_CARD;
   about.textContent = `Shown: the shipped demo model, ${c.title}. SparK ${c.model} (LightDecoder width ${c.decoderWidth}), pre-trained by webspark for ` +
-    `${c.steps} steps at batch ${c.batchSize} on ${c.data}; trained on ${c.hardware}.` +
+    `${c.steps} steps at batch ${c.batchSize} on ${c.data}. Hardware: ${c.hardware}.` +
     (/stop-gap/i.test(c.hardware + c.title) ? ' A CPU stop-gap: a model trained on a GPU, larger and longer, will replace it.' : '') +
     ` Held-out loss ${formatHeldOut(c.heldOut)}.`;
   about.dataset.heldOut = String(c.heldOut.mean);

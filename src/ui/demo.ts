@@ -259,7 +259,7 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
     }
   };
   $('demo-use-trainer').onclick = async () => setModel(await host.demoUseTrainer());
-  $('demo-use-shipped').onclick = async () => setModel(await host.demoUseShipped(url(DEMO_MODEL_PATH))).catch(fail);
+  $('demo-use-shipped').onclick = async () => setModel(await host.demoUseShipped(url(DEMO_MODEL_PATH), true)).catch(fail);
 
   // The demo works only while its panel is on screen: no reconstructions (and no main-thread
   // drawing) in the background while the user watches training.
@@ -289,7 +289,7 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
     }
     if (!SHIPPED_CARD) return;
     stale = false;
-    await setModel(await host.demoUseShipped(url(DEMO_MODEL_PATH)));
+    await setModel(await host.demoUseShipped(url(DEMO_MODEL_PATH), false));
   }
   const opened = open().catch(fail);
 

@@ -75,16 +75,19 @@ export class TrainerHost {
     return this.imported.info;
   }
 
-  /** Loads the shipped demo model from `url` (once) and shows it. */
-  async demoUseShipped(url: string): Promise<DemoModelInfo> {
+  /**
+   * Loads the shipped demo model from `url` (once). `choose`: the user chose it (it stays shown
+   * when a run starts); otherwise it is the default, shown until a run exists. Returns what the demo shows now.
+   */
+  async demoUseShipped(url: string, choose: boolean): Promise<DemoModelInfo | null> {
     if (!this.shipped) {
       const response = await fetch(url);
       if (!response.ok) throw new Error(`the shipped demo model ${url}: HTTP ${response.status}`);
       this.shipped = await this.demoLoad(new Uint8Array(await response.arrayBuffer()), url.split('/').pop()!, null);
       this.shipped.info.source = 'the shipped demo model';
     }
-    this.demoChoice = 'shipped';
-    return this.shipped.info;
+    if (choose) this.demoChoice = 'shipped';
+    return this.demoModel();
   }
 
   private async demoLoad(bytes: Uint8Array, name: string, replaces: DemoSlot | null): Promise<DemoSlot> {

@@ -275,6 +275,8 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
   /** At load: the held-out photos, the first of them and the shipped model, drawn at once. */
   async function open(): Promise<void> {
     describeShipped();
+    // The model loads in the worker while the page fetches and decodes the photo.
+    const shipped = SHIPPED_CARD ? host.demoUseShipped(url(DEMO_MODEL_PATH), false).catch((e: unknown) => (fail(e), null)) : null;
     try {
       const response = await fetch(url(DEMO_PHOTOS_LIST));
       if (!response.ok) throw new Error(`the demo's photo list ${DEMO_PHOTOS_LIST}: HTTP ${response.status}`);
@@ -287,9 +289,11 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
     } catch (e) {
       fail(e);
     }
-    if (!SHIPPED_CARD) return;
+    if (!shipped) return;
+    const model = await shipped;
+    if (!model) return;
     stale = false;
-    await setModel(await host.demoUseShipped(url(DEMO_MODEL_PATH), false));
+    await setModel(model);
   }
   const opened = open().catch(fail);
 

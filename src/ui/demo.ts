@@ -343,9 +343,9 @@ function describeShipped(): void {
     return;
   }
   const c = SHIPPED_CARD;
-  about.textContent = `Shown: the shipped demo model, ${c.title}. SparK ${c.model} (LightDecoder width ${c.decoderWidth}), pre-trained by webspark for ` +
-    `${c.steps} steps at batch ${c.batchSize} on ${c.data}. Hardware: ${c.hardware}.` +
-    (/stop-gap/i.test(c.hardware + c.title) ? ' A CPU stop-gap: a model trained on a GPU, larger and longer, will replace it.' : '') +
+  about.textContent = `Shown: the shipped demo model, ${c.title}: SparK ${c.model} with a LightDecoder of width ${c.decoderWidth}, ` +
+    `pre-trained by webspark for ${c.steps} steps at batch ${c.batchSize} on ${c.data}. Trained on: ${c.hardware}.` +
+    (/stop-gap/i.test(c.hardware + c.title) ? ' It is a CPU stop-gap, to be replaced by a model trained on a GPU.' : '') +
     ` Held-out loss ${formatHeldOut(c.heldOut)}.`;
   about.dataset.heldOut = String(c.heldOut.mean);
 }

@@ -1,4 +1,17 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+import { readSafetensors } from './src/io/safetensors.ts';
+import { cardFromMetadata, DEMO_MODEL_PATH } from './src/models/demo-model.ts';
+
+/**
+ * The shipped demo model's card, built into the page: the page then knows, without a request
+ * that would fail where no model ships, whether there is one and what it is.
+ */
+function shippedCard(): string {
+  const path = `public/${DEMO_MODEL_PATH}`;
+  if (!existsSync(path)) return 'null';
+  return JSON.stringify(cardFromMetadata(readSafetensors(new Uint8Array(readFileSync(path))).metadata));
+}
 
 // One config for the app (vite), the static build and the tests (vitest).
 //
@@ -23,6 +36,7 @@ export default defineConfig({
   publicDir: 'public',
   build: { outDir: 'dist', target: 'es2022' },
   worker: { format: 'es' },
+  define: { __DEMO_MODEL_CARD__: shippedCard() },
   test: {
     projects: [
       {

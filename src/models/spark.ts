@@ -168,11 +168,14 @@ export class SparK extends Module {
     return { loss: maskedPatchLoss(rec, image, mask), rec, features, densified: toDec, normed: normedMaps, decoded };
   }
 
-  /** The official visualisation: masked input, reconstruction and composite (not recorded). */
+  /**
+   * The official visualisation: masked input, reconstruction and composite, and the masked
+   * patch loss of the same forward pass (not recorded).
+   */
   visualize(image: Tensor, mask: PatchMask) {
     return this.ctx.noGrad(() => {
-      const { rec } = this.forward(image, mask);
-      return reconstructionImages(rec, image, mask);
+      const { rec, loss } = this.forward(image, mask);
+      return { ...reconstructionImages(rec, image, mask), loss };
     });
   }
 }

@@ -1,9 +1,15 @@
 /**
- * The interactive masking demo panel: pick one of the training previews' images or drop your
- * own; click or drag on the patch grid to hide or reveal patches, draw a random mask at a
- * ratio, invert it; the worker reconstructs at once with the model being trained or with an
- * imported checkpoint (webspark's or an official SparK `.pth` / `.safetensors`), and the
- * panel shows the reconstruction, the composite and a per-patch error map.
+ * The interactive masking demo panel: pick one of the held-out photos (never trained on) or
+ * the training previews' images, or drop your own; click or drag on the patch grid to hide or
+ * reveal patches, draw a random mask at a ratio, invert it; the worker reconstructs at once
+ * with the shipped demo model, the model being trained or an imported checkpoint (webspark's
+ * or an official SparK `.pth` / `.safetensors`), and the panel shows the reconstruction, the
+ * composite, a per-patch error map and the masked-patch loss.
+ *
+ * It opens working: when the build holds the shipped model (its card is read at build time,
+ * see vite.config.ts), the first held-out photo, a random mask at ratio 0.6 and that model are
+ * chosen and drawn at page load, before the panel is on screen. Later reconstructions run only
+ * while the panel is on screen.
  *
  * The page keeps the chosen picture as a canvas of any size and resamples it to the model's
  * input size when the model changes; only the normalized pixels and the mask go to the worker.
@@ -12,10 +18,16 @@ import type { Remote } from 'comlink';
 import type { TrainerHost } from '../worker/trainer-worker.ts';
 import type { DemoModelInfo } from '../worker/demo-host.ts';
 import type { Preview } from '../train/trainer.ts';
+import { DEMO_MODEL_PATH, DEMO_PHOTOS_DIR, DEMO_PHOTOS_LIST, formatHeldOut, type DemoModelCard, type DemoPhoto } from '../models/demo-model.ts';
 import { IMAGENET_MEAN as MEAN, IMAGENET_STD as STD } from '../data/imagenet.ts';
 import { denormalize, drawImage } from './images.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+/** The shipped model's card, read from public/ when the page was built (null: none shipped). */
+declare const __DEMO_MODEL_CARD__: DemoModelCard | null;
+const SHIPPED_CARD: DemoModelCard | null = typeof __DEMO_MODEL_CARD__ === 'undefined' ? null : __DEMO_MODEL_CARD__;
+const url = (path: string) => new URL(path, document.baseURI).href;
 
 export interface DemoPanel {
   /** A new training preview: its images become choosable (the first one is picked if none is). */
@@ -31,6 +43,7 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
   let info: DemoModelInfo | null = null;
   let source: HTMLCanvasElement | null = null;
   let previews: HTMLCanvasElement[] = [];
+  let photos: DemoPhoto[] = [];
   let image: Float32Array | null = null;
   let visible = new Uint8Array(0);
   let busy = false;
@@ -77,6 +90,8 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
       g.stroke();
     }
     grid.dataset.visible = String(visible.reduce((a, b) => a + b, 0));
+    // The mask as `webspark reconstruct --mask` takes it (row-major, 1 = visible).
+    grid.dataset.mask = visible.join('');
   }
 
   /** Asks the worker for a reconstruction; while one runs, later changes coalesce into one more. */
@@ -88,12 +103,18 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
     try {
       do {
         dirty = false;
+        const drawnWith = info.source;
         const r = await host.demoReconstruct(image, visible);
         drawImage($<HTMLCanvasElement>('demo-rec'), r.reconstruction, 0, r.size);
         drawImage($<HTMLCanvasElement>('demo-composite'), r.composite, 0, r.size);
         drawError($<HTMLCanvasElement>('demo-error'), r.patchError, r.fmap);
+        const loss = $('demo-loss');
+        loss.textContent = `masked-patch loss on this image and mask: ${r.loss.toFixed(4)}`;
+        loss.dataset.loss = String(r.loss);
         const rec = $('demo-rec');
         rec.dataset.renders = String(++renders);
+        // Which model drew it, so a test can wait for a model's first reconstruction.
+        rec.dataset.source = drawnWith;
         // A fingerprint of the reconstruction, so a test can see it change.
         rec.dataset.sum = r.composite.reduce((a, b) => a + b, 0).toFixed(3);
         errorText.hidden = true;
@@ -122,6 +143,7 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
     const changed = !info || !next || next.fmap !== info.fmap || next.inputSize !== info.inputSize;
     info = next;
     $('demo-model').textContent = next ? `model: ${next.model} @${next.inputSize}px from ${next.source}` : 'model: none yet (start a run or import a checkpoint)';
+    $('demo-about').hidden = next?.source !== SHIPPED_SOURCE;
     if (!next) return;
     if (changed) {
       visible = new Uint8Array(next.fmap * next.fmap);
@@ -172,10 +194,33 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
     visible = visible.map((v) => 1 - v);
     void reconstruct();
   };
-  pick.onchange = () => {
-    const c = previews[Number(pick.value)];
-    if (c) choose(c);
-  };
+  pick.onchange = () => void chooseOption(pick.value).catch(fail);
+
+  /** An option of the image list: `h<i>` a held-out photo, `p<i>` a training preview image. */
+  async function chooseOption(value: string): Promise<void> {
+    const i = Number(value.slice(1));
+    const photo = value[0] === 'h' ? photos[i] : undefined;
+    $('demo-credit').replaceChildren();
+    if (photo) {
+      choose(await photoCanvas(photo));
+      showCredit(photo);
+    } else if (value[0] === 'p' && previews[i]) choose(previews[i]);
+  }
+
+  function showCredit(p: DemoPhoto): void {
+    const credits = document.createElement('a');
+    credits.href = url(`${DEMO_PHOTOS_DIR}/CREDITS.md`);
+    credits.textContent = 'credits';
+    $('demo-credit').append(`held-out photo (never trained on): ${p.file.split('/').pop()} from Debian's ${p.package}, ${p.licence}, by ${p.author} (`, credits, ')');
+  }
+
+  function imageOptions(): HTMLOptionElement[] {
+    return [
+      ...photos.map((p, i) => new Option(`held-out: ${p.key}`, `h${i}`)),
+      ...previews.map((_, b) => new Option(`preview image ${b + 1}`, `p${b}`)),
+      new Option('(your own image)', ''),
+    ];
+  }
 
   async function ownImage(file: File): Promise<void> {
     try {
@@ -214,6 +259,7 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
     }
   };
   $('demo-use-trainer').onclick = async () => setModel(await host.demoUseTrainer());
+  $('demo-use-shipped').onclick = async () => setModel(await host.demoUseShipped(url(DEMO_MODEL_PATH), true)).catch(fail);
 
   // The demo works only while its panel is on screen: no reconstructions (and no main-thread
   // drawing) in the background while the user watches training.
@@ -226,9 +272,35 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
       if (onScreen) await wake();
     },
   };
+  /** At load: the held-out photos, the first of them and the shipped model, drawn at once. */
+  async function open(): Promise<void> {
+    describeShipped();
+    // The model loads in the worker while the page fetches and decodes the photo.
+    const shipped = SHIPPED_CARD ? host.demoUseShipped(url(DEMO_MODEL_PATH), false).catch((e: unknown) => (fail(e), null)) : null;
+    try {
+      const response = await fetch(url(DEMO_PHOTOS_LIST));
+      if (!response.ok) throw new Error(`the demo's photo list ${DEMO_PHOTOS_LIST}: HTTP ${response.status}`);
+      photos = (await response.json()) as DemoPhoto[];
+      pick.replaceChildren(...imageOptions());
+      if (photos[0]) {
+        pick.value = 'h0';
+        await chooseOption('h0');
+      }
+    } catch (e) {
+      fail(e);
+    }
+    if (!shipped) return;
+    const model = await shipped;
+    if (!model) return;
+    stale = false;
+    await setModel(model);
+  }
+  const opened = open().catch(fail);
+
   async function wake(): Promise<void> {
+    await opened;
     if (!source && previews[0]) {
-      pick.value = '0';
+      pick.value = 'p0';
       source = previews[0];
     }
     if (stale) {
@@ -252,11 +324,42 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
       return c;
     });
     const keep = pick.value;
-    pick.replaceChildren(new Option('(your own image)', ''), ...previews.map((_, b) => new Option(`preview image ${b + 1}`, String(b))));
+    pick.replaceChildren(...imageOptions());
     pick.value = keep;
     if (!source && onScreen) void wake().catch(fail);
   }
   return panel;
+}
+
+const SHIPPED_SOURCE = 'the shipped demo model';
+
+/** What the shipped model is and what it was trained on (from its card), or that the build has none. */
+function describeShipped(): void {
+  const about = $('demo-about');
+  $('demo-use-shipped').hidden = !SHIPPED_CARD;
+  if (!SHIPPED_CARD) {
+    about.textContent = `No demo model ships with this build (public/${DEMO_MODEL_PATH} is missing): start a run or import a checkpoint to see reconstructions.`;
+    about.hidden = false;
+    return;
+  }
+  const c = SHIPPED_CARD;
+  about.textContent = `Shown: the shipped demo model, ${c.title}: SparK ${c.model} with a LightDecoder of width ${c.decoderWidth}, ` +
+    `pre-trained by webspark for ${c.steps} steps at batch ${c.batchSize} on ${c.data}. Trained on: ${c.hardware}.` +
+    (/stop-gap/i.test(c.hardware + c.title) ? ' It is a CPU stop-gap, to be replaced by a model trained on a GPU.' : '') +
+    ` Held-out loss ${formatHeldOut(c.heldOut)}.`;
+  about.dataset.heldOut = String(c.heldOut.mean);
+}
+
+/** A held-out photo as a canvas (its full size; the panel crops and resamples it). */
+async function photoCanvas(p: DemoPhoto): Promise<HTMLCanvasElement> {
+  const img = new Image();
+  img.src = url(`${DEMO_PHOTOS_DIR}/${p.key}.jpg`);
+  await img.decode();
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth;
+  c.height = img.naturalHeight;
+  c.getContext('2d')!.drawImage(img, 0, 0);
+  return c;
 }
 
 /** The per-patch error as a heat map (dark: well reconstructed, bright: not), one cell a patch. */

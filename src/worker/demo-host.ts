@@ -31,6 +31,8 @@ export interface DemoResult {
   composite: Float32Array;
   /** Mean squared error of the reconstruction per patch (normalized pixels), [fmap*fmap]. */
   patchError: Float32Array;
+  /** The official masked-patch loss of this image and mask (inference mode), as `webspark reconstruct --json` prints it. */
+  loss: number;
 }
 
 /** Builds a SparK from a weight file's bytes (its config says the architecture). */
@@ -66,12 +68,12 @@ export async function demoReconstruct(model: SparK, image: Float32Array, visible
       const layout = SiteLayout.dense(1, size, size);
       const x = ctx.fromArray(image, [layout.rows, 3], layout);
       const v = model.visualize(x, new PatchMask(1, fmap, fmap, visible.slice()));
-      return [v.masked.read(), v.reconstruction.read(), v.composite.read()];
+      return [v.masked.read(), v.reconstruction.read(), v.composite.read(), v.loss.read()];
     });
   } finally {
     if (wasTraining) model.train();
   }
-  const [masked, reconstruction, composite] = await Promise.all(reads);
+  const [masked, reconstruction, composite, loss] = await Promise.all(reads);
   const patchError = new Float32Array(fmap * fmap);
   const per = 32 * 32 * 3;
   for (let y = 0; y < size; y++) {
@@ -84,5 +86,5 @@ export async function demoReconstruct(model: SparK, image: Float32Array, visible
       }
     }
   }
-  return { size, fmap, masked: masked!, reconstruction: reconstruction!, composite: composite!, patchError };
+  return { size, fmap, masked: masked!, reconstruction: reconstruction!, composite: composite!, patchError, loss: loss![0]! };
 }

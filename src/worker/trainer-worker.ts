@@ -33,13 +33,21 @@ import { modelNameOf } from '../models/zoo.ts';
 /** A demo reconstruction on the training device writes a checkpoint first when the last is older than this. */
 const DEMO_CHECKPOINT_AGE_MS = 60_000;
 
+interface DemoSlot {
+  ctx: Context;
+  model: SparK;
+  info: DemoModelInfo;
+}
+
 export class TrainerHost {
   private gpu: Gpu | null = null;
   private store: BrowserCheckpointStore | null = null;
   private listener: ((e: HostEvent) => void) | null = null;
   private current: RunLifecycle | null = null;
-  /** The masking demo's imported model, in its own context (null: it uses the trainer's model). */
-  private demo: { ctx: Context; model: SparK; info: DemoModelInfo } | null = null;
+  /** The masking demo's imported model and the shipped one, each in its own context. */
+  private imported: DemoSlot | null = null;
+  private shipped: DemoSlot | null = null;
+  private demoChoice: 'auto' | 'imported' | 'shipped' | 'trainer' = 'auto';
   private evaluator = new EvalHost();
   private finetuner = new FinetuneHost();
   private classifiersOpened: Promise<BrowserClassifierStore> | null = null;
@@ -67,38 +75,69 @@ export class TrainerHost {
 
   /** Imports a checkpoint (webspark or official SparK, .pth or .safetensors) for the masking demo. */
   async demoImport(bytes: Uint8Array, name: string): Promise<DemoModelInfo> {
+    this.imported = await this.demoLoad(bytes, name, this.imported);
+    this.demoChoice = 'imported';
+    return this.imported.info;
+  }
+
+  /**
+   * Loads the shipped demo model from `url` (once). `choose`: the user chose it (it stays shown
+   * when a run starts); otherwise it is the default, shown until a run exists. Returns what the demo shows now.
+   */
+  async demoUseShipped(url: string, choose: boolean): Promise<DemoModelInfo | null> {
+    if (!this.shipped) {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`the shipped demo model ${url}: HTTP ${response.status}`);
+      this.shipped = await this.demoLoad(new Uint8Array(await response.arrayBuffer()), url.split('/').pop()!, null);
+      this.shipped.info.source = 'the shipped demo model';
+    }
+    if (choose) this.demoChoice = 'shipped';
+    return this.demoModel();
+  }
+
+  private async demoLoad(bytes: Uint8Array, name: string, replaces: DemoSlot | null): Promise<DemoSlot> {
     // A large import on the training device can lose it: the run's position is saved first.
     await this.current?.checkpointNow();
     const ctx = new Context(await this.device());
     try {
       const { model, info } = demoModelFromFile(ctx, bytes, name);
-      this.demo?.ctx.dispose();
-      this.demo = { ctx, model, info };
-      return info;
+      replaces?.ctx.dispose();
+      return { ctx, model, info };
     } catch (err) {
       ctx.dispose();
       throw err;
     }
   }
 
-  /** The model the demo uses: the imported one, else the one being trained; null when neither. */
-  demoModel(): DemoModelInfo | null {
-    if (this.demo) return this.demo.info;
+  /**
+   * The demo's model: the one the user chose last; before any choice, the model being trained
+   * once a run exists, else the shipped one.
+   */
+  private demoSlot(): { model: SparK; info: DemoModelInfo } | null {
     const t = this.trainer;
-    if (!t) return null;
-    return { source: 'the model being trained', model: modelNameOf(t.config), inputSize: t.config.inputSize, fmap: t.model.fmap };
+    const trained = t ? { model: t.model, info: { source: 'the model being trained', model: modelNameOf(t.config), inputSize: t.config.inputSize, fmap: t.model.fmap } } : null;
+    if (this.demoChoice === 'imported') return this.imported;
+    if (this.demoChoice === 'shipped') return this.shipped;
+    if (this.demoChoice === 'trainer') return trained;
+    return trained ?? this.shipped;
+  }
+
+  /** What the demo shows now (null: no model yet). */
+  demoModel(): DemoModelInfo | null {
+    return this.demoSlot()?.info ?? null;
   }
 
   /** Drops an imported demo model: the demo goes back to the model being trained. */
   demoUseTrainer(): DemoModelInfo | null {
-    this.demo?.ctx.dispose();
-    this.demo = null;
+    this.imported?.ctx.dispose();
+    this.imported = null;
+    this.demoChoice = 'trainer';
     return this.demoModel();
   }
 
   async demoReconstruct(image: Float32Array, visible: Uint8Array): Promise<DemoResult> {
     if (this.current) await this.current.checkpointIfOlder(DEMO_CHECKPOINT_AGE_MS);
-    const model = this.demo?.model ?? this.trainer?.model;
+    const model = this.demoSlot()?.model;
     if (!model) throw new Error('demo: no model yet: start a run or import a checkpoint');
     const r = await demoReconstruct(model, image, visible);
     return Comlink.transfer(r, [r.masked.buffer, r.reconstruction.buffer, r.composite.buffer, r.patchError.buffer]);

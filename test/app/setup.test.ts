@@ -161,7 +161,8 @@ describe('browser app set-up: memory estimate, schedule, URL and folder sources,
     await expect(page.locator('#demo-image option').count()).resolves.toBeGreaterThan(1);
     // The demo works only while on screen.
     await page.locator('#demo').scrollIntoViewIfNeeded();
-    await page.waitForSelector('#demo-rec[data-renders]', { timeout: 60_000 }).catch(async (e) => {
+    // (Where the build ships a demo model, the panel drew it at load; starting a run switched to the run's model.)
+    await page.waitForSelector('#demo-rec[data-source="the model being trained"]', { timeout: 60_000 }).catch(async (e) => {
       throw new Error(`${e.message}\n${await demoState()}`);
     });
     await expect(page.locator('#demo-model').innerText()).resolves.toMatch(/model: tiny @64px from the model being trained/);

@@ -6,11 +6,11 @@
 import sharp from 'sharp';
 
 /**
- * RGB bytes (HWC) of `path` at size x size. With `cropPct` < 1 (timm's evaluation, 0.875) the
+ * RGB bytes (HWC) of `path` (a file, or an encoded image's bytes) at size x size. With `cropPct` < 1 (timm's evaluation, 0.875) the
  * shorter side goes to floor(size / cropPct) and the centre size x size is kept.
  */
-export async function loadSquareRgb(path: string, size: number, cropPct = 1): Promise<Uint8Array> {
-  let image = sharp(path, { failOn: 'error' });
+export async function loadSquareRgb(path: string | Uint8Array, size: number, cropPct = 1): Promise<Uint8Array> {
+  let image = sharp(typeof path === 'string' ? path : Buffer.from(path.buffer, path.byteOffset, path.byteLength), { failOn: 'error' });
   const meta = await image.metadata();
   image = image.rotate().removeAlpha().toColourspace('srgb');
   if (meta.width !== size || meta.height !== size) {
@@ -21,7 +21,7 @@ export async function loadSquareRgb(path: string, size: number, cropPct = 1): Pr
   }
   const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3 || info.width !== size || info.height !== size) {
-    throw new Error(`${path}: decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
+    throw new Error(`${typeof path === 'string' ? path : 'image'}: decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

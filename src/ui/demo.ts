@@ -8,15 +8,15 @@
  *
  * It opens working: when the build holds the shipped model (its card is read at build time,
  * see vite.config.ts), the first held-out photo, a random mask at ratio 0.6 and that model are
- * chosen and drawn at page load, before the panel is on screen. Later reconstructions run only
- * while the panel is on screen.
+ * chosen and drawn the first time the panel is on screen, with no click. Reconstructions run
+ * only while the panel is on screen.
  *
  * The page keeps the chosen picture as a canvas of any size and resamples it to the model's
  * input size when the model changes; only the normalized pixels and the mask go to the worker.
  */
 import type { Remote } from 'comlink';
 import type { TrainerHost } from '../worker/trainer-worker.ts';
-import type { DemoModelInfo } from '../worker/demo-host.ts';
+import type { DemoModelInfo, DemoResult } from '../worker/demo-host.ts';
 import type { Preview } from '../train/trainer.ts';
 import { DEMO_MODEL_PATH, DEMO_PHOTOS_DIR, DEMO_PHOTOS_LIST, formatHeldOut, type DemoModelCard, type DemoPhoto } from '../models/demo-model.ts';
 import { IMAGENET_MEAN as MEAN, IMAGENET_STD as STD } from '../data/imagenet.ts';
@@ -37,27 +37,70 @@ export interface DemoPanel {
 }
 
 export function initDemo(host: Remote<TrainerHost>): DemoPanel {
-  const grid = $<HTMLCanvasElement>('demo-grid');
-  const pick = $<HTMLSelectElement>('demo-image');
-  const errorText = $('demo-error-text');
-  let info: DemoModelInfo | null = null;
-  let source: HTMLCanvasElement | null = null;
-  let previews: HTMLCanvasElement[] = [];
-  let photos: DemoPhoto[] = [];
-  let image: Float32Array | null = null;
-  let visible = new Uint8Array(0);
-  let busy = false;
-  let dirty = false;
-  let renders = 0;
+  const view = new DemoView(host);
+  view.wirePainting();
+  view.wireControls();
+  return view;
+}
 
-  const fail = (e: unknown) => {
-    errorText.textContent = (e as Error).message;
-    errorText.hidden = false;
-  };
+/** The panel's state (the model, the picture, the mask) and what the page does with it. */
+class DemoView implements DemoPanel {
+  private readonly grid = $<HTMLCanvasElement>('demo-grid');
+  private readonly pick = $<HTMLSelectElement>('demo-image');
+  private readonly errorText = $('demo-error-text');
+  private readonly section = $('demo');
+  private info: DemoModelInfo | null = null;
+  private source: HTMLCanvasElement | null = null;
+  private previews: HTMLCanvasElement[] = [];
+  private photos: DemoPhoto[] = [];
+  private image: Float32Array | null = null;
+  private visible = new Uint8Array(0);
+  private busy = false;
+  private dirty = false;
+  private renders = 0;
+  /** The demo works only while its panel is on screen: no reconstructions (and no main-thread drawing) in the background. */
+  private onScreen = false;
+  private stale = true;
+  /** The opening (held-out photos, the shipped model), started the first time the panel is on screen. */
+  private opened: Promise<void> | null = null;
+
+  constructor(private readonly host: Remote<TrainerHost>) {
+    describeShipped();
+    new IntersectionObserver((entries) => {
+      this.onScreen = entries.some((e) => e.isIntersecting);
+      if (this.onScreen) void this.wake().catch((e: unknown) => this.fail(e));
+    }).observe(this.section);
+  }
+
+  /** A new training preview: its images become choosable (the first one is picked if none is). */
+  onPreview(p: Preview): void {
+    this.previews = Array.from({ length: p.batch }, (_, b) => {
+      const c = document.createElement('canvas');
+      c.width = c.height = p.size;
+      c.getContext('2d')!.putImageData(new ImageData(denormalize(p.original, b, p.size), p.size, p.size), 0, 0);
+      return c;
+    });
+    const keep = this.pick.value;
+    this.pick.replaceChildren(...this.imageOptions());
+    this.pick.value = keep;
+    if (!this.source && this.onScreen) void this.wake().catch((e: unknown) => this.fail(e));
+  }
+
+  /** The run changed (started, resumed): the model being trained may be new. */
+  async refreshModel(): Promise<void> {
+    this.stale = true;
+    if (this.onScreen) await this.wake();
+  }
+
+  private fail(e: unknown): void {
+    this.errorText.textContent = (e as Error).message;
+    this.errorText.hidden = false;
+  }
 
   /** The source picture resampled to the model's input size, ImageNet-normalized. */
-  function sample(): void {
-    if (!source || !info) return void (image = null);
+  private sample(): void {
+    const { source, info } = this;
+    if (!source || !info) return void (this.image = null);
     const s = info.inputSize;
     const c = document.createElement('canvas');
     c.width = c.height = s;
@@ -66,11 +109,13 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
     const side = Math.min(source.width, source.height);
     g.drawImage(source, (source.width - side) / 2, (source.height - side) / 2, side, side, 0, 0, s, s);
     const rgba = g.getImageData(0, 0, s, s).data;
-    image = new Float32Array(s * s * 3);
+    const image = new Float32Array(s * s * 3);
     for (let p = 0; p < s * s; p++) for (let k = 0; k < 3; k++) image[p * 3 + k] = (rgba[p * 4 + k]! / 255 - MEAN[k]!) / STD[k]!;
+    this.image = image;
   }
 
-  function drawGrid(): void {
+  private drawGrid(): void {
+    const { image, info, grid, visible } = this;
     if (!image || !info) return;
     const s = info.inputSize;
     const f = info.fmap;
@@ -95,39 +140,42 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
   }
 
   /** Asks the worker for a reconstruction; while one runs, later changes coalesce into one more. */
-  async function reconstruct(): Promise<void> {
-    drawGrid();
-    if (!image || !info) return;
-    if (busy) return void (dirty = true);
-    busy = true;
+  async reconstruct(): Promise<void> {
+    this.drawGrid();
+    if (!this.image || !this.info) return;
+    if (this.busy) return void (this.dirty = true);
+    this.busy = true;
     try {
       do {
-        dirty = false;
-        const drawnWith = info.source;
-        const r = await host.demoReconstruct(image, visible);
-        drawImage($<HTMLCanvasElement>('demo-rec'), r.reconstruction, 0, r.size);
-        drawImage($<HTMLCanvasElement>('demo-composite'), r.composite, 0, r.size);
-        drawError($<HTMLCanvasElement>('demo-error'), r.patchError, r.fmap);
-        const loss = $('demo-loss');
-        loss.textContent = `masked-patch loss on this image and mask: ${r.loss.toFixed(4)}`;
-        loss.dataset.loss = String(r.loss);
-        const rec = $('demo-rec');
-        rec.dataset.renders = String(++renders);
-        // Which model drew it, so a test can wait for a model's first reconstruction.
-        rec.dataset.source = drawnWith;
-        // A fingerprint of the reconstruction, so a test can see it change.
-        rec.dataset.sum = r.composite.reduce((a, b) => a + b, 0).toFixed(3);
-        errorText.hidden = true;
-      } while (dirty);
+        this.dirty = false;
+        const drawnWith = this.info.source;
+        this.show(await this.host.demoReconstruct(this.image, this.visible), drawnWith);
+      } while (this.dirty);
     } catch (e) {
-      fail(e);
+      this.fail(e);
     } finally {
-      busy = false;
+      this.busy = false;
     }
   }
 
-  function randomMask(): void {
-    const n = visible.length;
+  private show(r: DemoResult, drawnWith: string): void {
+    drawImage($<HTMLCanvasElement>('demo-rec'), r.reconstruction, 0, r.size);
+    drawImage($<HTMLCanvasElement>('demo-composite'), r.composite, 0, r.size);
+    drawError($<HTMLCanvasElement>('demo-error'), r.patchError, r.fmap);
+    const loss = $('demo-loss');
+    loss.textContent = `masked-patch loss on this image and mask: ${r.loss.toFixed(4)}`;
+    loss.dataset.loss = String(r.loss);
+    const rec = $('demo-rec');
+    rec.dataset.renders = String(++this.renders);
+    // Which model drew it, so a test can wait for a model's first reconstruction.
+    rec.dataset.source = drawnWith;
+    // A fingerprint of the reconstruction, so a test can see it change.
+    rec.dataset.sum = r.composite.reduce((a, b) => a + b, 0).toFixed(3);
+    this.errorText.hidden = true;
+  }
+
+  randomMask(): void {
+    const n = this.visible.length;
     const ratio = Math.min(1, Math.max(0, Number($<HTMLInputElement>('demo-ratio').value) || 0));
     const keep = Math.round(n * (1 - ratio));
     const order = [...Array(n).keys()];
@@ -135,94 +183,55 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
       const j = Math.floor(Math.random() * (i + 1));
       [order[i], order[j]] = [order[j]!, order[i]!];
     }
-    visible = new Uint8Array(n);
-    for (const i of order.slice(0, keep)) visible[i] = 1;
+    this.visible = new Uint8Array(n);
+    for (const i of order.slice(0, keep)) this.visible[i] = 1;
   }
 
-  async function setModel(next: DemoModelInfo | null): Promise<void> {
+  invertMask(): void {
+    this.visible = this.visible.map((v) => 1 - v);
+  }
+
+  async setModel(next: DemoModelInfo | null): Promise<void> {
+    const { info } = this;
     const changed = !info || !next || next.fmap !== info.fmap || next.inputSize !== info.inputSize;
-    info = next;
+    this.info = next;
     $('demo-model').textContent = next ? `model: ${next.model} @${next.inputSize}px from ${next.source}` : 'model: none yet (start a run or import a checkpoint)';
     $('demo-about').hidden = next?.source !== SHIPPED_SOURCE;
     if (!next) return;
     if (changed) {
-      visible = new Uint8Array(next.fmap * next.fmap);
-      randomMask();
+      this.visible = new Uint8Array(next.fmap * next.fmap);
+      this.randomMask();
     }
-    sample();
-    await reconstruct();
+    this.sample();
+    await this.reconstruct();
   }
 
-  function choose(canvas: HTMLCanvasElement): void {
-    source = canvas;
-    sample();
-    void reconstruct();
+  choose(canvas: HTMLCanvasElement): void {
+    this.source = canvas;
+    this.sample();
+    void this.reconstruct();
   }
-
-  // Painting: the first patch touched decides whether the drag hides or reveals.
-  let paint: number | null = null;
-  const patchAt = (e: PointerEvent) => {
-    if (!info) return -1;
-    const r = grid.getBoundingClientRect();
-    const x = Math.floor(((e.clientX - r.left) / r.width) * info.fmap);
-    const y = Math.floor(((e.clientY - r.top) / r.height) * info.fmap);
-    return x >= 0 && y >= 0 && x < info.fmap && y < info.fmap ? y * info.fmap + x : -1;
-  };
-  grid.addEventListener('pointerdown', (e) => {
-    const p = patchAt(e);
-    if (p < 0) return;
-    grid.setPointerCapture(e.pointerId);
-    paint = visible[p] ? 0 : 1;
-    visible[p] = paint;
-    void reconstruct();
-  });
-  grid.addEventListener('pointermove', (e) => {
-    const p = patchAt(e);
-    if (paint === null || p < 0 || visible[p] === paint) return;
-    visible[p] = paint;
-    void reconstruct();
-  });
-  const endPaint = () => void (paint = null);
-  grid.addEventListener('pointerup', endPaint);
-  grid.addEventListener('pointercancel', endPaint);
-
-  $('demo-random').onclick = () => {
-    randomMask();
-    void reconstruct();
-  };
-  $('demo-invert').onclick = () => {
-    visible = visible.map((v) => 1 - v);
-    void reconstruct();
-  };
-  pick.onchange = () => void chooseOption(pick.value).catch(fail);
 
   /** An option of the image list: `h<i>` a held-out photo, `p<i>` a training preview image. */
-  async function chooseOption(value: string): Promise<void> {
+  async chooseOption(value: string): Promise<void> {
     const i = Number(value.slice(1));
-    const photo = value[0] === 'h' ? photos[i] : undefined;
+    const photo = value[0] === 'h' ? this.photos[i] : undefined;
     $('demo-credit').replaceChildren();
     if (photo) {
-      choose(await photoCanvas(photo));
+      this.choose(await photoCanvas(photo));
       showCredit(photo);
-    } else if (value[0] === 'p' && previews[i]) choose(previews[i]);
+    } else if (value[0] === 'p' && this.previews[i]) this.choose(this.previews[i]);
   }
 
-  function showCredit(p: DemoPhoto): void {
-    const credits = document.createElement('a');
-    credits.href = url(`${DEMO_PHOTOS_DIR}/CREDITS.md`);
-    credits.textContent = 'credits';
-    $('demo-credit').append(`held-out photo (never trained on): ${p.file.split('/').pop()} from Debian's ${p.package}, ${p.licence}, by ${p.author} (`, credits, ')');
-  }
-
-  function imageOptions(): HTMLOptionElement[] {
+  private imageOptions(): HTMLOptionElement[] {
     return [
-      ...photos.map((p, i) => new Option(`held-out: ${p.key}`, `h${i}`)),
-      ...previews.map((_, b) => new Option(`preview image ${b + 1}`, `p${b}`)),
+      ...this.photos.map((p, i) => new Option(`held-out: ${p.key}`, `h${i}`)),
+      ...this.previews.map((_, b) => new Option(`preview image ${b + 1}`, `p${b}`)),
       new Option('(your own image)', ''),
     ];
   }
 
-  async function ownImage(file: File): Promise<void> {
+  async ownImage(file: File): Promise<void> {
     try {
       const bitmap = await createImageBitmap(file);
       const c = document.createElement('canvas');
@@ -230,105 +239,129 @@ export function initDemo(host: Remote<TrainerHost>): DemoPanel {
       c.height = bitmap.height;
       c.getContext('2d')!.drawImage(bitmap, 0, 0);
       bitmap.close();
-      pick.value = '';
-      choose(c);
+      this.pick.value = '';
+      this.choose(c);
     } catch {
-      fail(new Error(`${file.name}: not an image this browser can decode`));
+      this.fail(new Error(`${file.name}: not an image this browser can decode`));
     }
   }
-  $<HTMLInputElement>('demo-file').onchange = (e) => {
-    const f = (e.target as HTMLInputElement).files?.[0];
-    if (f) void ownImage(f);
-  };
-  const section = $('demo');
-  section.addEventListener('dragover', (e) => e.preventDefault());
-  section.addEventListener('drop', (e) => {
-    e.preventDefault();
-    const f = [...(e.dataTransfer?.files ?? [])].find((x) => x.type.startsWith('image/'));
-    if (f) void ownImage(f);
-  });
 
-  $<HTMLInputElement>('demo-checkpoint').onchange = async (e) => {
-    const f = (e.target as HTMLInputElement).files?.[0];
-    if (!f) return;
-    try {
-      const bytes = new Uint8Array(await f.arrayBuffer());
-      await setModel(await host.demoImport(bytes, f.name));
-    } catch (err) {
-      fail(err);
-    }
-  };
-  $('demo-use-trainer').onclick = async () => setModel(await host.demoUseTrainer());
-  $('demo-use-shipped').onclick = async () => setModel(await host.demoUseShipped(url(DEMO_MODEL_PATH), true)).catch(fail);
-
-  // The demo works only while its panel is on screen: no reconstructions (and no main-thread
-  // drawing) in the background while the user watches training.
-  let onScreen = false;
-  let stale = true;
-  const panel: DemoPanel = {
-    onPreview: (p) => onPreview(p),
-    refreshModel: async () => {
-      stale = true;
-      if (onScreen) await wake();
-    },
-  };
-  /** At load: the held-out photos, the first of them and the shipped model, drawn at once. */
-  async function open(): Promise<void> {
-    describeShipped();
+  /**
+   * The first time the panel is on screen: the held-out photos, the first of them and the
+   * shipped model, drawn with no click. Not before: a visitor who came to train downloads no
+   * model and spends no GPU time on a panel they have not looked at.
+   */
+  private async open(): Promise<void> {
     // The model loads in the worker while the page fetches and decodes the photo.
-    const shipped = SHIPPED_CARD ? host.demoUseShipped(url(DEMO_MODEL_PATH), false).catch((e: unknown) => (fail(e), null)) : null;
+    const shipped = SHIPPED_CARD ? this.host.demoUseShipped(url(DEMO_MODEL_PATH), false).catch((e: unknown) => (this.fail(e), null)) : null;
     try {
       const response = await fetch(url(DEMO_PHOTOS_LIST));
       if (!response.ok) throw new Error(`the demo's photo list ${DEMO_PHOTOS_LIST}: HTTP ${response.status}`);
-      photos = (await response.json()) as DemoPhoto[];
-      pick.replaceChildren(...imageOptions());
-      if (photos[0]) {
-        pick.value = 'h0';
-        await chooseOption('h0');
+      this.photos = (await response.json()) as DemoPhoto[];
+      this.pick.replaceChildren(...this.imageOptions());
+      if (this.photos[0]) {
+        this.pick.value = 'h0';
+        await this.chooseOption('h0');
       }
     } catch (e) {
-      fail(e);
+      this.fail(e);
     }
-    if (!shipped) return;
-    const model = await shipped;
+    const model = shipped ? await shipped : null;
     if (!model) return;
-    stale = false;
-    await setModel(model);
+    this.stale = false;
+    await this.setModel(model);
   }
-  const opened = open().catch(fail);
 
-  async function wake(): Promise<void> {
-    await opened;
-    if (!source && previews[0]) {
-      pick.value = 'p0';
-      source = previews[0];
+  private async wake(): Promise<void> {
+    this.opened ??= this.open().catch((e: unknown) => this.fail(e));
+    await this.opened;
+    if (!this.source && this.previews[0]) {
+      this.pick.value = 'p0';
+      this.source = this.previews[0];
     }
-    if (stale) {
-      stale = false;
-      await setModel(await host.demoModel());
+    if (this.stale) {
+      this.stale = false;
+      await this.setModel(await this.host.demoModel());
     } else {
-      sample();
-      await reconstruct();
+      this.sample();
+      await this.reconstruct();
     }
   }
-  new IntersectionObserver((entries) => {
-    onScreen = entries.some((e) => e.isIntersecting);
-    if (onScreen) void wake().catch(fail);
-  }).observe(section);
 
-  function onPreview(p: Preview): void {
-    previews = Array.from({ length: p.batch }, (_, b) => {
-      const c = document.createElement('canvas');
-      c.width = c.height = p.size;
-      c.getContext('2d')!.putImageData(new ImageData(denormalize(p.original, b, p.size), p.size, p.size), 0, 0);
-      return c;
+  /** Painting on the grid: the first patch touched decides whether the drag hides or reveals. */
+  wirePainting(): void {
+    const grid = this.grid;
+    let paint: number | null = null;
+    const patchAt = (e: PointerEvent) => {
+      const info = this.info;
+      if (!info) return -1;
+      const r = grid.getBoundingClientRect();
+      const x = Math.floor(((e.clientX - r.left) / r.width) * info.fmap);
+      const y = Math.floor(((e.clientY - r.top) / r.height) * info.fmap);
+      return x >= 0 && y >= 0 && x < info.fmap && y < info.fmap ? y * info.fmap + x : -1;
+    };
+    grid.addEventListener('pointerdown', (e) => {
+      const p = patchAt(e);
+      if (p < 0) return;
+      grid.setPointerCapture(e.pointerId);
+      paint = this.visible[p] ? 0 : 1;
+      this.visible[p] = paint;
+      void this.reconstruct();
     });
-    const keep = pick.value;
-    pick.replaceChildren(...imageOptions());
-    pick.value = keep;
-    if (!source && onScreen) void wake().catch(fail);
+    grid.addEventListener('pointermove', (e) => {
+      const p = patchAt(e);
+      if (paint === null || p < 0 || this.visible[p] === paint) return;
+      this.visible[p] = paint;
+      void this.reconstruct();
+    });
+    const endPaint = () => void (paint = null);
+    grid.addEventListener('pointerup', endPaint);
+    grid.addEventListener('pointercancel', endPaint);
   }
-  return panel;
+
+  /** The mask buttons, the image list, dropped and chosen files, the model choices. */
+  wireControls(): void {
+    const fail = (e: unknown) => this.fail(e);
+    $('demo-random').onclick = () => {
+      this.randomMask();
+      void this.reconstruct();
+    };
+    $('demo-invert').onclick = () => {
+      this.invertMask();
+      void this.reconstruct();
+    };
+    this.pick.onchange = () => void this.chooseOption(this.pick.value).catch(fail);
+    $<HTMLInputElement>('demo-file').onchange = (e) => {
+      const f = (e.target as HTMLInputElement).files?.[0];
+      if (f) void this.ownImage(f);
+    };
+    this.section.addEventListener('dragover', (e) => e.preventDefault());
+    this.section.addEventListener('drop', (e) => {
+      e.preventDefault();
+      const f = [...(e.dataTransfer?.files ?? [])].find((x) => x.type.startsWith('image/'));
+      if (f) void this.ownImage(f);
+    });
+    $<HTMLInputElement>('demo-checkpoint').onchange = async (e) => {
+      const f = (e.target as HTMLInputElement).files?.[0];
+      if (!f) return;
+      try {
+        const bytes = new Uint8Array(await f.arrayBuffer());
+        await this.setModel(await this.host.demoImport(bytes, f.name));
+      } catch (err) {
+        fail(err);
+      }
+    };
+    $('demo-use-trainer').onclick = async () => this.setModel(await this.host.demoUseTrainer());
+    $('demo-use-shipped').onclick = async () => this.setModel(await this.host.demoUseShipped(url(DEMO_MODEL_PATH), true)).catch(fail);
+  }
+}
+
+/** Who took a held-out photo, where it comes from and under which licence. */
+function showCredit(p: DemoPhoto): void {
+  const credits = document.createElement('a');
+  credits.href = url(`${DEMO_PHOTOS_DIR}/CREDITS.md`);
+  credits.textContent = 'credits';
+  $('demo-credit').append(`held-out photo (never trained on): ${p.file.split('/').pop()} from Debian's ${p.package}, ${p.licence}, by ${p.author} (`, credits, ')');
 }
 
 const SHIPPED_SOURCE = 'the shipped demo model';

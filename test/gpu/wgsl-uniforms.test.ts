@@ -7,6 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { packUniforms, parseUniformLayout } from '../../src/gpu/wgsl-uniforms.ts';
+import { withIncludes } from '../../src/util/shader-includes.ts';
 
 const WHERE = 'demo:main';
 
@@ -65,10 +66,16 @@ describe('uniform structs by name', () => {
 
   it('reads the uniform struct of every shader in shaders/', () => {
     const dir = new URL('../../shaders/', import.meta.url);
-    const files = readdirSync(dir).filter((f) => f.endsWith('.wgsl'));
+    const read = (name: string) => readFileSync(new URL(`${name}.wgsl`, dir), 'utf8');
+    const all = readdirSync(dir).filter((f) => f.endsWith('.wgsl')).map((f) => f.slice(0, -5));
+    // Snippets pulled in by `// #include` lines are parts of other shaders, not pipelines.
+    const snippets = new Set(all.flatMap((f) => [...read(f).matchAll(/^\/\/ #include "(.+)\.wgsl"$/gm)].map((m) => m[1]!)));
+    const files = all.filter((f) => !snippets.has(f));
+    expect(snippets.size).toBeGreaterThan(0);
     expect(files.length).toBeGreaterThan(10);
+    const load = withIncludes(read);
     for (const f of files) {
-      const layout = parseUniformLayout(readFileSync(new URL(f, dir), 'utf8'));
+      const layout = parseUniformLayout(load(f));
       expect(layout, f).not.toBeNull();
       expect(layout!.variable, f).toBe('params');
       expect(layout!.size % 16, f).toBe(0);

@@ -33,6 +33,23 @@ export interface Pipeline {
   readonly label: string;
 }
 
+/**
+ * The storage type of a pipeline's activation bindings: the shader is compiled with
+ * `alias act = <type>; alias act4 = vec4<type>;` in front of its text (and `enable f16;` for
+ * f16), and declares activation bindings `array<act>` / `array<act4>`. One shader file serves
+ * both precisions with no copy; kernels load `f32(x[i])`, accumulate in f32 and store `act(v)`.
+ * This is a storage type, not a tuning knob: tuning stays with `override` constants.
+ */
+export interface StorageVariant {
+  act?: 'f32' | 'f16';
+}
+
+/** The text put in front of a shader for `variant` (WGSL wants `enable` before anything else). */
+export function variantPrelude(variant: StorageVariant): string {
+  const act = variant.act ?? 'f32';
+  return `${act === 'f16' ? 'enable f16;\n' : ''}alias act = ${act};\nalias act4 = vec4<${act}>;\n`;
+}
+
 export class PipelineCache {
   private pipelines = new Map<string, Pipeline>();
   private placeholders = new Map<number, GPUBuffer>();
@@ -43,13 +60,20 @@ export class PipelineCache {
     private stats: GpuStats,
   ) {}
 
-  /** The pipeline for `entry` in `shaders/<shader>.wgsl`, specialised by `override` constants. */
-  get(shader: string, entry: string, constants: Record<string, number | boolean>): Pipeline {
+  /**
+   * The pipeline for `entry` in `shaders/<shader>.wgsl`, specialised by `override` constants,
+   * its activations stored as `variant.act` (default f32).
+   */
+  get(shader: string, entry: string, constants: Record<string, number | boolean>, variant: StorageVariant = {}): Pipeline {
     const keys = Object.keys(constants).sort();
-    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}`;
+    const act = variant.act ?? 'f32';
+    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}${act === 'f32' ? '' : `:act=${act}`}`;
     const cached = this.pipelines.get(key);
     if (cached) return cached;
-    const code = this.loadShader(shader);
+    if (act === 'f16' && !this.device.features.has('shader-f16')) {
+      throw new Error(`${key}: f16 storage needs the WebGPU feature 'shader-f16', which this device lacks (use precision f32)`);
+    }
+    const code = variantPrelude(variant) + this.loadShader(shader);
     const bindings = parseBindings(code);
     const uniform = parseUniformLayout(code);
     const referenced = referencedBy(code, entry, bindings.keys());

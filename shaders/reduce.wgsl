@@ -1,9 +1,11 @@
-// Sum (or sum of squares) of n f32 values, in passes: each workgroup of 256 threads reduces
+// Sum (or sum of squares) of n values stored as `act` (f32, or f16 under precision f16; the
+// loader puts `alias act = ...` in front), in passes: each workgroup of 256 threads reduces
 // a contiguous chunk of CHUNK = 256 * PER_THREAD values to one partial sum in `y[wgIndex]`;
 // the op repeats on the partials until one value is left.
 //
 // Dispatch: ceil(n / CHUNK) workgroups (2-D split past the per-dimension limit).
-// Accumulation is in f32 with a tree in workgroup memory: error grows ~log(n), not n.
+// Accumulation is in f32 with a tree in workgroup memory: error grows ~log(n), not n. The
+// partial sums `y` are f32; the passes after the first read them with act = f32.
 
 struct Params {
   n: u32,
@@ -17,7 +19,7 @@ const PER_THREAD: u32 = 8u;
 const CHUNK: u32 = 2048u;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
 var<workgroup> partial: array<f32, 256>;
@@ -31,7 +33,7 @@ fn reduce_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   for (var k = 0u; k < PER_THREAD; k++) {
     let i = base + k * 256u + lid.x;
     if (i < params.n) {
-      let v = x[i];
+      let v = f32(x[i]);
       acc += select(v, v * v, SQUARE);
     }
   }

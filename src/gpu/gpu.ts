@@ -27,14 +27,14 @@ import { DeviceHealth } from './health.ts';
 import { CommandStream, type GpuStats } from './command-stream.ts';
 import { EagerSink, type CommandSink, type HostData } from './command-sink.ts';
 import { encodeRecorded, finishRecording, Recorder } from './recorder.ts';
-import { PipelineCache, type LaunchBuffers, type Pipeline } from './pipelines.ts';
+import { PipelineCache, type LaunchBuffers, type Pipeline, type StorageVariant } from './pipelines.ts';
 import { VirtualBuffer, type Recording } from './recording.ts';
 import { ReplayChunking } from './replay-chunks.ts';
 import { timeOnGpu, writeTimestamp } from './timing.ts';
 import type { UniformValues } from './wgsl-uniforms.ts';
 
 export type { AdapterReport, GpuOptions, ShaderLoader } from './device.ts';
-export type { BufferBinding, LaunchBuffers, Pipeline } from './pipelines.ts';
+export type { BufferBinding, LaunchBuffers, Pipeline, StorageVariant } from './pipelines.ts';
 export type { UniformValues } from './wgsl-uniforms.ts';
 
 export type Workgroups = readonly [number, number?, number?];
@@ -156,9 +156,14 @@ export class Gpu {
    * constants. Its bind group layout is explicit and lists every binding the file declares,
    * so all entry points of one file share a layout and bind by name.
    */
-  pipeline(shader: string, entry: string, constants: Record<string, number | boolean> = {}): Pipeline {
+  pipeline(
+    shader: string,
+    entry: string,
+    constants: Record<string, number | boolean> = {},
+    variant: StorageVariant = {},
+  ): Pipeline {
     this.health.checkAlive();
-    return this.pipelines.get(shader, entry, constants);
+    return this.pipelines.get(shader, entry, constants, variant);
   }
 
   /**

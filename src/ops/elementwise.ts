@@ -1,20 +1,24 @@
 /**
  * Elementwise ops (shaders/elementwise.wgsl, launched by src/tensor/elementwise-kernel.ts) and
  * the scalar sum (shaders/reduce.wgsl).
- * Inputs of a binary op have the same size; feature maps must share their layout.
+ * Inputs of a binary op have the same size and dtype; feature maps must share their layout.
+ * Outputs and gradients take their input's dtype (f16 activations stay f16); sums are f32.
  */
 import type { Context } from '../tensor/context.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
+import type { DType } from '../tensor/precision.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { runElementwise } from '../tensor/elementwise-kernel.ts';
 import { markGrad } from './common.ts';
 
-function run(entry: string, n: number, ctx: Context, bufs: { a?: GPUBuffer; b?: GPUBuffer; y: GPUBuffer }, alpha = 0): void {
-  runElementwise(ctx.gpu, entry, n, bufs, alpha);
+/** Launches `entry` on tensors stored as `y`'s dtype. */
+function run(entry: string, y: Tensor, bufs: { a?: GPUBuffer; b?: GPUBuffer; wide?: GPUBuffer; y?: GPUBuffer; wide_out?: GPUBuffer }, alpha = 0): void {
+  runElementwise(y.ctx.gpu, entry, y.size, bufs, alpha, y.dtype);
 }
 
 function sameShape(op: string, a: Tensor, b: Tensor): void {
   if (a.size !== b.size) throw new Error(`${op}: sizes differ, [${a.shape}] vs [${b.shape}]`);
+  if (a.dtype !== b.dtype) throw new Error(`${op}: dtypes differ, ${a} is ${a.dtype}, ${b} is ${b.dtype}`);
   if (a.layout && b.layout && !a.layout.equals(b.layout)) {
     throw new Error(`${op}: feature maps have different site layouts`);
   }
@@ -22,13 +26,13 @@ function sameShape(op: string, a: Tensor, b: Tensor): void {
 
 /** Output of a unary/binary op on `x`: same shape and layout; requires grad if any input does. */
 function like(x: Tensor, ...others: Tensor[]): Tensor {
-  return markGrad(x.ctx.empty(x.shape, x.layout), x, ...others);
+  return markGrad(x.ctx.empty(x.shape, x.layout, x.dtype), x, ...others);
 }
 
 function add(a: Tensor, b: Tensor): Tensor {
   sameShape('add', a, b);
   const y = like(a, b);
-  run('add', a.size, a.ctx, { a: a.buffer, b: b.buffer, y: y.buffer });
+  run('add', y, { a: a.buffer, b: b.buffer, y: y.buffer });
   if (y.requiresGrad) a.ctx.tape.record('add', [a, b] as const, y, (gy) => [gy, gy]);
   return y;
 }
@@ -36,7 +40,7 @@ function add(a: Tensor, b: Tensor): Tensor {
 function mul(a: Tensor, b: Tensor): Tensor {
   sameShape('mul', a, b);
   const y = like(a, b);
-  run('mul', a.size, a.ctx, { a: a.buffer, b: b.buffer, y: y.buffer });
+  run('mul', y, { a: a.buffer, b: b.buffer, y: y.buffer });
   if (y.requiresGrad) {
     a.ctx.tape.record('mul', [a, b] as const, y, (gy) => [
       a.requiresGrad ? mul(gy, b) : null,
@@ -48,7 +52,7 @@ function mul(a: Tensor, b: Tensor): Tensor {
 
 function scale(x: Tensor, alpha: number): Tensor {
   const y = like(x);
-  run('scale', x.size, x.ctx, { a: x.buffer, y: y.buffer }, alpha);
+  run('scale', y, { a: x.buffer, y: y.buffer }, alpha);
   if (y.requiresGrad) x.ctx.tape.record('scale', [x] as const, y, (gy) => [scale(gy, alpha)]);
   return y;
 }
@@ -56,12 +60,12 @@ function scale(x: Tensor, alpha: number): Tensor {
 /** dst += alpha * src, in place; not recorded (gradient accumulation, optimizer updates). */
 function accumulate(dst: Tensor, src: Tensor, alpha = 1): void {
   sameShape('accumulate', dst, src);
-  run('axpy', dst.size, dst.ctx, { a: src.buffer, y: dst.buffer }, alpha);
+  run('axpy', dst, { a: src.buffer, y: dst.buffer }, alpha);
 }
 
-function fill(shape: readonly number[], value: number, ctx: Context, layout: SiteLayout | null = null): Tensor {
-  const y = ctx.empty(shape, layout);
-  run('fill', y.size, ctx, { y: y.buffer }, value);
+function fill(shape: readonly number[], value: number, ctx: Context, layout: SiteLayout | null = null, dtype: DType = 'f32'): Tensor {
+  const y = ctx.empty(shape, layout, dtype);
+  run('fill', y, { y: y.buffer }, value);
   return y;
 }
 
@@ -69,11 +73,11 @@ type Activation = 'relu' | 'relu6' | 'gelu';
 
 function activation(kind: Activation, x: Tensor): Tensor {
   const y = like(x);
-  run(kind, x.size, x.ctx, { a: x.buffer, y: y.buffer });
+  run(kind, y, { a: x.buffer, y: y.buffer });
   if (y.requiresGrad) {
     x.ctx.tape.record(kind, [x] as const, y, (gy) => {
-      const gx = x.ctx.empty(x.shape, x.layout);
-      run(`${kind}_backward`, x.size, x.ctx, { a: x.buffer, b: gy.buffer, y: gx.buffer });
+      const gx = x.ctx.empty(x.shape, x.layout, x.dtype);
+      run(`${kind}_backward`, gx, { a: x.buffer, b: gy.buffer, y: gx.buffer });
       return [gx];
     });
   }
@@ -81,8 +85,9 @@ function activation(kind: Activation, x: Tensor): Tensor {
 }
 
 /**
- * Sum of all elements (or of their squares) into a [1] tensor, by repeated partial sums: one
- * scalar over a flat buffer, not the per-column sums of chunks.ts `columnSums`.
+ * Sum of all elements (or of their squares) into a [1] f32 tensor, by repeated partial sums:
+ * one scalar over a flat buffer, not the per-column sums of chunks.ts `columnSums`. The first
+ * pass reads x's dtype; the partial sums are f32.
  */
 function reduce(x: Tensor, squares: boolean): Tensor {
   const ctx = x.ctx;
@@ -94,7 +99,7 @@ function reduce(x: Tensor, squares: boolean): Tensor {
   for (;;) {
     const groups = Math.max(1, Math.ceil(n / CHUNK));
     const out = ctx.empty([groups]);
-    const p = gpu.pipeline('reduce', 'reduce_sum', { SQUARE: first && squares });
+    const p = gpu.pipeline('reduce', 'reduce_sum', { SQUARE: first && squares }, { act: first ? x.dtype : 'f32' });
     gpu.dispatch(p, { x: src, y: out.buffer }, { n }, gpu.grid(groups));
     first = false;
     src = out.buffer;
@@ -109,8 +114,29 @@ function sum(x: Tensor): Tensor {
   x.ctx.gpu.copy(total.buffer, y.buffer, 4);
   if (markGrad(y, x).requiresGrad) {
     x.ctx.tape.record('sum', [x] as const, y, (gy) => {
-      const gx = x.ctx.empty(x.shape, x.layout);
-      run('broadcast_scalar', x.size, x.ctx, { a: gy.buffer, y: gx.buffer }, 1);
+      const gx = x.ctx.empty(x.shape, x.layout, x.dtype);
+      run('broadcast_scalar', gx, { wide: gy.buffer, y: gx.buffer }, 1);
+      return [gx];
+    });
+  }
+  return y;
+}
+
+/**
+ * x in the context's activation dtype (precision.ts): x itself when it already is, else an f16
+ * copy of the f32 tensor (the model's input image entering the network). Its gradient returns
+ * to f32.
+ */
+function toActivation(x: Tensor): Tensor {
+  const ctx = x.ctx;
+  if (x.dtype === ctx.precision) return x;
+  if (x.dtype !== 'f32') throw new Error(`toActivation: ${x} is ${x.dtype}; only f32 data enters the ${ctx.precision} activations`);
+  const y = markGrad(ctx.empty(x.shape, x.layout, ctx.precision), x);
+  run('from_f32', y, { wide: x.buffer, y: y.buffer });
+  if (y.requiresGrad) {
+    ctx.tape.record('toActivation', [x] as const, y, (gy) => {
+      const gx = ctx.empty(x.shape, x.layout);
+      runElementwise(ctx.gpu, 'to_f32', gx.size, { a: gy.buffer, wide_out: gx.buffer }, 0, gy.dtype);
       return [gx];
     });
   }
@@ -133,4 +159,5 @@ export const elementwise = {
   gelu: (x: Tensor) => activation('gelu', x),
   sum,
   sumOfSquares,
+  toActivation,
 };

@@ -11,6 +11,16 @@ import type { SiteLayout } from './layout.ts';
 import { Tape } from './tape.ts';
 import { Parameter, Tensor } from './tensor.ts';
 import { runElementwise } from './elementwise-kernel.ts';
+import { encodeHalf } from './half.ts';
+import { checkPrecision, storageBytes, supportsF16, type DType, type Precision } from './precision.ts';
+
+export interface ContextOptions {
+  /**
+   * 'f16' stores activations and their gradients as f16 (precision.ts says which tensors);
+   * refused on a device without `shader-f16`. Default 'f32'.
+   */
+  precision?: Precision;
+}
 
 interface Scope {
   tensors: Tensor[];
@@ -23,7 +33,16 @@ export class Context {
   private persistents = new Set<Tensor>();
   private gradDepth = 0;
 
-  constructor(readonly gpu: Gpu) {}
+  /** The dtype of activations and activation gradients (precision.ts). */
+  readonly precision: Precision;
+
+  constructor(
+    readonly gpu: Gpu,
+    options: ContextOptions = {},
+  ) {
+    this.precision = options.precision ?? 'f32';
+    checkPrecision(gpu, this.precision);
+  }
 
   /** False inside `noGrad`: ops then record nothing. */
   get gradEnabled(): boolean {
@@ -33,15 +52,21 @@ export class Context {
   // ---- making tensors ------------------------------------------------------------------
 
   /** A tensor with undefined contents, owned by the current scope. */
-  empty(shape: readonly number[], layout: SiteLayout | null = null): Tensor {
+  empty(shape: readonly number[], layout: SiteLayout | null = null, dtype: DType = 'f32'): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
-    const t = new Tensor(this, shape, this.gpu.buffer(Math.max(size, 1) * 4), layout);
+    if (dtype === 'f16' && !supportsF16(this.gpu)) checkPrecision(this.gpu, 'f16');
+    const t = new Tensor(this, shape, this.gpu.buffer(storageBytes(size, dtype)), layout, dtype);
     this.top().tensors.push(t);
     return t;
   }
 
-  zeros(shape: readonly number[], layout: SiteLayout | null = null): Tensor {
-    const t = this.empty(shape, layout);
+  /** An activation (or activation gradient) with undefined contents, in the policy's dtype. */
+  activation(shape: readonly number[], layout: SiteLayout | null = null): Tensor {
+    return this.empty(shape, layout, this.precision);
+  }
+
+  zeros(shape: readonly number[], layout: SiteLayout | null = null, dtype: DType = 'f32'): Tensor {
+    const t = this.empty(shape, layout, dtype);
     this.gpu.zero(t.buffer, t.bytes);
     return t;
   }
@@ -50,10 +75,16 @@ export class Context {
    * A tensor holding `data`. Data that changes from step to step (a mask's flags, random
    * draws) is given as a function, called once now or, in a recorded step, on every replay.
    */
-  fromArray(data: ArrayLike<number> | (() => Float32Array), shape: readonly number[], layout: SiteLayout | null = null): Tensor {
-    const t = this.empty(shape, layout);
-    const checked = (values: ArrayLike<number>): Float32Array => {
+  fromArray(
+    data: ArrayLike<number> | (() => Float32Array),
+    shape: readonly number[],
+    layout: SiteLayout | null = null,
+    dtype: DType = 'f32',
+  ): Tensor {
+    const t = this.empty(shape, layout, dtype);
+    const checked = (values: ArrayLike<number>): Float32Array | Uint16Array => {
       if (values.length !== t.size) throw new Error(`fromArray: ${values.length} values for shape [${shape}]`);
+      if (dtype === 'f16') return encodeHalf(values);
       return values instanceof Float32Array ? values : Float32Array.from(values);
     };
     this.gpu.write(t.buffer, typeof data === 'function' ? () => checked(data()) : checked(data));
@@ -75,9 +106,9 @@ export class Context {
   }
 
   /** A long-lived tensor (optimizer state, running statistics), zero-filled. */
-  persistent(shape: readonly number[], layout: SiteLayout | null = null): Tensor {
+  persistent(shape: readonly number[], layout: SiteLayout | null = null, dtype: DType = 'f32'): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
-    const t = new Tensor(this, shape, this.gpu.buffer(Math.max(size, 1) * 4, 'persistent', true), layout);
+    const t = new Tensor(this, shape, this.gpu.buffer(storageBytes(size, dtype), 'persistent', true), layout, dtype);
     this.gpu.zero(t.buffer, t.bytes);
     this.persistents.add(t);
     return t;
@@ -126,19 +157,23 @@ export class Context {
     return this.noGrad(() =>
       this.tape.backward(root, seed, {
         add: (a, b) => {
-          const y = this.empty(a.shape, a.layout);
-          runElementwise(this.gpu, 'add', y.size, { a: a.buffer, b: b.buffer, y: y.buffer });
+          sameDtype('a sum of gradients', a, b);
+          const y = this.empty(a.shape, a.layout, a.dtype);
+          runElementwise(this.gpu, 'add', y.size, { a: a.buffer, b: b.buffer, y: y.buffer }, 0, a.dtype);
           return y;
         },
-        accumulate: (dst, src) => runElementwise(this.gpu, 'axpy', dst.size, { a: src.buffer, y: dst.buffer }, 1),
+        accumulate: (dst, src) => {
+          sameDtype('a parameter gradient', dst, src);
+          runElementwise(this.gpu, 'axpy', dst.size, { a: src.buffer, y: dst.buffer }, 1, dst.dtype);
+        },
         persistentCopy: (src) => {
-          const t = this.persistent(src.shape);
+          const t = this.persistent(src.shape, null, src.dtype);
           this.gpu.copy(src.buffer, t.buffer, src.bytes);
           return t;
         },
         onesLike: (t) => {
-          const y = this.empty(t.shape, t.layout);
-          runElementwise(this.gpu, 'fill', y.size, { y: y.buffer }, 1);
+          const y = this.empty(t.shape, t.layout, t.dtype);
+          runElementwise(this.gpu, 'fill', y.size, { y: y.buffer }, 1, t.dtype);
           return y;
         },
       }),
@@ -204,6 +239,11 @@ export class Context {
     }
     scope.layoutBuffers.clear();
   }
+}
+
+/** Gradients are summed in one dtype: a mix means an op broke the precision policy. */
+function sameDtype(what: string, a: Tensor, b: Tensor): void {
+  if (a.dtype !== b.dtype) throw new Error(`${what}: ${a} and ${b} have different dtypes (${a.dtype}, ${b.dtype})`);
 }
 
 function newScope(): Scope {

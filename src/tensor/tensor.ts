@@ -5,6 +5,8 @@
  */
 import type { SiteLayout } from './layout.ts';
 import type { Context } from './context.ts';
+import { decodeHalf } from './half.ts';
+import { storageBytes, type DType } from './precision.ts';
 
 let nextId = 1;
 
@@ -21,6 +23,8 @@ export class Tensor {
     readonly shape: readonly number[],
     private buf: GPUBuffer,
     readonly layout: SiteLayout | null = null,
+    /** How elements are stored; the Context's precision policy decides (precision.ts). */
+    readonly dtype: DType = 'f32',
   ) {
     this.size = shape.reduce((a, b) => a * b, 1);
     if (layout && (shape.length !== 2 || shape[0] !== layout.rows)) {
@@ -33,8 +37,9 @@ export class Tensor {
     return this.buf;
   }
 
+  /** Bytes the elements take, rounded up to whole 4-byte words (what copies and clears move). */
   get bytes(): number {
-    return this.size * 4;
+    return this.dtype === 'f32' ? this.size * 4 : storageBytes(this.size, this.dtype);
   }
 
   /** Channels of a feature map (its last dimension). */
@@ -42,13 +47,14 @@ export class Tensor {
     return this.shape[this.shape.length - 1]!;
   }
 
-  /** Reads the values back (asynchronously; the copy is recorded at once). */
-  read(): Promise<Float32Array> {
-    return this.ctx.gpu.readFloat32(this.buffer, this.size);
+  /** Reads the values back as f32 (asynchronously; the copy is recorded at once). */
+  async read(): Promise<Float32Array> {
+    if (this.dtype === 'f32') return this.ctx.gpu.readFloat32(this.buffer, this.size);
+    return decodeHalf(new Uint16Array(await this.ctx.gpu.read(this.buffer, this.bytes)), this.size);
   }
 
   toString(): string {
-    return `Tensor#${this.id}[${this.shape.join('x')}]`;
+    return `Tensor#${this.id}[${this.shape.join('x')}]${this.dtype === 'f32' ? '' : ` ${this.dtype}`}`;
   }
 }
 

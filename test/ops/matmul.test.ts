@@ -7,11 +7,15 @@ import { expectClose } from '../helpers/check.ts';
 import { dot, expectGradientMatches, projection } from '../helpers/finite-diff.ts';
 import { patchMask } from '../helpers/masks.ts';
 import * as ref from '../reference/matmul.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 
 // Each value is an f32 sum of n products with |term| <= 1 (n = Cin + 1 forward, Cout for dx,
 // rows for dw and db): rounding error ~3e-8 * n, so 1e-7 * n + 1e-6 is a ~3x margin; one
 // wrong term (~0.1-1) is far outside it.
 const sumTol = (n: number) => ({ atol: 1e-7 * n + 1e-6, rtol: 1e-5 });
+// f16 activations (x, y, dy, dx): inputs rounded to f16 before the reference sees them, the
+// sums in f32 (the bound above), y and dx stored as f16 once (one f16 ulp, test/helpers/f16.ts);
+// dw and db are f32 results, the f32 bound unchanged.
 
 describe('linear reference (finite differences)', () => {
   it('dx, dw, db', () => {
@@ -39,24 +43,28 @@ describe('linear on the GPU vs the reference', () => {
     [65, 33, 31, true], // one past / one short of the 32 and 64 tile edges
     [37, 12, 8, true], // Cin, Cout % 4 == 0: vec4 gather in the forward and in dx
     [130, 68, 72, false], // vec4 gather over several tiles
-  ] as const) {
-    it(`N ${N}, ${Cin} -> ${Cout}${bias ? '' : ', no bias'}`, async () => {
+  ] as const) for (const dtype of ['f32', 'f16'] as const) {
+    it(`N ${N}, ${Cin} -> ${Cout}${bias ? '' : ', no bias'}${dtype === 'f16' ? ' [f16]' : ''}`, async (t) => {
       const ctx = getCtx();
+      if (dtype === 'f16') needF16(t, ctx);
+      const stored = dtype === 'f16' ? asF16 : f32;
+      const act = (tol: { atol: number; rtol: number }) => (dtype === 'f16' ? storedAsF16(tol) : tol);
       const rng = new Rng(N * 7 + Cin);
-      const xs = f32(rng.array(N * Cin));
+      const xs = stored(rng.array(N * Cin));
       const ws = f32(rng.array(Cout * Cin));
       const bs = bias ? f32(rng.array(Cout)) : null;
-      const gys = f32(rng.array(N * Cout));
-      const x = ctx.fromArray(xs, [N, Cin]);
+      const gys = stored(rng.array(N * Cout));
+      const x = ctx.fromArray(xs, [N, Cin], null, dtype);
       x.requiresGrad = true;
       const w = ctx.parameter(`w${N}`, [Cout, Cin], ws);
       const b = bs ? ctx.parameter(`b${N}`, [Cout], bs) : null;
       const y = linear(x, w, b);
       expect(y.shape).toEqual([N, Cout]);
-      expectClose(await y.read(), ref.linearForward(xs, ws, bs, N, Cin, Cout), sumTol(Cin + 1), 'forward');
-      const grads = ctx.backward(y, ctx.fromArray(gys, [N, Cout]));
+      expect(y.dtype).toBe(dtype);
+      expectClose(await y.read(), ref.linearForward(xs, ws, bs, N, Cin, Cout), act(sumTol(Cin + 1)), 'forward');
+      const grads = ctx.backward(y, ctx.fromArray(gys, [N, Cout], null, dtype));
       const r = ref.linearBackward(xs, ws, gys, N, Cin, Cout);
-      expectClose(await grads.get(x.id)!.read(), r.dx, sumTol(Cout), 'dx');
+      expectClose(await grads.get(x.id)!.read(), r.dx, act(sumTol(Cout)), 'dx');
       expect(w.grad!.shape).toEqual([Cout, Cin]);
       expectClose(await w.grad!.read(), r.dw, sumTol(N), 'dw');
       if (b) expectClose(await b.grad!.read(), r.db, sumTol(N), 'db');

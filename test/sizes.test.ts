@@ -11,7 +11,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const body = (n: number) => Array.from({ length: n }, (_, i) => `  x += ${i};`).join('\n');
 
 describe('file and function sizes', () => {
-  it(`src/, bench/ and tools/ have no file over ${MAX_FILE_LINES} lines and no function over ${MAX_FUNCTION_LINES}`, () => {
+  it(`src/, bench/, tools/ and shaders/ have no file over ${MAX_FILE_LINES} lines and no function over ${MAX_FUNCTION_LINES}`, () => {
     expect(checkSizes(root)).toEqual([]);
   });
 
@@ -26,5 +26,9 @@ describe('file and function sizes', () => {
     expect(oversized('c.ts', arrow)).toEqual([`c.ts:1: function at line 1 is ${MAX_FUNCTION_LINES + 2} lines (at most ${MAX_FUNCTION_LINES})`]);
     const file = `let x = 0;\n${Array.from({ length: MAX_FILE_LINES }, (_, i) => `x += ${i};`).join('\n')}\n`;
     expect(oversized('d.ts', file)).toEqual([`d.ts: ${MAX_FILE_LINES + 1} lines (at most ${MAX_FILE_LINES})`]);
+    // A shader counts by its length only.
+    const shader = `fn big() {\n${body(MAX_FUNCTION_LINES)}\n}\n`;
+    expect(oversized('e.wgsl', shader)).toEqual([]);
+    expect(oversized('f.wgsl', file)).toEqual([`f.wgsl: ${MAX_FILE_LINES + 1} lines (at most ${MAX_FILE_LINES})`]);
   });
 });

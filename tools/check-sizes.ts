@@ -1,7 +1,8 @@
 // Checks the size rules of docs/architecture.md ("Small files with one job"): no TypeScript
-// file under src/, bench/ or tools/ over MAX_FILE_LINES lines, and no function (declaration,
-// method, arrow or function expression with a body) over MAX_FUNCTION_LINES lines. Shaders are
-// not counted: a WGSL kernel is one entry point by nature.
+// file under src/, bench/ or tools/ and no shader in shaders/ over MAX_FILE_LINES lines, and no
+// TypeScript function (declaration, method, arrow or function expression with a body) over
+// MAX_FUNCTION_LINES lines. Shader functions are not counted: a WGSL kernel is one entry point
+// by nature.
 //
 //   node --import tsx tools/check-sizes.ts    prints each file or function over its limit; exits 1 if there is one
 //
@@ -15,7 +16,7 @@ export const MAX_FILE_LINES = 450;
 export const MAX_FUNCTION_LINES = 120;
 const FOLDERS = ['src', 'bench', 'tools'];
 
-function typescriptFiles(dir: string): string[] {
+function filesOf(dir: string, ext: RegExp): string[] {
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
@@ -24,16 +25,20 @@ function typescriptFiles(dir: string): string[] {
   }
   return entries.flatMap((e) => {
     const path = join(dir, e.name);
-    if (e.isDirectory()) return typescriptFiles(path);
-    return /\.(ts|mts)$/.test(e.name) && !e.name.endsWith('.d.ts') ? [path] : [];
+    if (e.isDirectory()) return filesOf(path, ext);
+    return ext.test(e.name) && !e.name.endsWith('.d.ts') ? [path] : [];
   });
+}
+
+function tooLong(path: string, text: string): string[] {
+  const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+  return lines > MAX_FILE_LINES ? [`${path}: ${lines} lines (at most ${MAX_FILE_LINES})`] : [];
 }
 
 /** Each file or function of `text` over its limit, as `path: what (N lines, at most M)`. */
 export function oversized(path: string, text: string): string[] {
-  const problems: string[] = [];
-  const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
-  if (lines > MAX_FILE_LINES) problems.push(`${path}: ${lines} lines (at most ${MAX_FILE_LINES})`);
+  const problems = tooLong(path, text);
+  if (path.endsWith('.wgsl')) return problems;
   const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
   const lineOf = (pos: number) => source.getLineAndCharacterOfPosition(pos).line + 1;
   const visit = (node: ts.Node): void => {
@@ -53,7 +58,7 @@ export function oversized(path: string, text: string): string[] {
 
 /** Every problem in the tree at `root`. */
 export function checkSizes(root: string): string[] {
-  return FOLDERS.flatMap((folder) => typescriptFiles(join(root, folder)))
+  return [...FOLDERS.flatMap((folder) => filesOf(join(root, folder), /\.(ts|mts)$/)), ...filesOf(join(root, 'shaders'), /\.wgsl$/)]
     .sort()
     .flatMap((file) => oversized(relative(root, file).split(sep).join('/'), readFileSync(file, 'utf8')));
 }

@@ -55,3 +55,12 @@ export function contextFor(gpu: Gpu, asked?: string): { ctx: Context; choice: Pr
     throw err;
   }
 }
+
+/** The line the app's set-up shows: the choice, or why the one asked for cannot run here. */
+export function describePrecision(gpu: Gpu, asked?: string): string {
+  try {
+    return precisionLine(choosePrecision(gpu, asked));
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}

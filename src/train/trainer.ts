@@ -67,7 +67,8 @@ export interface TrainConfig extends SparKConfig {
   precision?: Precision;
   /**
    * Dynamic loss scaling (GradScaler's defaults unless options are given). Default: on in
-   * f16, off in f32 (where it changes no number but costs nothing either).
+   * f16, off in f32, whose range needs none (turned on there, it gives the unscaled numbers bit
+   * for bit, barring underflow: the scale is a power of 2).
    */
   lossScale?: boolean | LossScaleOptions;
 }

@@ -34,6 +34,9 @@
 //   dx_eval         one thread per element: dx = dy * gamma * invstd (statistics are constants).
 //
 // Element-wise entry points use ceil(N*C / 256) workgroups, per-channel ones ceil(C / 256).
+//
+// Storage (norm-buffers.wgsl): x, dy, y as the activations (act), read into f32; statistics,
+// partials and the sums in f32; the running update runs with every alias f32.
 
 struct Params {
   n: u32,           // rows (or input chunks, for *_combine)
@@ -112,7 +115,7 @@ fn stats_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   var acc = vec3<f32>(0.0);
   if (col.valid) {
     for (var r = col.first; r < column_end(col); r += WG / TC) {
-      let v = x[r * params.c + col.ch];
+      let v = f32(x[r * params.c + col.ch]);
       let n = acc.x + 1.0;
       let d = v - acc.y;
       let mean = acc.y + d / n;
@@ -169,7 +172,7 @@ fn finalize_eval(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn running_update(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= params.c) { return; }
-  y[c] = (1.0 - params.momentum) * y[c] + params.momentum * part_in[params.offset + c];
+  y[c] = act_out((1.0 - params.momentum) * f32(y[c]) + params.momentum * part_in[params.offset + c]);
 }
 
 fn element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
@@ -183,7 +186,7 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   if (i >= params.n * params.c) { return; }
   let c = i % params.c;
   // (x - mean) first: with a large common offset x*scale + shift would cancel badly.
-  y[i] = (x[i] - stats[c]) * stats[params.c + c] * gamma[c] + beta[c];
+  y[i] = act_out((f32(x[i]) - stats[c]) * stats[params.c + c] * gamma[c] + beta[c]);
 }
 
 @compute @workgroup_size(256)
@@ -196,8 +199,8 @@ fn grad_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let invstd = stats[params.c + col.ch];
     for (var r = col.first; r < column_end(col); r += WG / TC) {
       let i = r * params.c + col.ch;
-      let g = dy[i];
-      acc += vec3<f32>(g, g * (x[i] - mean) * invstd, 0.0);
+      let g = f32(dy[i]);
+      acc += vec3<f32>(g, g * (f32(x[i]) - mean) * invstd, 0.0);
     }
   }
   w[lid] = acc;
@@ -227,9 +230,9 @@ fn dx_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   if (i >= params.n * params.c) { return; }
   let c = i % params.c;
   let invstd = stats[params.c + c];
-  let xhat = (x[i] - stats[c]) * invstd;
+  let xhat = (f32(x[i]) - stats[c]) * invstd;
   let inv_n = 1.0 / f32(params.n);
-  y[i] = gamma[c] * invstd * (dy[i] - part_in[c] * inv_n - xhat * part_in[params.c + c] * inv_n);
+  y[i] = act_out(gamma[c] * invstd * (f32(dy[i]) - part_in[c] * inv_n - xhat * part_in[params.c + c] * inv_n));
 }
 
 @compute @workgroup_size(256)
@@ -238,5 +241,5 @@ fn dx_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   let i = element(wid, nwg, lid);
   if (i >= params.n * params.c) { return; }
   let c = i % params.c;
-  y[i] = dy[i] * gamma[c] * stats[params.c + c];
+  y[i] = act_out(f32(dy[i]) * gamma[c] * stats[params.c + c]);
 }

@@ -16,6 +16,11 @@
 //                          with the grid index sites[r] (SPARSE) or r (dense). Also its dx.
 //                          One thread per element; dispatch as channel_scale.
 
+// Storage: x and gy are activations or their gradients (`act`: f32, or f16 under precision
+// f16; src/gpu/pipelines.ts puts the aliases in front); y is written as `act_out`, the
+// activation type for channel_scale and drop_path, f32 for channel_scale_partial (partial sums
+// of a parameter gradient). gamma and factor are f32.
+
 struct Params {
   n: u32,           // elements (channel_scale, drop_path) or rows (channel_scale_partial)
   C: u32,
@@ -26,12 +31,12 @@ struct Params {
 override SPARSE: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> factor: array<f32>;
-@group(0) @binding(4) var<storage, read> gy: array<f32>;
+@group(0) @binding(4) var<storage, read> gy: array<act>;
 @group(0) @binding(5) var<storage, read> sites: array<u32>;
-@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<act_out>;
 
 // #include "chunk-range.wgsl"
 
@@ -40,7 +45,7 @@ fn channel_scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = (wid.x + wid.y * nwg.x) * 256u + lid.x;
   if (i >= params.n) { return; }
-  y[i] = x[i] * gamma[i % params.C];
+  y[i] = act_out(f32(x[i]) * gamma[i % params.C]);
 }
 
 // Writes partial[chunk * C + c] into y.
@@ -52,9 +57,9 @@ fn channel_scale_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
   var acc = 0.0;
   for (var r = rows.x; r < rows.y; r++) {
     let i = r * params.C + c;
-    acc += gy[i] * x[i];
+    acc += f32(gy[i]) * f32(x[i]);
   }
-  y[wid.y * params.C + c] = acc;
+  y[wid.y * params.C + c] = act_out(acc);
 }
 
 @compute @workgroup_size(256)
@@ -65,5 +70,5 @@ fn drop_path(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let r = i / params.C;
   var site = r;
   if (SPARSE) { site = sites[r]; }
-  y[i] = x[i] * factor[site / params.plane];
+  y[i] = act_out(f32(x[i]) * factor[site / params.plane]);
 }

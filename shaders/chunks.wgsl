@@ -8,6 +8,9 @@
 // One thread per output element, looping over the chunks in order (so the sum is
 // deterministic); consecutive threads read consecutive addresses of each chunk's row.
 //
+// `src` is stored as `act` (an activation gradient: f32, or f16 under precision f16; the loader
+// puts `alias act = ...` in front); the partials and sums are f32.
+//
 // Dispatch: sum_chunks: ceil(width / 256) workgroups of 256 (2-D split past the per-dimension
 // limit); column_partials: x = ceil(width / 64) (64 columns x 4 row lanes), y = chunk.
 
@@ -21,7 +24,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<storage, read> src: array<f32>;
+@group(0) @binding(3) var<storage, read> src: array<act>;
 
 var<workgroup> lanes: array<f32, 256>;
 
@@ -47,7 +50,7 @@ fn column_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   let r_end = min(params.rows, r_beg + params.chunk_rows);
   var acc = 0.0;
   if (c < C) {
-    for (var r = r_beg + lane; r < r_end; r += 4u) { acc += src[r * C + c]; }
+    for (var r = r_beg + lane; r < r_end; r += 4u) { acc += f32(src[r * C + c]); }
   }
   lanes[lidx] = acc;
   workgroupBarrier();

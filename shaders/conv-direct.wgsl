@@ -24,6 +24,10 @@
 // absent (not stored, its loads masked) past in_w. The 4-channel groups of one slot are
 // adjacent (they read the same dy values and consecutive weights).
 // Dispatch: ceil(slots * groups * quads / WG) workgroups, linear id wid.x + wid.y * nwg.x.
+//
+// Storage: dy (`gy`, `gy4`) and dx (`dst`) are stored as `act` (f32, or f16 under precision
+// f16; src/gpu/pipelines.ts puts the aliases in front), weights and bias f32; loads convert to
+// f32, the sums run in f32, the store converts once.
 
 // #include "conv-params.wgsl"
 
@@ -40,11 +44,11 @@ override PX: u32 = 1u;  // 1, 2 or 4 (the launcher's rule)
 override PACKED_W: bool = true;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> gy: array<act>;
 @group(0) @binding(2) var<storage, read> wp: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(5) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> dst: array<act>;
+@group(0) @binding(5) var<storage, read> gy4: array<act4>;
 @group(0) @binding(6) var<storage, read> wp4: array<vec4<f32>>;
 
 // wp[i] if `ok` (the channel exists), else 0: the last quad of a cin_g % 4 != 0 group.
@@ -121,27 +125,27 @@ fn direct_input_grad(
           let w1 = wquad(o0 + co + 1u, tap, ci0);
           let w2 = wquad(o0 + co + 2u, tap, ci0);
           let w3 = wquad(o0 + co + 3u, tap, ci0);
-          let d0 = select(vec4<f32>(0.0), gy4[(p0.base + co) / 4u], p0.ok != 0u);
+          let d0 = select(vec4<f32>(0.0), vec4<f32>(gy4[(p0.base + co) / 4u]), p0.ok != 0u);
           acc0 += d0.x * w0 + d0.y * w1 + d0.z * w2 + d0.w * w3;
           if (PX > 1u) {
-            let d1 = select(vec4<f32>(0.0), gy4[(p1.base + co) / 4u], p1.ok != 0u);
+            let d1 = select(vec4<f32>(0.0), vec4<f32>(gy4[(p1.base + co) / 4u]), p1.ok != 0u);
             acc1 += d1.x * w0 + d1.y * w1 + d1.z * w2 + d1.w * w3;
           }
           if (PX > 2u) {
-            let d2 = select(vec4<f32>(0.0), gy4[(p2.base + co) / 4u], p2.ok != 0u);
+            let d2 = select(vec4<f32>(0.0), vec4<f32>(gy4[(p2.base + co) / 4u]), p2.ok != 0u);
             acc2 += d2.x * w0 + d2.y * w1 + d2.z * w2 + d2.w * w3;
-            let d3 = select(vec4<f32>(0.0), gy4[(p3.base + co) / 4u], p3.ok != 0u);
+            let d3 = select(vec4<f32>(0.0), vec4<f32>(gy4[(p3.base + co) / 4u]), p3.ok != 0u);
             acc3 += d3.x * w0 + d3.y * w1 + d3.z * w2 + d3.w * w3;
           }
         }
       } else {
         for (var co = 0u; co < params.cout_g; co++) {
           let w = wquad(o0 + co, tap, ci0);
-          acc0 += select(0.0, gy[p0.base + co], p0.ok != 0u) * w;
-          if (PX > 1u) { acc1 += select(0.0, gy[p1.base + co], p1.ok != 0u) * w; }
+          acc0 += select(0.0, f32(gy[p0.base + co]), p0.ok != 0u) * w;
+          if (PX > 1u) { acc1 += select(0.0, f32(gy[p1.base + co]), p1.ok != 0u) * w; }
           if (PX > 2u) {
-            acc2 += select(0.0, gy[p2.base + co], p2.ok != 0u) * w;
-            acc3 += select(0.0, gy[p3.base + co], p3.ok != 0u) * w;
+            acc2 += select(0.0, f32(gy[p2.base + co]), p2.ok != 0u) * w;
+            acc3 += select(0.0, f32(gy[p3.base + co]), p3.ok != 0u) * w;
           }
         }
       }
@@ -180,7 +184,7 @@ fn store(ix: u32, line_base: u32, g: u32, ci0: u32, v: vec4<f32>) {
     if (ci0 + c < params.cin_g) {
       var x = v[c];
       if (HAS_BIAS) { x += bias[g * params.cin_g + ci0 + c]; }
-      dst[base + c] = x;
+      dst[base + c] = act(x);
     }
   }
 }

@@ -98,19 +98,26 @@ override WG: u32 = TM * TN / (4u * RB);
 override KT: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<act>;
 @group(0) @binding(2) var<storage, read> wp: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> gy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read> gy: array<act>;
+@group(0) @binding(5) var<storage, read_write> dst: array<act_out>;
 @group(0) @binding(6) var<storage, read> sites: array<u32>;
 @group(0) @binding(7) var<storage, read> row_of: array<i32>;
-@group(0) @binding(8) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> src4: array<act4>;
 
 var<workgroup> As: array<vec4<f32>, 256>;  // [KT][TM / 4]
 var<workgroup> Bs: array<vec4<f32>, 256>;  // [KT][TN / 4]
 var<workgroup> tile_rows: array<vec3<i32>, 64>;  // decoded sites of the tile's rows (b < 0: past M)
 var<workgroup> step_info: array<vec3<i32>, 64>;  // [2][KT]: per-k decode of this / the next step
+
+// Storage types (src/gpu/pipelines.ts puts the aliases in front of this text): in the gemm and
+// direct passes `src`, `src4` and `gy` hold activations or their gradients (`act`: f32, or f16
+// under precision f16) and `dst` is written as `act_out`: the activation type in passes 0 and
+// 1, f32 in pass 2 (weight-gradient partials). Weights and bias are f32. pack_weights and
+// reduce_partials run with every alias f32 (they move weights and partials only). Every load
+// converts to f32, the GEMM stages and accumulates in f32, the store converts once.
 
 // ---- sites and taps -----------------------------------------------------------------------
 
@@ -357,13 +364,13 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
               let s = tile_rows[mm];
               row = in_row(s.x, s.y + ky, s.z + kx);
             }
-            if (row >= 0) { v = src4[(u32(row) * params.cin + g * params.cin_g + c) / 4u]; }
+            if (row >= 0) { v = vec4<f32>(src4[(u32(row) * params.cin + g * params.cin_g + c) / 4u]); }
           } else {
             if (!POINTWISE) {
               let s = tile_rows[mm];
               row = out_row(Site(s.x, s.y, s.z), ky, kx);
             }
-            if (row >= 0) { v = src4[(u32(row) * params.cout + g * params.cout_g + c) / 4u]; }
+            if (row >= 0) { v = vec4<f32>(src4[(u32(row) * params.cout + g * params.cout_g + c) / 4u]); }
           }
         }
         put_a(kq * 4u, mm, v.x);
@@ -390,14 +397,14 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
               let s = tile_rows[mm];  // decoded, since m < M
               row = in_row(s.x, s.y + ky, s.z + kx);
             }
-            if (row >= 0) { v = src[u32(row) * params.cin + g * params.cin_g + c]; }
+            if (row >= 0) { v = f32(src[u32(row) * params.cin + g * params.cin_g + c]); }
           } else {
             var row = i32(m);
             if (!POINTWISE) {
               let s = tile_rows[mm];
               row = out_row(Site(s.x, s.y, s.z), ky, kx);
             }
-            if (row >= 0) { v = src[u32(row) * params.cout + g * params.cout_g + c]; }
+            if (row >= 0) { v = f32(src[u32(row) * params.cout + g * params.cout_g + c]); }
           }
         }
         put_a(kk, mm, v);
@@ -410,7 +417,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let kk = lidx / TM + i * (WG / TM);
         let r = k0 + kk;
         var v = 0.0;
-        if (r < k_end && co < M) { v = gy[r * params.cout + g * params.cout_g + co]; }
+        if (r < k_end && co < M) { v = f32(gy[r * params.cout + g * params.cout_g + co]); }
         put_a(kk, mm, v);
       }
     }
@@ -440,7 +447,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             // Pass 2: B[r, (tap, ci)] = x at output row r shifted by the tap.
             var row = info.x;
             if (!POINTWISE) { row = in_row(info.x, info.y + b_ky, info.z + b_kx); }
-            if (row >= 0) { v = src[u32(row) * params.cin + g * params.cin_g + b_ci]; }
+            if (row >= 0) { v = f32(src[u32(row) * params.cin + g * params.cin_g + b_ci]); }
           }
         }
         put_b(kk, nn, v);
@@ -503,7 +510,7 @@ fn store(cl: Class, g: u32, e: u32, m: u32, n: u32, M: u32, N: u32, v: vec4<f32>
     if (n + j < N) {
       var val = v[j];
       if (HAS_BIAS && PASS != 2u) { val += bias[boff + n + j]; }
-      dst[base + n + j] = val;
+      dst[base + n + j] = act_out(val);
     }
   }
 }
@@ -530,14 +537,14 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let i2 = r2 - t2 * Og;
     let gg = o2 / I;
     let ci = o2 - gg * I;
-    dst[d] = src[((gg * Og + i2) * I + ci) * T + (T - 1u - t2)];
+    dst[d] = act_out(src[((gg * Og + i2) * I + ci) * T + (T - 1u - t2)]);
     return;
   }
   let o = d / (T * I);
   let r = d - o * T * I;
   let t = r / I;
   let i = r - t * I;
-  dst[d] = src[(o * I + i) * T + t];
+  dst[d] = act_out(src[(o * I + i) * T + t]);
 }
 
 // dst[(o*I + i)*T + t] = sum over chunks of src[((chunk*O + o)*T + t)*I + i] (O = cout,
@@ -556,6 +563,6 @@ fn reduce_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let t = r - i * T;
   let at = (o * T + t) * I + i;
   var acc = 0.0;
-  for (var c = 0u; c < params.chunks; c++) { acc += src[c * size + at]; }
-  dst[d] = acc;
+  for (var c = 0u; c < params.chunks; c++) { acc += f32(src[c * size + at]); }
+  dst[d] = act_out(acc);
 }

@@ -33,6 +33,11 @@
 // Dispatch of the row-walking passes: ceil(threads / 64) workgroups of 64 (2-D split past the
 // per-dimension limit); thread index = (wid.x + wid.y * nwg.x) * 64 + lid.x.
 
+// Storage: src and gy hold activations or their gradients (`act`: f32, or f16 under precision
+// f16; src/gpu/pipelines.ts puts the aliases in front); dst is written as `act_out`, the
+// activation type in forward and backward_input, f32 in backward_weight (partial sums of the
+// weight and bias gradients). w and bias are f32; loads convert to f32, sums run in f32.
+
 struct Params {
   rows: u32,        // rows walked: out_rows (forward, backward_weight) or in_rows (backward_input)
   C: u32,
@@ -52,13 +57,13 @@ override SPARSE: bool = false;
 override HAS_BIAS: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<act>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<act_out>;
 @group(0) @binding(5) var<storage, read> sites: array<u32>;
 @group(0) @binding(6) var<storage, read> row_of: array<i32>;
-@group(0) @binding(7) var<storage, read> gy: array<f32>;
+@group(0) @binding(7) var<storage, read> gy: array<act>;
 
 const WG: u32 = 64u;
 
@@ -70,7 +75,7 @@ fn groups() -> u32 {
 
 fn load_gy(r: u32, c0: u32) -> vec4<f32> {
   let i = quad_cells(r, c0);
-  return select(vec4<f32>(0.0), vec4<f32>(gy[i.x], gy[i.y], gy[i.z], gy[i.w]), quad_mask(c0));
+  return select(vec4<f32>(0.0), vec4<f32>(f32(gy[i.x]), f32(gy[i.y]), f32(gy[i.z]), f32(gy[i.w])), quad_mask(c0));
 }
 
 // w[c, 0, ky, kx] for the four channels at tap = ky*K + kx.
@@ -94,7 +99,7 @@ fn load_bias(c0: u32) -> vec4<f32> {
 fn store_dst(r: u32, c0: u32, v: vec4<f32>) {
   let base = r * params.C + c0;
   for (var k = 0u; k < 4u; k++) {
-    if (c0 + k < params.C) { dst[base + k] = v[k]; }
+    if (c0 + k < params.C) { dst[base + k] = act_out(v[k]); }
   }
 }
 
@@ -195,9 +200,9 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let c = c0 + k;
     if (c >= params.C) { break; }
     if (tap == kk) {
-      dst[base + params.C * kk + c] = acc[k];
+      dst[base + params.C * kk + c] = act_out(acc[k]);
     } else {
-      dst[base + c * kk + tap] = acc[k];
+      dst[base + c * kk + tap] = act_out(acc[k]);
     }
   }
 }

@@ -6,8 +6,10 @@
 // Dispatch: ceil(n / 256) workgroups of 256, split over x and y when past the
 // per-dimension limit; thread i handles element i = (wid.x + wid.y * nwg.x) * 256 + lid.x.
 //
-// Bindings: a, b are inputs; y the output (read_write for the in-place `axpy`); `scalar` the
-// f32 value `broadcast_scalar` spreads (a loss's gradient stays f32 whatever y's type).
+// Bindings: a, b are inputs; y the output (read_write for the in-place `axpy`), all `act`;
+// `wide` an f32 input (the loss gradient `broadcast_scalar` spreads, the f32 tensor `from_f32`
+// converts) and `wide_out` an f32 output (`to_f32`): the casts at the edge of the precision
+// policy, where f32 data becomes an activation and its gradient returns to f32.
 
 struct Params {
   n: u32,
@@ -20,7 +22,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<act>;
 @group(0) @binding(2) var<storage, read> b: array<act>;
 @group(0) @binding(3) var<storage, read_write> y: array<act>;
-@group(0) @binding(4) var<storage, read> scalar: array<f32>;
+@group(0) @binding(4) var<storage, read> wide: array<f32>;
+@group(0) @binding(5) var<storage, read_write> wide_out: array<f32>;
 
 const WG: u32 = 256u;
 
@@ -71,13 +74,31 @@ fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   y[i] = act(params.alpha);
 }
 
-// y = alpha * scalar[0] everywhere (the backward of a sum to a scalar).
+// y = alpha * wide[0] everywhere (the backward of a sum to a scalar).
 @compute @workgroup_size(256)
 fn broadcast_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = index(wid, nwg, lid);
   if (i >= params.n) { return; }
-  y[i] = act(params.alpha * scalar[0]);
+  y[i] = act(params.alpha * wide[0]);
+}
+
+// y = wide, stored as act (an f32 tensor entering the activations).
+@compute @workgroup_size(256)
+fn from_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  y[i] = act(wide[i]);
+}
+
+// wide_out = a, widened to f32 (the gradient of from_f32).
+@compute @workgroup_size(256)
+fn to_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  wide_out[i] = f32(a[i]);
 }
 
 @compute @workgroup_size(256)

@@ -11,6 +11,9 @@
 //   pool_backward  gx[b*S + s, c] = gy[b, c] / S. One thread per element of gx; dispatch
 //                  ceil(B*S*C / 256) workgroups of 256 (2-D split).
 
+// Storage: x, y, gy, gx are activations or their gradients (`act`: f32, or f16 under precision
+// f16; src/gpu/pipelines.ts puts the aliases in front); the sum runs in f32.
+
 struct Params {
   n: u32,       // outputs of the pass: B*C (forward) or B*S*C (backward)
   C: u32,
@@ -19,10 +22,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> gy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read_write> y: array<act>;
+@group(0) @binding(3) var<storage, read> gy: array<act>;
+@group(0) @binding(4) var<storage, read_write> gx: array<act>;
 
 @compute @workgroup_size(256)
 fn pool_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -33,9 +36,9 @@ fn pool_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let c = i % params.C;
   var acc = 0.0;
   for (var s = 0u; s < params.S; s++) {
-    acc += x[(b * params.S + s) * params.C + c];
+    acc += f32(x[(b * params.S + s) * params.C + c]);
   }
-  y[i] = acc / f32(params.S);
+  y[i] = act(acc / f32(params.S));
 }
 
 @compute @workgroup_size(256)
@@ -45,5 +48,5 @@ fn pool_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   if (i >= params.n) { return; }
   let row = i / params.C;
   let c = i % params.C;
-  gx[i] = gy[(row / params.S) * params.C + c] / f32(params.S);
+  gx[i] = act(f32(gy[(row / params.S) * params.C + c]) / f32(params.S));
 }

@@ -23,6 +23,9 @@
 //   backward_input  row geometry: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy*gamma.
 //   param_partial   column geometry: (sum dy, sum dy * xhat) per chunk and channel.
 //   param_combine   column geometry over the partials.
+//
+// Storage (norm-buffers.wgsl): x, dy, y as the activations (act), read into f32; the row
+// sums, statistics and partials in f32.
 
 struct Params {
   n: u32,           // rows (or input chunks, for param_combine)
@@ -69,20 +72,20 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   let inv_c = 1.0 / f32(params.c);
   var s = 0.0;
   if (valid) {
-    for (var k = t; k < params.c; k += TPR) { s += x[base + k]; }
+    for (var k = t; k < params.c; k += TPR) { s += f32(x[base + k]); }
   }
   let mean = row_sum(vec2<f32>(s, 0.0), lid).x * inv_c;
   var q = 0.0;
   if (valid) {
     for (var k = t; k < params.c; k += TPR) {
-      let d = x[base + k] - mean;
+      let d = f32(x[base + k]) - mean;
       q += d * d;
     }
   }
   let rstd = 1.0 / sqrt(row_sum(vec2<f32>(q, 0.0), lid).x * inv_c + params.eps);
   if (!valid) { return; }
   for (var k = t; k < params.c; k += TPR) {
-    y[base + k] = (x[base + k] - mean) * rstd * gamma[k] + beta[k];
+    y[base + k] = act_out((f32(x[base + k]) - mean) * rstd * gamma[k] + beta[k]);
   }
   if (t == 0u) {
     stats[2u * row] = mean;
@@ -104,15 +107,15 @@ fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     mean = stats[2u * row];
     rstd = stats[2u * row + 1u];
     for (var k = t; k < params.c; k += TPR) {
-      let g = dy[base + k] * gamma[k];
-      acc += vec2<f32>(g, g * (x[base + k] - mean) * rstd);
+      let g = f32(dy[base + k]) * gamma[k];
+      acc += vec2<f32>(g, g * (f32(x[base + k]) - mean) * rstd);
     }
   }
   let m = row_sum(acc, lid) / f32(params.c); // (mean(g), mean(g * xhat))
   if (!valid) { return; }
   for (var k = t; k < params.c; k += TPR) {
-    let xhat = (x[base + k] - mean) * rstd;
-    y[base + k] = rstd * (dy[base + k] * gamma[k] - m.x - xhat * m.y);
+    let xhat = (f32(x[base + k]) - mean) * rstd;
+    y[base + k] = act_out(rstd * (f32(dy[base + k]) * gamma[k] - m.x - xhat * m.y));
   }
 }
 
@@ -140,8 +143,8 @@ fn param_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   if (col.valid) {
     for (var r = col.first; r < column_end(col); r += WG / TC) {
       let i = r * params.c + col.ch;
-      let g = dy[i];
-      acc += vec2<f32>(g, g * (x[i] - stats[2u * r]) * stats[2u * r + 1u]);
+      let g = f32(dy[i]);
+      acc += vec2<f32>(g, g * (f32(x[i]) - stats[2u * r]) * stats[2u * r + 1u]);
     }
   }
   finish_columns(acc, col, lid);

@@ -1,7 +1,7 @@
 // SparK's masked patch loss (official spark.py, lines 112-146), its backward, and the
 // visualisation composite.
 //
-// Tensors (f32):
+// Tensors (f32 but for rec and y, see Storage):
 //   x     image, ImageNet-normalized, dense rows [B*H*W, 3]: element ((b*H + y)*W + xx)*3 + c
 //   rec   decoder prediction, same shape and layout (in the patch-normalized space)
 //   vis   [B*ph*pw] patch flags, 1.0 = visible (kept), 0.0 = masked; patch g = (b*ph + i)*pw + j
@@ -9,6 +9,10 @@
 //   err   [B*ph*pw] per patch: mean over its p*p*3 values of (rec - t)^2, 0 at visible patches
 //   gy    [1] upstream gradient of the loss (read on the GPU, no CPU round trip)
 //   y     output: the [1] loss, d rec, or one of the composite images
+//
+// Storage: rec is an activation (`act`: f32, or f16 under precision f16; src/gpu/pipelines.ts
+// puts the aliases in front), read into f32; y is written as `act_out`: the activation type for
+// d rec (loss_backward), f32 for the loss and the composites. Everything is computed in f32.
 //
 // Patch statistics (official): over all p*p*3 values of the patch jointly, mean and
 // std = sqrt(unbiased var + 1e-6). The order in which a patch is flattened does not matter.
@@ -45,12 +49,12 @@ const EPS: f32 = 1e-6;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> rec: array<f32>;
+@group(0) @binding(2) var<storage, read> rec: array<act>;
 @group(0) @binding(3) var<storage, read> vis: array<f32>;
 @group(0) @binding(4) var<storage, read> gy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> stats: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> err: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y: array<f32>;
+@group(0) @binding(7) var<storage, read_write> y: array<act_out>;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -105,7 +109,7 @@ fn patch_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     if (vis[g] == 0.0) { // visible patches contribute nothing: skip their reads
       for (var k = lid; k < n; k += WG) {
         let e = patch_element(b, i, j, k);
-        let d = rec[e] - ((x[e] - shift) - mean_d) / sd;
+        let d = f32(rec[e]) - ((x[e] - shift) - mean_d) / sd;
         acc += d * d;
       }
     }
@@ -121,7 +125,7 @@ fn loss_reduce(@builtin(local_invocation_id) lid3: vec3<u32>) {
   var acc = 0.0;
   for (var k = lid; k < params.count; k += WG) { acc += err[k]; }
   let total = workgroup_sum(acc, lid);
-  if (lid == 0u) { y[0] = total * params.scale; }
+  if (lid == 0u) { y[0] = act_out(total * params.scale); }
 }
 
 // Patch index of element e of a dense [B*H*W, 3] map.
@@ -142,12 +146,12 @@ fn loss_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   if (e >= params.count) { return; }
   let g = patch_of(e);
   if (vis[g] != 0.0) {
-    y[e] = 0.0;
+    y[e] = act_out(0.0);
     return;
   }
   let s = stats[g];
   let t = ((x[e] - s.x) - s.y) / s.z;
-  y[e] = (rec[e] - t) * params.scale * gy[0];
+  y[e] = act_out((f32(rec[e]) - t) * params.scale * gy[0]);
 }
 
 @compute @workgroup_size(256)
@@ -158,14 +162,14 @@ fn compose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   let g = patch_of(e);
   let visible = vis[g] != 0.0;
   if (OUTPUT == 0u) {
-    y[e] = select(0.0, x[e], visible);
+    y[e] = act_out(select(0.0, x[e], visible));
     return;
   }
   let s = stats[g];
-  let r = rec[e] * s.z + (s.x + s.y);
+  let r = f32(rec[e]) * s.z + (s.x + s.y);
   if (OUTPUT == 1u) {
-    y[e] = r;
+    y[e] = act_out(r);
   } else {
-    y[e] = select(r, x[e], visible);
+    y[e] = act_out(select(r, x[e], visible));
   }
 }

@@ -27,6 +27,10 @@
 //
 // Dispatch: ceil(threads / 64) workgroups of 64 (2-D split past the per-dimension limit).
 
+// Storage: src and dst (x, y, dy, dx) are activations or their gradients (`act`: f32, or f16
+// under precision f16; src/gpu/pipelines.ts puts the aliases in front), loaded into f32 and
+// compared and summed in f32; argmax and the site tables are i32/u32.
+
 struct Params {
   rows: u32,   // rows walked: out_rows (forward) or in_rows (backward)
   C: u32,
@@ -45,8 +49,8 @@ struct Params {
 override SPARSE: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<act>;
+@group(0) @binding(2) var<storage, read_write> dst: array<act>;
 @group(0) @binding(3) var<storage, read_write> argmax: array<i32>;
 @group(0) @binding(4) var<storage, read> sites: array<u32>;
 @group(0) @binding(5) var<storage, read> row_of: array<i32>;
@@ -91,7 +95,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   let base = at.row * params.C + at.c0;
   for (var k = 0u; k < 4u; k++) {
     if (at.c0 + k < params.C) {
-      dst[base + k] = best[k];
+      dst[base + k] = act(best[k]);
       argmax[base + k] = arg[k];
     }
   }
@@ -127,6 +131,6 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
   let base = at.row * params.C + at.c0;
   for (var q = 0u; q < 4u; q++) {
-    if (at.c0 + q < params.C) { dst[base + q] = acc[q]; }
+    if (at.c0 + q < params.C) { dst[base + q] = act(acc[q]); }
   }
 }

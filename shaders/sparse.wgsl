@@ -21,6 +21,10 @@
 //                  workgroup walks the same sites, adjacent threads read adjacent channels.
 //                  Dispatch: x = ceil(C / 64), y = chunks. chunks.wgsl adds the chunks.
 
+// Storage: x, y and gy are activations or their gradients (`act`: f32, or f16 under precision
+// f16; src/gpu/pipelines.ts puts the aliases in front); the mask token and the partial sums of
+// its gradient are f32 (a parameter and its gradient).
+
 struct Params {
   n: u32,           // relayout: dst_rows * C; token_partial: grid sites
   C: u32,
@@ -33,12 +37,12 @@ override DST_SPARSE: bool = false;
 override USE_TOKEN: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read> token: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<act>;
 @group(0) @binding(4) var<storage, read> sites: array<u32>;     // destination layout
 @group(0) @binding(5) var<storage, read> row_of: array<i32>;    // source layout (token_partial: the sparse layout)
-@group(0) @binding(6) var<storage, read> gy: array<f32>;
+@group(0) @binding(6) var<storage, read> gy: array<act>;
 @group(0) @binding(7) var<storage, read_write> partial: array<f32>;
 
 // #include "chunk-range.wgsl"
@@ -56,11 +60,11 @@ fn relayout(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   if (SRC_SPARSE) { src_row = row_of[site]; }
   var v = 0.0;
   if (src_row >= 0) {
-    v = x[u32(src_row) * params.C + c];
+    v = f32(x[u32(src_row) * params.C + c]);
   } else if (USE_TOKEN) {
     v = token[c];
   }
-  y[i] = v;
+  y[i] = act(v);
 }
 
 @compute @workgroup_size(64)
@@ -70,7 +74,7 @@ fn token_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   let span = chunk_range(wid.y);
   var acc = 0.0;
   for (var s = span.x; s < span.y; s++) {
-    if (row_of[s] < 0) { acc += gy[s * params.C + c]; }
+    if (row_of[s] < 0) { acc += f32(gy[s * params.C + c]); }
   }
   partial[wid.y * params.C + c] = acc;
 }

@@ -47,5 +47,5 @@ fn quad_mask(c0: u32) -> vec4<bool> {
 // Four channels of src row `r` starting at c0, zeros past C.
 fn load_src(r: u32, c0: u32) -> vec4<f32> {
   let i = quad_cells(r, c0);
-  return select(vec4<f32>(0.0), vec4<f32>(src[i.x], src[i.y], src[i.z], src[i.w]), quad_mask(c0));
+  return select(vec4<f32>(0.0), vec4<f32>(f32(src[i.x]), f32(src[i.y]), f32(src[i.z]), f32(src[i.w])), quad_mask(c0));
 }

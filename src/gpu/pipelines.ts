@@ -34,20 +34,36 @@ export interface Pipeline {
 }
 
 /**
- * The storage type of a pipeline's activation bindings: the shader is compiled with
- * `alias act = <type>; alias act4 = vec4<type>;` in front of its text (and `enable f16;` for
- * f16), and declares activation bindings `array<act>` / `array<act4>`. One shader file serves
- * both precisions with no copy; kernels load `f32(x[i])`, accumulate in f32 and store `act(v)`.
- * This is a storage type, not a tuning knob: tuning stays with `override` constants.
+ * The storage types of a pipeline's activation bindings: the shader is compiled with
+ * `alias act = <act>; alias act4 = vec4<act>; alias act_out = <out>;` in front of its text
+ * (and `enable f16;` when either is f16). Bindings that hold activations or their gradients are
+ * declared `array<act>` / `array<act4>`; a result binding that one entry point writes as an
+ * activation and another as f32 (conv2d's `dst`: an activation in the forward and input-gradient
+ * passes, a weight gradient in the weight pass) is `array<act_out>`; weights, statistics and
+ * index tables keep their own types. One shader file serves both precisions with no copy;
+ * kernels load `f32(x[i])`, accumulate in f32 and store `act(v)`. A storage type, not a tuning
+ * knob: tuning stays with `override` constants.
  */
 export interface StorageVariant {
+  /** Activation storage (default f32). */
   act?: 'f32' | 'f16';
+  /** The `act_out` result storage (default: `act`). */
+  out?: 'f32' | 'f16';
 }
 
 /** The text put in front of a shader for `variant` (WGSL wants `enable` before anything else). */
 export function variantPrelude(variant: StorageVariant): string {
   const act = variant.act ?? 'f32';
-  return `${act === 'f16' ? 'enable f16;\n' : ''}alias act = ${act};\nalias act4 = vec4<${act}>;\n`;
+  const out = variant.out ?? act;
+  const enable = act === 'f16' || out === 'f16' ? 'enable f16;\n' : '';
+  return `${enable}alias act = ${act};\nalias act4 = vec4<${act}>;\nalias act_out = ${out};\n`;
+}
+
+/** The part of a pipeline's cache key its variant adds ('' for all-f32, today's keys). */
+function variantKey(variant: StorageVariant): string {
+  const act = variant.act ?? 'f32';
+  const out = variant.out ?? act;
+  return `${act === 'f32' ? '' : `:act=${act}`}${out === act ? '' : `:out=${out}`}`;
 }
 
 export class PipelineCache {
@@ -66,11 +82,10 @@ export class PipelineCache {
    */
   get(shader: string, entry: string, constants: Record<string, number | boolean>, variant: StorageVariant = {}): Pipeline {
     const keys = Object.keys(constants).sort();
-    const act = variant.act ?? 'f32';
-    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}${act === 'f32' ? '' : `:act=${act}`}`;
+    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${constants[k]}`).join(',')}${variantKey(variant)}`;
     const cached = this.pipelines.get(key);
     if (cached) return cached;
-    if (act === 'f16' && !this.device.features.has('shader-f16')) {
+    if (/f16/.test(variantKey(variant)) && !this.device.features.has('shader-f16')) {
       throw new Error(`${key}: f16 storage needs the WebGPU feature 'shader-f16', which this device lacks (use precision f32)`);
     }
     const code = variantPrelude(variant) + this.loadShader(shader);

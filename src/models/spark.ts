@@ -9,6 +9,7 @@ import { PatchMask } from '../tensor/layout.ts';
 import type { Parameter, Tensor } from '../tensor/tensor.ts';
 import { gatherSites, maskFill, scatterToDense } from '../ops/sparse.ts';
 import { maskedPatchLoss, reconstructionImages } from '../ops/loss.ts';
+import { elementwise as ew } from '../ops/elementwise.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import { BatchNorm2d, Conv2d, LayerNorm } from '../nn/layers.ts';
 import { truncNormal } from '../nn/init.ts';
@@ -146,7 +147,9 @@ export class SparK extends Module {
     if (mask.batch !== layout.batch || mask.h !== this.fmap || mask.w !== this.fmap) {
       throw new Error(`SparK.forward: mask ${mask.batch}x${mask.h}x${mask.w} does not fit images ${layout.batch}x${layout.height}x${layout.width}`);
     }
-    const sparseInput = gatherSites(image, mask.layoutAt(layout.height, layout.width));
+    // The image enters the network in the activation dtype (precision.ts); the loss's target
+    // is the f32 image itself.
+    const sparseInput = gatherSites(ew.toActivation(image), mask.layoutAt(layout.height, layout.width));
     // zero-out: the dense image with masked patches set to 0; the encoder then runs densely.
     const masked = this.masking === 'zero-out' ? scatterToDense(sparseInput) : sparseInput;
     const features = this.encoder.forward(masked);

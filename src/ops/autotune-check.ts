@@ -50,15 +50,15 @@ export function upload(ctx: Context, pass: ConvPass, g: ConvGeometry, [a, b]: [F
 export function runPass(ctx: Context, pass: ConvPass, g: ConvGeometry, [a, b]: [Tensor, Tensor], cfg: ConvConfig): Tensor {
   if (pass === 'fwd') {
     const y = ctx.empty([g.outRows, g.cout]);
-    forward(ctx, g, a.buffer, b, null, y.buffer, cfg);
+    forward(ctx, g, a.dtype, a.buffer, b, null, y.buffer, cfg);
     return y;
   }
   if (pass === 'dx') {
     const dx = ctx.empty([g.inRows, g.cin]);
-    inputGrad(ctx, g, a.buffer, b, null, dx.buffer, cfg);
+    inputGrad(ctx, g, a.dtype, a.buffer, b, null, dx.buffer, cfg);
     return dx;
   }
-  return weightGrad(ctx, g, a.buffer, b.buffer, cfg);
+  return weightGrad(ctx, g, a.dtype, a.buffer, b.buffer, cfg);
 }
 
 /**

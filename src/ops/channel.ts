@@ -1,7 +1,9 @@
 /**
  * Per-channel and per-image scaling (shaders/channel.wgsl): ConvNeXt's layer scale and
- * stochastic depth. Both are elementwise; dgamma is a split reduction over rows.
+ * stochastic depth. Both are elementwise; dgamma is a split reduction over rows. Outputs keep
+ * x's dtype (the activation dtype); gamma, the drop factors and dgamma are f32.
  */
+import type { DType } from '../tensor/precision.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
 import { chunkPlan, sumChunks } from './chunks.ts';
@@ -14,17 +16,18 @@ function elementwisePass(
   C: number,
   plane: number,
   bufs: Record<string, GPUBuffer | null>,
+  act: DType,
   sparse = false,
 ): void {
   const gpu = ctx.gpu;
-  const p = gpu.pipeline('channel', entry, { SPARSE: sparse });
+  const p = gpu.pipeline('channel', entry, { SPARSE: sparse }, { act });
   gpu.dispatch(p, bufs, { n, C, chunk_rows: 0, plane }, gpu.grid(Math.ceil(n / 256)));
 }
 
 /** x * gamma[c] for x [..., C]; not recorded. */
 function scaleChannels(x: Tensor, gamma: Tensor): Tensor {
-  const y = x.ctx.empty(x.shape, x.layout);
-  elementwisePass(x.ctx, 'channel_scale', x.size, gamma.size, 1, { x: x.buffer, gamma: gamma.buffer, y: y.buffer });
+  const y = x.ctx.empty(x.shape, x.layout, x.dtype);
+  elementwisePass(x.ctx, 'channel_scale', x.size, gamma.size, 1, { x: x.buffer, gamma: gamma.buffer, y: y.buffer }, x.dtype);
   return y;
 }
 
@@ -43,7 +46,7 @@ export function channelScale(x: Tensor, gamma: Tensor): Tensor {
         const plan = chunkPlan(rows);
         const partial = ctx.empty([plan.chunks, C]);
         const gpu = ctx.gpu;
-        const p = gpu.pipeline('channel', 'channel_scale_partial');
+        const p = gpu.pipeline('channel', 'channel_scale_partial', {}, { act: x.dtype, out: 'f32' });
         const packed = { n: rows, C, chunk_rows: plan.chunkRows, plane: 0 };
         gpu.dispatch(p, { x: x.buffer, gy: gy.buffer, y: partial.buffer }, packed, [Math.ceil(C / 64), plan.chunks]);
         dgamma = sumChunks(ctx, partial, plan.chunks, C);
@@ -83,9 +86,9 @@ export function dropPath(x: Tensor, keep: Uint8Array | (() => Uint8Array), prob:
   const plane = layout ? layout.height * layout.width : x.size / B;
   const sites = layout ? ctx.layoutBuffers(layout).sites : null;
   const apply = (t: Tensor): Tensor => {
-    const y = ctx.empty(t.shape, t.layout);
+    const y = ctx.empty(t.shape, t.layout, t.dtype);
     const bufs = { x: t.buffer, factor: factor.buffer, sites, y: y.buffer };
-    elementwisePass(ctx, 'drop_path', t.size, C, plane, bufs, sites !== null);
+    elementwisePass(ctx, 'drop_path', t.size, C, plane, bufs, t.dtype, sites !== null);
     return y;
   };
   const y = markGrad(apply(x), x);

@@ -14,6 +14,7 @@
  * elementwise.ts `reduce` (one scalar over all elements).
  */
 import type { Context } from '../tensor/context.ts';
+import type { DType } from '../tensor/precision.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
 /** At most this many chunks, so the second pass loops over few partials per output. */
@@ -65,10 +66,11 @@ export function sumChunks(ctx: Context, partial: Tensor, chunks: number, width: 
 const COLUMNS_PER_GROUP = 64;
 
 /**
- * out[c] = sum over rows of src[r, c] for a [rows, cols] f32 matrix, as a new [cols] tensor
- * (bias gradients): chunks of at least 128 rows summed into partials, then `sumChunks`.
+ * out[c] = sum over rows of src[r, c] for a [rows, cols] matrix stored as `act`, as a new
+ * [cols] f32 tensor (bias gradients): chunks of at least 128 rows summed in f32 into partials,
+ * then `sumChunks`.
  */
-export function columnSums(ctx: Context, src: GPUBuffer, rows: number, cols: number): Tensor {
+export function columnSums(ctx: Context, src: GPUBuffer, rows: number, cols: number, act: DType = 'f32'): Tensor {
   const gpu = ctx.gpu;
   const groupsX = Math.ceil(cols / COLUMNS_PER_GROUP);
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
@@ -76,7 +78,7 @@ export function columnSums(ctx: Context, src: GPUBuffer, rows: number, cols: num
   return ctx.tidy(() => {
     const partial = ctx.empty([plan.chunks, cols]);
     const u = { width: cols, chunks: 0, rows, chunk_rows: plan.chunkRows };
-    gpu.dispatch(gpu.pipeline('chunks', 'column_partials'), { src, out: partial.buffer }, u, [groupsX, plan.chunks]);
+    gpu.dispatch(gpu.pipeline('chunks', 'column_partials', {}, { act }), { src, out: partial.buffer }, u, [groupsX, plan.chunks]);
     return sumChunks(ctx, partial, plan.chunks, cols);
   });
 }

@@ -5,6 +5,7 @@
  * Ops own tensors, validation and the tape; every launch rule lives in conv-plan.ts.
  */
 import type { Context } from '../tensor/context.ts';
+import type { DType } from '../tensor/precision.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { planConv, type ConvConfig, type ConvGeometry, type ConvOperand, type ConvPass, type ConvPlan } from './conv-plan.ts';
 import { convConfig } from './conv-tuning.ts';
@@ -43,39 +44,48 @@ export function runConvPlan(ctx: Context, g: ConvGeometry, plan: ConvPlan, buffe
         if (!buf) throw new Error(`conv plan: ${l.entry} binds ${binding} to ${operand}, which this call does not have`);
         bound[binding] = buf;
       }
-      gpu.dispatch(gpu.pipeline(l.shader, l.entry, l.constants), bound, l.params, l.grid);
+      gpu.dispatch(gpu.pipeline(l.shader, l.entry, l.constants, l.variant), bound, l.params, l.grid);
     }
   });
 }
 
-/** The plan of `pass` for this device. */
-export function planFor(ctx: Context, pass: ConvPass, g: ConvGeometry, cfg: ConvConfig, bias: boolean): ConvPlan {
-  return planConv(pass, g, cfg, { bias, maxWorkgroups: ctx.gpu.limits.maxComputeWorkgroupsPerDimension });
+/** The plan of `pass` for this device, its activations stored as `act`. */
+export function planFor(ctx: Context, pass: ConvPass, g: ConvGeometry, cfg: ConvConfig, bias: boolean, act: DType = 'f32'): ConvPlan {
+  return planConv(pass, g, cfg, { bias, maxWorkgroups: ctx.gpu.limits.maxComputeWorkgroupsPerDimension, act });
 }
 
-/** y[outRows, cout] = conv `g` of x (weight w, OIHW) + bias. `cfg`: the shape's tuned config unless given. */
+/**
+ * y[outRows, cout] = conv `g` of x (weight w, OIHW) + bias, x and y stored as `act`. `cfg`: the
+ * shape's tuned config unless given.
+ */
 export function forward(
-  ctx: Context, g: ConvGeometry, x: GPUBuffer, w: Tensor, bias: GPUBuffer | null, y: GPUBuffer,
+  ctx: Context, g: ConvGeometry, act: DType, x: GPUBuffer, w: Tensor, bias: GPUBuffer | null, y: GPUBuffer,
   cfg: ConvConfig = convConfig(ctx.gpu, 'fwd', g),
 ): void {
-  runConvPlan(ctx, g, planFor(ctx, 'fwd', g, cfg, bias !== null), { a: x, b: w.buffer, bias, out: y });
+  runConvPlan(ctx, g, planFor(ctx, 'fwd', g, cfg, bias !== null, act), { a: x, b: w.buffer, bias, out: y });
 }
 
-/** dx[inRows, cin] = the input gradient of conv `g` for output gradient dy (+ bias: convT's forward). */
+/**
+ * dx[inRows, cin] = the input gradient of conv `g` for output gradient dy (+ bias: convT's
+ * forward), dy and dx stored as `act`.
+ */
 export function inputGrad(
-  ctx: Context, g: ConvGeometry, dy: GPUBuffer, w: Tensor, bias: GPUBuffer | null, dx: GPUBuffer,
+  ctx: Context, g: ConvGeometry, act: DType, dy: GPUBuffer, w: Tensor, bias: GPUBuffer | null, dx: GPUBuffer,
   cfg: ConvConfig = convConfig(ctx.gpu, 'dx', g),
 ): void {
-  runConvPlan(ctx, g, planFor(ctx, 'dx', g, cfg, bias !== null), { a: dy, b: w.buffer, bias, out: dx });
+  runConvPlan(ctx, g, planFor(ctx, 'dx', g, cfg, bias !== null, act), { a: dy, b: w.buffer, bias, out: dx });
 }
 
-/** dW of conv `g` as a new tensor of `shape` (default OIHW [cout, cin/groups, kh, kw]). */
+/**
+ * dW of conv `g` (x and dy stored as `act`) as a new f32 tensor of `shape` (default OIHW
+ * [cout, cin/groups, kh, kw]): a parameter gradient, f32 whatever the activations are.
+ */
 export function weightGrad(
-  ctx: Context, g: ConvGeometry, x: GPUBuffer, dy: GPUBuffer,
+  ctx: Context, g: ConvGeometry, act: DType, x: GPUBuffer, dy: GPUBuffer,
   cfg: ConvConfig = convConfig(ctx.gpu, 'dw', g),
   shape: readonly number[] = [g.cout, g.cin / g.groups, g.kh, g.kw],
 ): Tensor {
   const dw = ctx.empty(shape);
-  runConvPlan(ctx, g, planFor(ctx, 'dw', g, cfg, false), { a: x, b: dy, out: dw.buffer });
+  runConvPlan(ctx, g, planFor(ctx, 'dw', g, cfg, false, act), { a: x, b: dy, out: dw.buffer });
   return dw;
 }

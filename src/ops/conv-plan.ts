@@ -10,7 +10,9 @@
  * changed here changes both. Nothing here touches a device: plans are pure functions of their
  * inputs.
  */
+import type { StorageVariant } from '../gpu/gpu.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
+import type { DType } from '../tensor/precision.ts';
 import { chunkPlan } from './chunks.ts';
 
 /** A conv from an input grid to an output grid; out = floor((in + 2*pad - k) / stride) + 1. */
@@ -76,6 +78,12 @@ export interface ConvLaunch {
   shader: 'conv2d' | 'conv-direct';
   entry: string;
   constants: Record<string, number | boolean>;
+  /**
+   * Storage types (the `act` / `act_out` aliases): the GEMM and direct passes read and write
+   * activations as `act`, except that the weight-gradient GEMM writes f32 partial sums; the
+   * weight packing and the split-K reduction touch only f32 weights and partials.
+   */
+  variant: StorageVariant;
   /** The shader's `struct Params` fields by name (padding fields left out). */
   params: Record<string, number>;
   /** Every binding the entry point names; null where an override constant switches its reads off. */
@@ -94,6 +102,8 @@ export interface PlanOptions {
   bias: boolean;
   /** The device's maxComputeWorkgroupsPerDimension. */
   maxWorkgroups: number;
+  /** The dtype of the activations (x, y, dy, dx; default f32); weights and dW are f32. */
+  act?: DType;
 }
 
 /** The GEMM passes' PASS constant. */
@@ -178,7 +188,7 @@ function tables(g: ConvGeometry, walked: 'in' | 'out', read: 'in' | 'out'): Reco
 function packLaunch(g: ConvGeometry, flip: boolean, maxDim: number): ConvLaunch {
   const size = (g.cout * g.cin * g.kh * g.kw) / g.groups;
   return {
-    shader: 'conv2d', entry: 'pack_weights', constants: { FLIP: flip }, params: convParams(g, {}),
+    shader: 'conv2d', entry: 'pack_weights', constants: { FLIP: flip }, variant: {}, params: convParams(g, {}),
     buffers: { src: 'b', dst: 'packed' }, grid: [...grid2d(Math.ceil(size / HELPER_WG), maxDim), 1],
   };
 }
@@ -227,7 +237,9 @@ function gemmLaunch(
   // For a 1x1 kernel OIHW is OHWI: the same addresses either way, so the same kernel.
   if (pass === 'dx') constants.PACKED_W = g.kh * g.kw === 1 || cfg.packW !== false;
   const params = convParams(g, { rows: dims.rows, m_tiles: mTiles, n_tiles: nTiles, chunk_rows: dims.chunkRows ?? 0 });
-  return { shader: 'conv2d', entry: 'gemm', constants, params, buffers: bound, grid: [...grid2d(mTiles, opts.maxWorkgroups), z] };
+  const act = opts.act ?? 'f32';
+  const variant: StorageVariant = pass === 'dw' ? { act, out: 'f32' } : { act };
+  return { shader: 'conv2d', entry: 'gemm', constants, variant, params, buffers: bound, grid: [...grid2d(mTiles, opts.maxWorkgroups), z] };
 }
 
 /** y[outRows, cout] = conv(x) + bias over the output rows (the OHWI weight; 1x1 needs no packing). */
@@ -303,6 +315,7 @@ function directLaunches(g: ConvGeometry, px: number, cfg: ConvConfig, opts: Plan
   const direct: ConvLaunch = {
     shader: 'conv-direct', entry: 'direct_input_grad',
     constants: { HAS_BIAS: opts.bias, VEC4: vec4, WG: DIRECT_WG, PX: px, PACKED_W: packed },
+    variant: { act: opts.act ?? 'f32' },
     params: convParams(g, {}),
     buffers, grid: [...grid2d(Math.ceil(invocations / DIRECT_WG), opts.maxWorkgroups), 1],
   };
@@ -325,7 +338,7 @@ function weightGradLaunches(g: ConvGeometry, cfg: ConvConfig, opts: PlanOptions)
     { src: 'a', wp: null, gy: 'b', dst: 'partial', ...tables(g, 'out', 'in') }, cfg, opts,
   );
   const reduce: ConvLaunch = {
-    shader: 'conv2d', entry: 'reduce_partials', constants: {}, params: convParams(g, { chunks: chunks.chunks }),
+    shader: 'conv2d', entry: 'reduce_partials', constants: {}, variant: {}, params: convParams(g, { chunks: chunks.chunks }),
     buffers: { src: 'partial', dst: 'out' }, grid: [...grid2d(Math.ceil(weightFloats(g) / HELPER_WG), opts.maxWorkgroups), 1],
   };
   return { temps: { partial: chunks.chunks * g.cout * Kg }, launches: [gemm, reduce] };

@@ -60,20 +60,22 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOp
     pointwise: kh === 1 && kw === 1 && stride === 1 && pad === 0 && outL.equals(inL),
   };
 
-  const y = markGrad(ctx.empty([outL.rows, cout], outL), x, w, bias);
-  forward(ctx, g, x.buffer, w, bias?.buffer ?? null, y.buffer);
+  // The output is stored as the input is (the activation dtype, precision.ts).
+  const act = x.dtype;
+  const y = markGrad(ctx.empty([outL.rows, cout], outL, act), x, w, bias);
+  forward(ctx, g, act, x.buffer, w, bias?.buffer ?? null, y.buffer);
 
   if (y.requiresGrad) {
     ctx.tape.record('conv2d', [x, w, bias] as const, y, (gy) => {
       // dx[i, ci] = sum over (tap, co) of dy[out(i, tap), co] * w[co, ci, tap]
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
-        dx = ctx.empty(x.shape, inL);
-        inputGrad(ctx, g, gy.buffer, w, null, dx.buffer);
+        dx = ctx.empty(x.shape, inL, act);
+        inputGrad(ctx, g, act, gy.buffer, w, null, dx.buffer);
       }
       // dw[co, ci, tap] = sum over output rows m of dy[m, co] * x[in(m, tap), ci]; db = sum of dy
-      const dw = w.requiresGrad ? weightGrad(ctx, g, x.buffer, gy.buffer) : null;
-      const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, outL.rows, cout) : null;
+      const dw = w.requiresGrad ? weightGrad(ctx, g, act, x.buffer, gy.buffer) : null;
+      const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, outL.rows, cout, act) : null;
       return [dx, dw, db];
     });
   }
@@ -115,21 +117,22 @@ export function convTranspose2d(
     pointwise: kh === 1 && kw === 1 && stride === 1 && pad === 0,
   };
 
-  const y = markGrad(ctx.empty([outL.rows, cout], outL), x, w, bias);
-  inputGrad(ctx, g, x.buffer, w, bias?.buffer ?? null, y.buffer);
+  const act = x.dtype;
+  const y = markGrad(ctx.empty([outL.rows, cout], outL, act), x, w, bias);
+  inputGrad(ctx, g, act, x.buffer, w, bias?.buffer ?? null, y.buffer);
 
   if (y.requiresGrad) {
     ctx.tape.record('convTranspose2d', [x, w, bias] as const, y, (gy) => {
       // dx = the adjoint conv's forward on gy (a plain strided conv with the same weight)
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
-        dx = ctx.empty(x.shape, inL);
-        forward(ctx, g, gy.buffer, w, null, dx.buffer);
+        dx = ctx.empty(x.shape, inL, act);
+        forward(ctx, g, act, gy.buffer, w, null, dx.buffer);
       }
       // dw[ci, co, tap] = sum over our input rows m of x[m, ci] * gy[in(m, tap), co]: the
       // adjoint conv's weight gradient with gy as its input and x as its output gradient.
-      const dw = w.requiresGrad ? weightGrad(ctx, g, gy.buffer, x.buffer) : null;
-      const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, outL.rows, cout) : null;
+      const dw = w.requiresGrad ? weightGrad(ctx, g, act, gy.buffer, x.buffer) : null;
+      const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, outL.rows, cout, act) : null;
       return [dx, dw, db];
     });
   }

@@ -17,6 +17,8 @@ export function crossEntropy(logits: Tensor, labels: ArrayLike<number>, smoothin
   if (logits.shape.length !== 2) throw new Error(`crossEntropy: logits must be [B, K], got [${logits.shape}]`);
   const [B, K] = logits.shape as [number, number];
   if (labels.length !== B) throw new Error(`crossEntropy: ${labels.length} labels for ${B} rows of logits`);
+  // The kernel reads f32 logits; f16 logits (a classifier under precision f16) are not served.
+  if (logits.dtype !== 'f32') throw new Error(`crossEntropy: logits must be f32, got ${logits.dtype} (fine-tune with --precision f32)`);
   if (!(smoothing >= 0 && smoothing < 1)) throw new Error(`crossEntropy: label smoothing must be in [0, 1), got ${smoothing}`);
   const y = Uint32Array.from(labels);
   for (const [i, v] of y.entries()) {

@@ -5,6 +5,7 @@
  * Backward: dx is the same gather over the flipped kernel (no scatter, no atomics); dw and db
  * are one split reduction over the output rows (partials per chunk of rows, then chunks.wgsl).
  */
+import type { DType } from '../tensor/precision.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
@@ -36,9 +37,10 @@ function walkRows(
   rows: number,
   bufs: Record<string, GPUBuffer | null>,
   hasBias: boolean,
+  act: DType,
 ): void {
   const gpu = ctx.gpu;
-  const p = gpu.pipeline('depthwise', entry, { SPARSE: !g.inL.isDense, HAS_BIAS: hasBias });
+  const p = gpu.pipeline('depthwise', entry, { SPARSE: !g.inL.isDense, HAS_BIAS: hasBias }, { act });
   const threads = rows * Math.ceil(g.C / 4);
   gpu.dispatch(p, bufs, packParams(g, rows), gpu.grid(Math.ceil(threads / WG)));
 }
@@ -75,18 +77,20 @@ export function depthwiseConv2d(
   const { inL, outL } = windowOutput('depthwiseConv2d', x, K, K, stride, pad, opts.outLayout);
   const g: WindowGeometry = { C, K, stride, pad, inL, outL };
 
-  const y = markGrad(ctx.empty([outL.rows, C], outL), x, w, bias);
+  // Stored as x is (the activation dtype); w, bias and their gradients are f32.
+  const act = x.dtype;
+  const y = markGrad(ctx.empty([outL.rows, C], outL, act), x, w, bias);
   const bufs = { src: x.buffer, w: w.buffer, bias: bias?.buffer ?? null, dst: y.buffer, ...tables(ctx, outL, inL) };
-  walkRows(ctx, 'forward', g, outL.rows, bufs, bias !== null);
+  walkRows(ctx, 'forward', g, outL.rows, bufs, bias !== null, act);
 
   if (y.requiresGrad) {
     ctx.tape.record('depthwiseConv2d', [x, w, bias] as const, y, (gy) => {
       // dx[i] = sum over the outputs o whose window holds i of w[tap(o, i)] * gy[o].
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
-        dx = ctx.empty(x.shape, inL);
+        dx = ctx.empty(x.shape, inL, act);
         const b = { src: gy.buffer, w: w.buffer, dst: dx.buffer, ...tables(ctx, inL, outL) };
-        walkRows(ctx, 'backward_input', g, inL.rows, b, false);
+        walkRows(ctx, 'backward_input', g, inL.rows, b, false, act);
       }
       // dw[c, tap] = sum_o gy[o, c] * x(o + tap, c); db[c] = sum_o gy[o, c].
       let dw: Tensor | null = null;
@@ -97,7 +101,7 @@ export function depthwiseConv2d(
         const plan = chunkPlan(outL.rows);
         const partial = ctx.empty([plan.chunks, width]);
         const gpu = ctx.gpu;
-        const p = gpu.pipeline('depthwise', 'backward_weight', { SPARSE: !inL.isDense });
+        const p = gpu.pipeline('depthwise', 'backward_weight', { SPARSE: !inL.isDense }, { act, out: 'f32' });
         const b = { src: x.buffer, gy: gy.buffer, dst: partial.buffer, ...tables(ctx, outL, inL) };
         const groupsX = Math.ceil((Math.ceil(C / 4) * (kk + 1)) / WG);
         gpu.dispatch(p, b, packParams(g, outL.rows, plan.chunkRows), [groupsX, plan.chunks]);

@@ -12,7 +12,7 @@ import { runElementwise } from '../tensor/elementwise-kernel.ts';
 import { markGrad } from './common.ts';
 
 /** Launches `entry` on tensors stored as `y`'s dtype. */
-function run(entry: string, y: Tensor, bufs: { a?: GPUBuffer; b?: GPUBuffer; scalar?: GPUBuffer; y: GPUBuffer }, alpha = 0): void {
+function run(entry: string, y: Tensor, bufs: { a?: GPUBuffer; b?: GPUBuffer; wide?: GPUBuffer; y?: GPUBuffer; wide_out?: GPUBuffer }, alpha = 0): void {
   runElementwise(y.ctx.gpu, entry, y.size, bufs, alpha, y.dtype);
 }
 
@@ -115,7 +115,28 @@ function sum(x: Tensor): Tensor {
   if (markGrad(y, x).requiresGrad) {
     x.ctx.tape.record('sum', [x] as const, y, (gy) => {
       const gx = x.ctx.empty(x.shape, x.layout, x.dtype);
-      run('broadcast_scalar', gx, { scalar: gy.buffer, y: gx.buffer }, 1);
+      run('broadcast_scalar', gx, { wide: gy.buffer, y: gx.buffer }, 1);
+      return [gx];
+    });
+  }
+  return y;
+}
+
+/**
+ * x in the context's activation dtype (precision.ts): x itself when it already is, else an f16
+ * copy of the f32 tensor (the model's input image entering the network). Its gradient returns
+ * to f32.
+ */
+function toActivation(x: Tensor): Tensor {
+  const ctx = x.ctx;
+  if (x.dtype === ctx.precision) return x;
+  if (x.dtype !== 'f32') throw new Error(`toActivation: ${x} is ${x.dtype}; only f32 data enters the ${ctx.precision} activations`);
+  const y = markGrad(ctx.empty(x.shape, x.layout, ctx.precision), x);
+  run('from_f32', y, { wide: x.buffer, y: y.buffer });
+  if (y.requiresGrad) {
+    ctx.tape.record('toActivation', [x] as const, y, (gy) => {
+      const gx = ctx.empty(x.shape, x.layout);
+      runElementwise(ctx.gpu, 'to_f32', gx.size, { a: gy.buffer, wide_out: gx.buffer }, 0, gy.dtype);
       return [gx];
     });
   }
@@ -138,4 +159,5 @@ export const elementwise = {
   gelu: (x: Tensor) => activation('gelu', x),
   sum,
   sumOfSquares,
+  toActivation,
 };

@@ -17,13 +17,15 @@ export function globalAvgPool(x: Tensor): Tensor {
   const S = L.height * L.width;
   const C = x.channels;
   const gpu = ctx.gpu;
-  const y = markGrad(ctx.empty([B, C]), x);
-  gpu.dispatch(gpu.pipeline('global-pool', 'pool_forward'), { x: x.buffer, y: y.buffer }, { n: B * C, C, S }, gpu.grid(Math.ceil((B * C) / WG)));
+  // Stored as x is (the activation dtype); the sum runs in f32.
+  const act = x.dtype;
+  const y = markGrad(ctx.empty([B, C], null, act), x);
+  gpu.dispatch(gpu.pipeline('global-pool', 'pool_forward', {}, { act }), { x: x.buffer, y: y.buffer }, { n: B * C, C, S }, gpu.grid(Math.ceil((B * C) / WG)));
   if (y.requiresGrad) {
     ctx.tape.record('globalAvgPool', [x] as const, y, (gy) => {
-      const gx = ctx.empty(x.shape, L);
+      const gx = ctx.empty(x.shape, L, act);
       const u = { n: x.size, C, S };
-      gpu.dispatch(gpu.pipeline('global-pool', 'pool_backward'), { gy: gy.buffer, gx: gx.buffer }, u, gpu.grid(Math.ceil(x.size / WG)));
+      gpu.dispatch(gpu.pipeline('global-pool', 'pool_backward', {}, { act }), { gy: gy.buffer, gx: gx.buffer }, u, gpu.grid(Math.ceil(x.size / WG)));
       return [gx];
     });
   }

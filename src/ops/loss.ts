@@ -39,6 +39,8 @@ function geometry(op: string, rec: Tensor, image: Tensor, mask: PatchMask): Geom
   if (rec.channels !== 3 || image.channels !== 3) {
     throw new Error(`${op}: expected 3 channels, got rec [${rec.shape}] and image [${image.shape}]`);
   }
+  // The target is data, kept in f32 (precision.ts); only the prediction may be f16.
+  if (image.dtype !== 'f32') throw new Error(`${op}: the image must be f32 (the loss target), got ${image.dtype}`);
   if (mask.batch !== L.batch) throw new Error(`${op}: mask batch ${mask.batch} vs image batch ${L.batch}`);
   const p = L.height / mask.h;
   if (!Number.isInteger(p) || p * mask.w !== L.width) {
@@ -78,7 +80,7 @@ function patchForward(g: Geometry, rec: Tensor, image: Tensor, vis: Tensor, with
   const err = withError ? ctx.empty([g.patches]) : null;
   // rec and err are read only WITH_ERROR.
   const bufs = { x: image.buffer, vis: vis.buffer, stats: stats.buffer, rec: err ? rec.buffer : null, err: err?.buffer ?? null };
-  const pipe = gpu.pipeline(SHADER, 'patch_forward', { WITH_ERROR: withError });
+  const pipe = gpu.pipeline(SHADER, 'patch_forward', { WITH_ERROR: withError }, { act: rec.dtype });
   gpu.dispatch(pipe, bufs, pack(g, g.patches, 0), gpu.grid(g.patches));
   return { stats, err };
 }
@@ -94,15 +96,16 @@ export function maskedPatchLoss(rec: Tensor, image: Tensor, mask: PatchMask): Te
   const vis = visibleFlags(ctx, mask);
   const { stats, err } = patchForward(g, rec, image, vis, true);
   const y = markGrad(ctx.empty([1]), rec);
-  gpu.dispatch(gpu.pipeline(SHADER, 'loss_reduce'), { err: err!.buffer, y: y.buffer }, pack(g, g.patches, invDenom), [1]);
+  // The loss is f32 whatever rec's dtype (precision.ts).
+  gpu.dispatch(gpu.pipeline(SHADER, 'loss_reduce', {}, { act: rec.dtype, out: 'f32' }), { err: err!.buffer, y: y.buffer }, pack(g, g.patches, invDenom), [1]);
 
   if (y.requiresGrad) {
     ctx.tape.record('maskedPatchLoss', [rec] as const, y, (gy) => {
-      const drec = ctx.empty(rec.shape, rec.layout);
+      const drec = ctx.empty(rec.shape, rec.layout, rec.dtype);
       // d/d rec of mean((rec - t)^2) / denom = 2 (rec - t) / (p*p*3) / denom, times gy.
       const scale = 2 / (g.p * g.p * 3) * invDenom;
       gpu.dispatch(
-        gpu.pipeline(SHADER, 'loss_backward'),
+        gpu.pipeline(SHADER, 'loss_backward', {}, { act: rec.dtype }),
         { x: image.buffer, rec: rec.buffer, vis: vis.buffer, gy: gy.buffer, stats: stats.buffer, y: drec.buffer },
         pack(g, g.elements, scale),
         gpu.grid(Math.ceil(g.elements / WG)),
@@ -132,7 +135,7 @@ export function reconstructionImages(
   const make = (output: number): Tensor => {
     const out = ctx.empty(image.shape, image.layout);
     gpu.dispatch(
-      gpu.pipeline(SHADER, 'compose', { OUTPUT: output }),
+      gpu.pipeline(SHADER, 'compose', { OUTPUT: output }, { act: rec.dtype, out: 'f32' }),
       { x: image.buffer, rec: rec.buffer, vis: vis.buffer, stats: stats.buffer, y: out.buffer },
       pack(g, g.elements, 0),
       gpu.grid(Math.ceil(g.elements / WG)),

@@ -30,18 +30,20 @@ export function linear(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
     batch: 1, inH: 1, inW: rows, outH: 1, outW: rows, cin, cout, groups: 1, kh: 1, kw: 1, stride: 1, pad: 0,
     inRows: rows, outRows: rows, inL: null, outL: null, pointwise: true,
   };
-  const y = markGrad(ctx.empty([...x.shape.slice(0, -1), cout], x.layout), x, w, bias);
-  forward(ctx, g, x.buffer, w, bias?.buffer ?? null, y.buffer, LINEAR);
+  // The output is stored as the input is (the activation dtype, precision.ts).
+  const act = x.dtype;
+  const y = markGrad(ctx.empty([...x.shape.slice(0, -1), cout], x.layout, act), x, w, bias);
+  forward(ctx, g, act, x.buffer, w, bias?.buffer ?? null, y.buffer, LINEAR);
 
   if (y.requiresGrad) {
     ctx.tape.record('linear', [x, w, bias] as const, y, (gy) => {
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
-        dx = ctx.empty(x.shape, x.layout);
-        inputGrad(ctx, g, gy.buffer, w, null, dx.buffer, LINEAR);
+        dx = ctx.empty(x.shape, x.layout, act);
+        inputGrad(ctx, g, act, gy.buffer, w, null, dx.buffer, LINEAR);
       }
-      const dw = w.requiresGrad ? weightGrad(ctx, g, x.buffer, gy.buffer, LINEAR, w.shape) : null;
-      const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, rows, cout) : null;
+      const dw = w.requiresGrad ? weightGrad(ctx, g, act, x.buffer, gy.buffer, LINEAR, w.shape) : null;
+      const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, rows, cout, act) : null;
       return [dx, dw, db];
     });
   }

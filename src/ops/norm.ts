@@ -10,8 +10,12 @@
  * Per-channel sums over many rows ("column reductions") are split into chunks of rows, one
  * workgroup per (channel tile, chunk), and the per-chunk partials are combined by the same
  * kernel geometry until one chunk is left (see `reduceColumns`); there are no f32 atomics.
+ *
+ * Outputs and input gradients are stored as x is (the activation dtype, precision.ts);
+ * statistics, running statistics and gamma/beta gradients are f32, and every sum runs in f32.
  */
 import type { Context } from '../tensor/context.ts';
+import type { DType } from '../tensor/precision.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { markGrad } from './common.ts';
 import type { UniformValues } from '../gpu/gpu.ts';
@@ -78,6 +82,7 @@ function reduceColumns(
   c: number,
   planes: number,
   pack: (p: ColumnParams) => UniformValues,
+  act: DType,
 ): Tensor {
   const gpu = ctx.gpu;
   const tc = tileChannels(c);
@@ -90,7 +95,8 @@ function reduceColumns(
   for (;;) {
     const chunks = Math.max(1, Math.ceil(rows / rowsPerChunk));
     const out = ctx.empty([planes * chunks * c]);
-    const p = gpu.pipeline(shader, entry, { TC: tc });
+    // The first pass reads the rows (stored as `act`); the combines read f32 partials only.
+    const p = gpu.pipeline(shader, entry, { TC: tc }, { act: entry === partial ? act : 'f32' });
     const packed = pack({ n: rows, c, tiles, chunks, inChunks, perThread: PER_THREAD });
     gpu.dispatch(p, { ...inputs, part_out: out.buffer }, packed, gpu.grid(tiles * chunks));
     if (chunks === 1) return out;
@@ -164,13 +170,14 @@ export function batchNorm(
   const gpu = ctx.gpu;
   const perChannel = gpu.grid(Math.ceil(c / WG));
   const perElement = gpu.grid(Math.ceil((n * c) / WG));
-  const y = markGrad(ctx.empty([n, c], x.layout), x, gamma, beta);
+  const act = x.dtype;
+  const y = markGrad(ctx.empty([n, c], x.layout, act), x, gamma, beta);
   // [mean | invstd] used to normalize: batch statistics (training) or a snapshot of the
   // running ones (eval), so a later update of the running stats cannot change the backward.
   const stats = ctx.empty([2 * c]);
   if (training && n > 0) {
     const summary = reduceColumns(ctx, 'batchnorm', 'stats_partial', 'stats_combine', { x: x.buffer }, n, c, 3,
-      (p) => bnParams(p));
+      (p) => bnParams(p), act);
     const batch = ctx.empty([2 * c]); // [mean | unbiased variance]
     gpu.dispatch(gpu.pipeline('batchnorm', 'finalize_train'),
       { part_in: summary.buffer, stats: stats.buffer, part_out: batch.buffer }, bnFlat(n, c, { eps }), perChannel);
@@ -186,7 +193,7 @@ export function batchNorm(
     gpu.dispatch(gpu.pipeline('batchnorm', 'finalize_eval'),
       { part_in: running.buffer, stats: stats.buffer }, bnFlat(n, c, { eps }), perChannel);
   }
-  gpu.dispatch(gpu.pipeline('batchnorm', 'apply'),
+  gpu.dispatch(gpu.pipeline('batchnorm', 'apply', {}, { act }),
     { x: x.buffer, stats: stats.buffer, gamma: gamma.buffer, beta: beta.buffer, y: y.buffer },
     bnFlat(n, c), perElement);
 
@@ -194,22 +201,22 @@ export function batchNorm(
     ctx.tape.record('batchNorm', [x, gamma, beta] as const, y, (gy) => {
       const wantParams = gamma.requiresGrad || beta.requiresGrad;
       if (n === 0) {
-        return [x.requiresGrad ? ctx.empty([0, c], x.layout) : null, ctx.zeros([c]), ctx.zeros([c])];
+        return [x.requiresGrad ? ctx.empty([0, c], x.layout, act) : null, ctx.zeros([c]), ctx.zeros([c])];
       }
       // sums = [sum dy | sum dy * xhat] per channel: the parameter gradients, and the two
       // batch-statistics terms of the training-mode dx.
       const sums = training || wantParams
         ? reduceColumns(ctx, 'batchnorm', 'grad_partial', 'grad_combine',
-          { x: x.buffer, dy: gy.buffer, stats: stats.buffer }, n, c, 2, (p) => bnParams(p))
+          { x: x.buffer, dy: gy.buffer, stats: stats.buffer }, n, c, 2, (p) => bnParams(p), act)
         : null;
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
-        dx = ctx.empty([n, c], x.layout);
+        dx = ctx.empty([n, c], x.layout, act);
         // Training: dx = gamma*invstd*(dy - mean(dy) - xhat*mean(dy*xhat)), since the batch
         // mean and variance depend on x. Eval: the statistics are constants, dx = dy*gamma*invstd.
         const bufs: Record<string, GPUBuffer> = { dy: gy.buffer, gamma: gamma.buffer, stats: stats.buffer, y: dx.buffer };
         if (training) Object.assign(bufs, { x: x.buffer, part_in: sums!.buffer });
-        gpu.dispatch(gpu.pipeline('batchnorm', training ? 'dx_train' : 'dx_eval'), bufs, bnFlat(n, c), perElement);
+        gpu.dispatch(gpu.pipeline('batchnorm', training ? 'dx_train' : 'dx_eval', {}, { act }), bufs, bnFlat(n, c), perElement);
       }
       return [
         dx,
@@ -238,23 +245,24 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-6): T
   const tpr = threadsPerRow(c);
   const rowGroups = gpu.grid(Math.ceil(n / (WG / tpr)));
   const flat = lnParams({ n, c, tiles: 0, chunks: 0, inChunks: 0, perThread: 0 }, eps);
-  const y = markGrad(ctx.empty([n, c], x.layout), x, gamma, beta);
+  const act = x.dtype;
+  const y = markGrad(ctx.empty([n, c], x.layout, act), x, gamma, beta);
   const stats = ctx.empty([2 * n]); // (mean, rstd) per row, for the backward
-  gpu.dispatch(gpu.pipeline('layernorm', 'forward', { TPR: tpr }),
+  gpu.dispatch(gpu.pipeline('layernorm', 'forward', { TPR: tpr }, { act }),
     { x: x.buffer, gamma: gamma.buffer, beta: beta.buffer, stats: stats.buffer, y: y.buffer }, flat, rowGroups);
 
   if (y.requiresGrad) {
     ctx.tape.record('layerNorm', [x, gamma, beta] as const, y, (gy) => {
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
-        dx = ctx.empty([n, c], x.layout);
-        gpu.dispatch(gpu.pipeline('layernorm', 'backward_input', { TPR: tpr }),
+        dx = ctx.empty([n, c], x.layout, act);
+        gpu.dispatch(gpu.pipeline('layernorm', 'backward_input', { TPR: tpr }, { act }),
           { x: x.buffer, dy: gy.buffer, gamma: gamma.buffer, stats: stats.buffer, y: dx.buffer }, flat, rowGroups);
       }
       if (!gamma.requiresGrad && !beta.requiresGrad) return [dx, null, null];
       // [sum dy | sum dy * xhat] over rows; rows == 0 gives one chunk of zeros.
       const sums = reduceColumns(ctx, 'layernorm', 'param_partial', 'param_combine',
-        { x: x.buffer, dy: gy.buffer, stats: stats.buffer }, n, c, 2, (p) => lnParams(p));
+        { x: x.buffer, dy: gy.buffer, stats: stats.buffer }, n, c, 2, (p) => lnParams(p), act);
       return [
         dx,
         gamma.requiresGrad ? slice(ctx, sums, c, c) : null,

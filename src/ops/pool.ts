@@ -3,6 +3,7 @@
  * (dense max pool of the zero-filled map, then masked). The forward records, per output
  * element, the input row of the first maximum; the backward is a gather over it.
  */
+import type { DType } from '../tensor/precision.ts';
 import type { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Context } from '../tensor/context.ts';
@@ -20,7 +21,11 @@ export interface MaxPoolOptions {
 
 
 
-function run(ctx: Context, entry: 'forward' | 'backward', g: WindowGeometry, walked: SiteLayout, read: SiteLayout, bufs: Record<string, GPUBuffer | null>): void {
+/** One pass; src and dst (x and y, or dy and dx) are stored as `act`. */
+function run(
+  ctx: Context, entry: 'forward' | 'backward', g: WindowGeometry, walked: SiteLayout, read: SiteLayout,
+  bufs: Record<string, GPUBuffer | null>, act: DType,
+): void {
   const gpu = ctx.gpu;
   const sites = ctx.layoutBuffers(walked).sites;
   const rowOf = ctx.layoutBuffers(read).rowOf;
@@ -28,7 +33,7 @@ function run(ctx: Context, entry: 'forward' | 'backward', g: WindowGeometry, wal
   bufs.sites = sites;
   bufs.row_of = rowOf;
   const rows = walked.rows;
-  const p = gpu.pipeline('pool', entry, { SPARSE: !g.inL.isDense });
+  const p = gpu.pipeline('pool', entry, { SPARSE: !g.inL.isDense }, { act });
   gpu.dispatch(p, bufs, windowParams(g, rows), gpu.grid(Math.ceil((rows * Math.ceil(g.C / 4)) / WG)));
 }
 
@@ -51,14 +56,16 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions = {}): Tensor {
   const { inL, outL } = windowOutput('maxPool2d', x, K, K, stride, pad, opts.outLayout);
   const C = x.channels;
   const g: WindowGeometry = { C, K, stride, pad, inL, outL };
-  const y = markGrad(ctx.empty([outL.rows, C], outL), x);
+  // Stored as x is (the activation dtype); the argmax rows are i32.
+  const act = x.dtype;
+  const y = markGrad(ctx.empty([outL.rows, C], outL, act), x);
   // Argmax rows as i32 in a tensor-sized buffer, so the scope owns its lifetime.
   const argmax = ctx.empty([outL.rows, C]);
-  run(ctx, 'forward', g, outL, inL, { src: x.buffer, dst: y.buffer, argmax: argmax.buffer });
+  run(ctx, 'forward', g, outL, inL, { src: x.buffer, dst: y.buffer, argmax: argmax.buffer }, act);
   if (y.requiresGrad) {
     ctx.tape.record('maxPool', [x] as const, y, (gy) => {
-      const dx = ctx.empty(x.shape, inL);
-      run(ctx, 'backward', g, inL, outL, { src: gy.buffer, dst: dx.buffer, argmax: argmax.buffer });
+      const dx = ctx.empty(x.shape, inL, act);
+      run(ctx, 'backward', g, inL, outL, { src: gy.buffer, dst: dx.buffer, argmax: argmax.buffer }, act);
       return [dx];
     });
   }

@@ -2,7 +2,8 @@
  * Moving rows between site layouts of one grid (shaders/sparse.wgsl): SparK's densify with the
  * mask token, sparse -> dense with zeros, dense -> active rows. All three are one "relayout"
  * kernel (a partial permutation of rows), whose backward is the relayout back; the mask token's
- * gradient is a split reduction over the inactive sites.
+ * gradient is a split reduction over the inactive sites. Rows keep x's dtype (the activation
+ * dtype); the token and its gradient are f32.
  */
 import { SiteLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
@@ -18,14 +19,14 @@ function relayout(x: Tensor, from: SiteLayout, to: SiteLayout, token: Tensor | n
   const ctx = x.ctx;
   const gpu = ctx.gpu;
   const C = x.channels;
-  const y = ctx.empty([to.rows, C], to);
+  const y = ctx.empty([to.rows, C], to, x.dtype);
   // Null tables and token where their constants (DST_SPARSE, SRC_SPARSE, USE_TOKEN) are off.
   const bufs = { x: x.buffer, token: token?.buffer ?? null, sites: ctx.layoutBuffers(to).sites, row_of: ctx.layoutBuffers(from).rowOf, y: y.buffer };
   const p = gpu.pipeline('sparse', 'relayout', {
     SRC_SPARSE: !from.isDense,
     DST_SPARSE: !to.isDense,
     USE_TOKEN: token !== null,
-  });
+  }, { act: x.dtype });
   const n = to.rows * C;
   gpu.dispatch(p, bufs, { n, C, chunk_rows: 0 }, gpu.grid(Math.ceil(n / 256)));
   return y;
@@ -41,7 +42,7 @@ function tokenGrad(ctx: Context, gy: Tensor, layout: SiteLayout, C: number): Ten
   if (layout.isDense) return ctx.zeros([C]);
   const plan = chunkPlan(layout.gridSize);
   const partial = ctx.empty([plan.chunks, C]);
-  const p = gpu.pipeline('sparse', 'token_partial');
+  const p = gpu.pipeline('sparse', 'token_partial', {}, { act: gy.dtype });
   const packed = { n: layout.gridSize, C, chunk_rows: plan.chunkRows };
   const rowOf = ctx.layoutBuffers(layout).rowOf!;
   gpu.dispatch(p, { gy: gy.buffer, row_of: rowOf, partial: partial.buffer }, packed, [Math.ceil(C / 64), plan.chunks]);

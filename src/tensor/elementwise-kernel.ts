@@ -18,7 +18,7 @@ export function runElementwise(
   gpu: Gpu,
   entry: string,
   n: number,
-  buffers: { a?: GPUBuffer; b?: GPUBuffer; scalar?: GPUBuffer; y: GPUBuffer },
+  buffers: { a?: GPUBuffer; b?: GPUBuffer; wide?: GPUBuffer; y?: GPUBuffer; wide_out?: GPUBuffer },
   alpha = 0,
   act: DType = 'f32',
 ): void {

@@ -11,6 +11,7 @@ export type OpName =
   | 'relu'
   | 'relu6'
   | 'gelu'
+  | 'toActivation'
   // matmul.ts
   | 'linear'
   // conv2d.ts (dense and submanifold sparse)

@@ -32,12 +32,6 @@ export function supportsF16(gpu: Gpu): boolean {
   return gpu.features.has('shader-f16');
 }
 
-/**
- * Whether every kernel of a SparK step honours f16 storage. Until it does, a Context refuses
- * precision f16 (single f16 tensors for the kernels that do honour it can still be made).
- */
-const F16_STEP_AVAILABLE = false;
-
 /** Refuses a precision the device cannot run, naming the adapter and the way out. */
 export function checkPrecision(gpu: Gpu, precision: Precision): void {
   if (!PRECISIONS.includes(precision)) {
@@ -49,12 +43,6 @@ export function checkPrecision(gpu: Gpu, precision: Precision): void {
     throw new Error(
       `precision f16 needs the WebGPU feature 'shader-f16', which the adapter (${name}) does not offer; ` +
         'train in f32 instead (--precision f32)',
-    );
-  }
-  if (precision === 'f16' && !F16_STEP_AVAILABLE) {
-    throw new Error(
-      'precision f16 is not yet available: not every kernel of a training step stores f16 activations; ' +
-        'train in f32 (--precision f32)',
     );
   }
 }

@@ -8,7 +8,7 @@ with 32x32 tiles (a K step of 32: K = 20..288 here, so partial last steps too), 
  * input-gradient kernel (shaders/conv-direct.wgsl; the GEMM settings next to it are ignored by
  * the input gradient and exercised by the other passes).
  */
-import { it } from 'vitest';
+import { it, type TestContext } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import type { ConvConfig } from '../../src/ops/conv-plan.ts';
 import { withConvConfig } from '../../src/ops/conv-tuning.ts';
@@ -32,11 +32,11 @@ export const FORCED_CONFIGS: Record<string, ConvConfig> = {
  * forced on every conv, the default restored afterwards even when the check fails.
  */
 export function itUnderForcedConfigs<C extends { name: string }>(
-  gpu: () => Gpu, cases: C[], check: (tc: C) => Promise<void>,
+  gpu: () => Gpu, cases: C[], check: (tc: C, t: TestContext) => Promise<void>, suffix = '',
 ): void {
   for (const [label, cfg] of Object.entries(FORCED_CONFIGS)) {
     for (const tc of cases) {
-      it(`${tc.name} [tuned config ${label}]`, () => withConvConfig(gpu(), cfg, () => check(tc)));
+      it(`${tc.name} [tuned config ${label}${suffix}]`, (t) => withConvConfig(gpu(), cfg, () => check(tc, t)));
     }
   }
 }

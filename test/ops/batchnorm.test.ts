@@ -14,6 +14,8 @@ import { Rng, f32 } from '../helpers/random.ts';
 import { expectClose, maxViolation } from '../helpers/check.ts';
 import { dot, expectGradientMatches, numericGrad, projection } from '../helpers/finite-diff.ts';
 import * as ref from '../reference/norm.ts';
+import type { DType } from '../../src/tensor/precision.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 
 // Tolerances. The f32 floor: the mean is rounded to f32, off by up to half an ulp of |mean|,
 // so xhat = (x - mean) * invstd carries ~U * kappa absolute error, kappa = |mean| * invstd
@@ -60,22 +62,23 @@ function makeState(ctx: Context, rm: ArrayLike<number>, rv: ArrayLike<number>): 
   return state;
 }
 
-function leaf(ctx: Context, data: ArrayLike<number>, shape: number[], layout: SiteLayout | null = null): Tensor {
-  const t = ctx.fromArray(data, shape, layout);
+function leaf(ctx: Context, data: ArrayLike<number>, shape: number[], layout: SiteLayout | null = null, dtype: DType = 'f32'): Tensor {
+  const t = ctx.fromArray(data, shape, layout, dtype);
   t.requiresGrad = true;
   return t;
 }
 
 /** Runs the GPU op forward and backward (seeded with dy) and reads everything back. */
-async function runGpu(ctx: Context, k: Case, n: number, c: number, training: boolean, dy: Float64Array,
-  layout: SiteLayout | null = null) {
+async function runGpu(ctx: Context, k: Case, n: number, c: number, training: boolean, dy: ArrayLike<number>,
+  layout: SiteLayout | null = null, dtype: DType = 'f32') {
   const state = makeState(ctx, k.rm, k.rv);
-  const x = leaf(ctx, k.x, [n, c], layout);
+  const x = leaf(ctx, k.x, [n, c], layout, dtype);
   const gamma = leaf(ctx, k.gamma, [c]);
   const beta = leaf(ctx, k.beta, [c]);
   const y = batchNorm(x, gamma, beta, state, { training });
   expect(y.layout).toBe(x.layout);
-  const grads = ctx.backward(y, ctx.fromArray(dy, [n, c], layout));
+  expect(y.dtype).toBe(dtype);
+  const grads = ctx.backward(y, ctx.fromArray(dy, [n, c], layout, dtype));
   const [yv, dx, dgamma, dbeta, rm, rv] = await Promise.all([
     y.read(), grads.get(x.id)!.read(), grads.get(gamma.id)!.read(), grads.get(beta.id)!.read(),
     state.runningMean.read(), state.runningVar.read(),
@@ -83,7 +86,7 @@ async function runGpu(ctx: Context, k: Case, n: number, c: number, training: boo
   return { y: yv, dx, dgamma, dbeta, rm, rv };
 }
 
-function reference(k: Case, n: number, c: number, training: boolean, dy: Float64Array) {
+function reference(k: Case, n: number, c: number, training: boolean, dy: ArrayLike<number>) {
   const fwd = ref.batchNormForward(k.x, n, c, k.gamma, k.beta,
     { training, runningMean: k.rm, runningVar: k.rv, momentum: MOMENTUM, eps: EPS });
   return { ...fwd, ...ref.batchNormBackward(k.x, n, c, k.gamma, dy, fwd, training) };
@@ -96,7 +99,7 @@ function maxAbs(v: ArrayLike<number>): number {
 }
 
 /** The fixed bands plus the f32 mean-rounding floor, U * kappa, carried through each output. */
-function tolerances(k: Case, want: ReturnType<typeof reference>, n: number, dy: Float64Array) {
+function tolerances(k: Case, want: ReturnType<typeof reference>, n: number, dy: ArrayLike<number>) {
   let kappa = 0;
   let gain = 0; // |gamma| * invstd: how dx scales an error in xhat
   for (let j = 0; j < want.mean.length; j++) {
@@ -122,12 +125,21 @@ function compare(got: Awaited<ReturnType<typeof runGpu>>, want: ReturnType<typeo
   expectClose(got.rv, want.runningVar, STATE, `${what}: running var`);
 }
 
-/** GPU vs reference for one case, forward, backward and running statistics. */
-async function check(ctx: Context, k: Case, n: number, c: number, training: boolean, dy: Float64Array,
-  layout: SiteLayout | null, what: string) {
-  const got = await runGpu(ctx, k, n, c, training, dy, layout);
+/**
+ * GPU vs reference for one case, forward, backward and running statistics. f16: x and dy are
+ * rounded to f16 before the reference sees them; the kernels compute in f32 exactly as for f32
+ * storage (the bands above), then store y and dx as f16, one rounding each (one f16 ulp,
+ * test/helpers/f16.ts). dgamma, dbeta and the running statistics are f32 results: unchanged.
+ */
+async function check(ctx: Context, k0: Case, n: number, c: number, training: boolean, dy0: ArrayLike<number>,
+  layout: SiteLayout | null, what: string, dtype: DType = 'f32') {
+  const k = dtype === 'f16' ? { ...k0, x: Float64Array.from(asF16(k0.x)) } : k0;
+  const dy = dtype === 'f16' ? asF16(dy0) : dy0;
+  const got = await runGpu(ctx, k, n, c, training, dy, layout, dtype);
   const want = reference(k, n, c, training, dy);
-  compare(got, want, tolerances(k, want, n, dy), what);
+  const tol = tolerances(k, want, n, dy);
+  if (dtype === 'f16') Object.assign(tol, { y: storedAsF16(tol.y), dx: storedAsF16(tol.dx) });
+  compare(got, want, tol, what);
   return { got, want };
 }
 
@@ -175,6 +187,19 @@ describe('batchNorm on the GPU, dense', () => {
         const k = randomCase(rng, n, c, 0.3, 1.7);
         const dy = f32(rng.array(n * c));
         await check(ctx, k, n, c, training, dy, null, `[${n}, ${c}]`);
+        ctx.dispose();
+      });
+    }
+  }
+
+  for (const training of [true, false]) {
+    for (const [n, c] of shapes) {
+      it(`${training ? 'training' : 'eval'} [${n}, ${c}] in f16: forward, backward, running stats`, async (t) => {
+        const ctx = getCtx();
+        needF16(t, ctx);
+        const rng = new Rng(n * 31 + c);
+        const k = randomCase(rng, n, c, 0.3, 1.7);
+        await check(ctx, k, n, c, training, f32(rng.array(n * c)), null, `[${n}, ${c}] f16`, 'f16');
         ctx.dispose();
       });
     }
@@ -309,9 +334,10 @@ describe('batchNorm on the GPU, sparse (SparK masks)', () => {
     { batch: 3, grid: 6, c: 40, training: true },
     { batch: 3, grid: 12, c: 3, training: false },
   ];
-  for (const { batch, grid, c, training } of cases) {
-    it(`B=${batch}, 3x3 patches on ${grid}x${grid}, C=${c}, ${training ? 'training' : 'eval'}`, async () => {
+  for (const [{ batch, grid, c, training }, dtype] of [...cases.map((k) => [k, 'f32'] as const), ...cases.map((k) => [k, 'f16'] as const)]) {
+    it(`B=${batch}, 3x3 patches on ${grid}x${grid}, C=${c}, ${training ? 'training' : 'eval'}${dtype === 'f16' ? ', f16' : ''}`, async (t) => {
       const ctx = getCtx();
+      if (dtype === 'f16') needF16(t, ctx);
       const rng = new Rng(batch * 100 + grid + c);
       const visible = new Uint8Array(batch * 9);
       visible.fill(1, 9, 18);
@@ -323,7 +349,7 @@ describe('batchNorm on the GPU, sparse (SparK masks)', () => {
       const k = { ...dense, x: ref.gatherRows(dense.x, c, layout.sites!) };
       const dy = f32(rng.array(n * c));
       // Reference: BN on the gathered active rows only (SparK's SparseBatchNorm2d).
-      const { got } = await check(ctx, k, n, c, training, dy, layout, 'sparse');
+      const { got } = await check(ctx, k, n, c, training, dy, layout, `sparse ${dtype}`, dtype);
       if (training) {
         // BN over the zero-filled dense map (the wrong statistics) must differ, or this test
         // could not tell the two apart.

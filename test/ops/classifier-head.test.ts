@@ -18,6 +18,7 @@ import { Rng, f32 } from '../helpers/random.ts';
 import { expectClose } from '../helpers/check.ts';
 import { dot, expectGradientMatches, projection } from '../helpers/finite-diff.ts';
 import * as ref from '../reference/classifier.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 
 function labelsFor(rng: Rng, B: number, K: number): Int32Array {
   return Int32Array.from({ length: B }, () => rng.int(K));
@@ -98,24 +99,30 @@ describe('crossEntropy on the GPU', () => {
 
 describe('globalAvgPool on the GPU', () => {
   const getCtx = useContext();
-  for (const [B, H, W, C] of [[1, 1, 1, 5], [3, 2, 2, 7], [2, 7, 7, 64], [5, 3, 1, 261]] as const) {
-    it(`${B}x${H}x${W}x${C}: forward and backward`, async () => {
+  // f16: x and dy rounded to f16 first, the mean in f32 (the bounds below), the result stored
+  // as f16 once (one f16 ulp, test/helpers/f16.ts).
+  for (const dtype of ['f32', 'f16'] as const) for (const [B, H, W, C] of [[1, 1, 1, 5], [3, 2, 2, 7], [2, 7, 7, 64], [5, 3, 1, 261]] as const) {
+    it(`${B}x${H}x${W}x${C}: forward and backward${dtype === 'f16' ? ' [f16]' : ''}`, async (t) => {
       const ctx = getCtx();
+      if (dtype === 'f16') needF16(t, ctx);
+      const stored = dtype === 'f16' ? asF16 : f32;
+      const act = (tol: { atol: number; rtol: number }) => (dtype === 'f16' ? storedAsF16(tol) : tol);
       const rng = new Rng(B * 1000 + C);
       const S = H * W;
-      const x = f32(rng.array(B * S * C, -3, 3));
-      const gy = f32(rng.array(B * C));
+      const x = stored(rng.array(B * S * C, -3, 3));
+      const gy = stored(rng.array(B * C));
       const [y, gx] = await ctx.tidy(() => {
         const layout = SiteLayout.dense(B, H, W);
-        const xt = ctx.fromArray(x, [layout.rows, C], layout);
+        const xt = ctx.fromArray(x, [layout.rows, C], layout, dtype);
         xt.requiresGrad = true;
         const yt = globalAvgPool(xt);
         expect(yt.shape).toEqual([B, C]);
-        const grads = ctx.backward(yt, ctx.fromArray(gy, [B, C]));
+        expect(yt.dtype).toBe(dtype);
+        const grads = ctx.backward(yt, ctx.fromArray(gy, [B, C], null, dtype));
         return [yt.read(), grads.get(xt.id)!.read()] as const;
       });
-      expectClose(await y, ref.avgPoolForward(x, B, S, C), { atol: 1e-6, rtol: 1e-5 }, 'pooled');
-      expectClose(await gx, ref.avgPoolBackward(gy, B, S, C), { atol: 1e-7, rtol: 1e-6 }, 'dL/dx');
+      expectClose(await y, ref.avgPoolForward(x, B, S, C), act({ atol: 1e-6, rtol: 1e-5 }), 'pooled');
+      expectClose(await gx, ref.avgPoolBackward(gy, B, S, C), act({ atol: 1e-7, rtol: 1e-6 }), 'dL/dx');
     });
   }
 

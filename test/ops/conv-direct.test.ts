@@ -57,7 +57,7 @@ describe('direct input-gradient kernel vs the reference', () => {
         ctx.gpu.write(dx.buffer, new Float32Array(inL.rows * s.Cin).fill(NaN));
 
         const before = ctx.gpu.stats.workgroups;
-        inputGrad(ctx, g, dy.buffer, w, b?.buffer ?? null, dx.buffer, packed ? { direct: px } : { direct: px, packW: false });
+        inputGrad(ctx, g, 'f32', dy.buffer, w, b?.buffer ?? null, dx.buffer, packed ? { direct: px } : { direct: px, packW: false });
         // The direct kernel ran (not a GEMM): packing ceil(weights / 256) workgroups (none for
         // 1x1 or the OIHW weight), then ceil(slots * groups * quads / 64) of the shader's header.
         const pack = packed && s.kh * s.kw > 1 ? Math.ceil(ws.length / 256) : 0;

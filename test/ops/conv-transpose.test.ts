@@ -9,11 +9,16 @@ import { Rng, f32 } from '../helpers/random.ts';
 import { expectClose } from '../helpers/check.ts';
 import { dot, expectGradientMatches, projection } from '../helpers/finite-diff.ts';
 import * as ref from '../reference/conv2d.ts';
+import type { DType } from '../../src/tensor/precision.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 
 // As in conv2d.test.ts: each value is an f32 sum of n terms with |term| <= 1 (n = the taps
 // that reach an output times Cin for the forward, taps*Cout for dx, output rows for dw/db);
 // its rounding error is ~3e-8 * n, so 1e-7 * n + 1e-6 leaves a ~3x margin.
 const sumTol = (n: number) => ({ atol: 1e-7 * n + 1e-6, rtol: 1e-5 });
+// f16 activations (conv2d.test.ts derives it): x and dy rounded to f16 before the reference
+// sees them, the sums in f32 (the bound above), y and dx stored as f16 once (one f16 ulp).
+const activationTol = (dtype: DType, n: number) => (dtype === 'f16' ? storedAsF16(sumTol(n)) : sumTol(n));
 
 describe('convTranspose2d reference (finite differences)', () => {
   for (const g of [
@@ -100,18 +105,36 @@ describe('convTranspose2d on the GPU vs the reference', () => {
   const forcedCases = cases.filter((c) => /several tiles|uneven|vec4 gather in dx|flipped/.test(c.name));
   itUnderForcedConfigs(() => getCtx().gpu, forcedCases, (tc) => checkCase(getCtx(), tc));
 
-  async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case): Promise<void> {
+  // f16 activations: every case with the defaults (sub-pixel GEMMs, flipped stride 1, vec4),
+  // the forced cases with the switches off and with the direct kernel.
+  for (const tc of cases) {
+    it(`${tc.name} [f16]`, async (t) => {
+      needF16(t, getCtx());
+      await checkCase(getCtx(), tc, 'f16');
+    });
+  }
+  for (const [label, config] of [['no flip, no vec4', { flip: false, vec4: false }], ['direct dx 2 px', { direct: 2 }]] as const) {
+    for (const tc of forcedCases) {
+      it(`${tc.name} [f16, ${label}]`, (t) => {
+        needF16(t, getCtx());
+        return withConvConfig(getCtx().gpu, config, () => checkCase(getCtx(), tc, 'f16'));
+      });
+    }
+  }
+
+  async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case, dtype: DType = 'f32'): Promise<void> {
     const rng = new Rng(tc.Cin * 31 + tc.Cout + tc.k);
     const g = { B: tc.B, H: tc.H, W: tc.W, Cin: tc.Cin, Cout: tc.Cout, kh: tc.k, kw: tc.k, stride: tc.stride, pad: tc.pad };
     const { Ho, Wo } = ref.convTransposeOutSize(g);
     const inL = SiteLayout.dense(tc.B, tc.H, tc.W);
-    const xs = f32(rng.array(inL.rows * tc.Cin));
+    const stored = dtype === 'f16' ? asF16 : f32;
+    const xs = stored(rng.array(inL.rows * tc.Cin));
     const ws = f32(rng.array(tc.Cin * tc.Cout * tc.k * tc.k));
     const bs = tc.bias ? f32(rng.array(tc.Cout)) : null;
     const outRows = tc.B * Ho * Wo;
-    const gys = f32(rng.array(outRows * tc.Cout));
+    const gys = stored(rng.array(outRows * tc.Cout));
 
-    const x = ctx.fromArray(xs, [inL.rows, tc.Cin], inL);
+    const x = ctx.fromArray(xs, [inL.rows, tc.Cin], inL, dtype);
     x.requiresGrad = true;
     const w = ctx.parameter(`w ${tc.name}`, [tc.Cin, tc.Cout, tc.k, tc.k], ws);
     const b = bs ? ctx.parameter(`b ${tc.name}`, [tc.Cout], bs) : null;
@@ -121,10 +144,11 @@ describe('convTranspose2d on the GPU vs the reference', () => {
 
     // An output site is reached by at most ceil(k/s)^2 taps, each over Cin channels.
     const reach = Math.ceil(tc.k / tc.stride) ** 2;
-    expectClose(await y.read(), ref.convTransposeForward(xs, ws, bs, g), sumTol(reach * tc.Cin + 1), 'forward');
-    const grads = ctx.backward(y, ctx.fromArray(gys, [outRows, tc.Cout], y.layout));
+    expect(y.dtype).toBe(dtype);
+    expectClose(await y.read(), ref.convTransposeForward(xs, ws, bs, g), activationTol(dtype, reach * tc.Cin + 1), 'forward');
+    const grads = ctx.backward(y, ctx.fromArray(gys, [outRows, tc.Cout], y.layout, dtype));
     const r = ref.convTransposeBackward(xs, ws, gys, g);
-    expectClose(await grads.get(x.id)!.read(), r.dx, sumTol(tc.k * tc.k * tc.Cout), 'dx');
+    expectClose(await grads.get(x.id)!.read(), r.dx, activationTol(dtype, tc.k * tc.k * tc.Cout), 'dx');
     expectClose(await w.grad!.read(), r.dw, sumTol(inL.rows), 'dw');
     if (b) expectClose(await b.grad!.read(), r.db, sumTol(outRows), 'db');
     ctx.dispose();

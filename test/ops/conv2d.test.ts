@@ -11,6 +11,9 @@ import { expectClose } from '../helpers/check.ts';
 import { dot, expectGradientMatches, projection } from '../helpers/finite-diff.ts';
 import { patchMask, type ImageMask } from '../helpers/masks.ts';
 import * as ref from '../reference/conv2d.ts';
+import type { DType } from '../../src/tensor/precision.ts';
+import type { Tolerance } from '../helpers/check.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 import { gather, scatter } from '../reference/sparse.ts';
 
 // Every GPU value is a sum of n f32 products with |term| <= 1 (inputs uniform in [-1, 1]):
@@ -19,6 +22,14 @@ import { gather, scatter } from '../reference/sparse.ts';
 // a partial sum of size ~sqrt(n)/2, i.e. ~3e-8 * n; 1e-7 * n (+1e-6) is a ~3x margin, while a
 // single missing or wrong term (~0.1-1) is still 1000x larger at the sizes used here.
 const sumTol = (n: number) => ({ atol: 1e-7 * n + 1e-6, rtol: 1e-5 });
+
+// f16 storage (x, y, dy, dx f16; w, b, dw, db f32). The inputs are rounded to f16 before the
+// reference sees them, so only what the kernel itself adds is measured: an f16 value times an
+// f32 weight or an f16 gradient is one f32 product and the sum runs in f32, so the f32 bound
+// above holds for the sum; y and dx are then stored as f16, one rounding (test/helpers/f16.ts:
+// at most one f16 ulp, 2^-10 relative). dw and db are f32 results: the f32 bound alone. An f16
+// accumulator would miss these by ~2^-11 * sqrt(n) of the partial sums.
+const activationTol = (dtype: DType, n: number): Tolerance => (dtype === 'f16' ? storedAsF16(sumTol(n)) : sumTol(n));
 
 describe('conv2d reference (finite differences)', () => {
   for (const g of [
@@ -154,7 +165,28 @@ describe('conv2d on the GPU vs the reference', () => {
   );
   itUnderForcedConfigs(() => getCtx().gpu, forcedCases, (tc) => checkCase(getCtx(), tc));
 
-  async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case): Promise<void> {
+  // The same cases with f16 activations, under the defaults, the switches and every forced
+  // configuration (each gathers and stores activations through a different path).
+  for (const tc of cases) {
+    it(`${tc.name} [f16]`, async (t) => {
+      needF16(t, getCtx());
+      await checkCase(getCtx(), tc, 'f16');
+    });
+  }
+  for (const { label, config } of SWITCH_CONFIGS) {
+    for (const tc of forcedCases) {
+      it(`${tc.name} [f16, ${label}]`, (t) => {
+        needF16(t, getCtx());
+        return withConvConfig(getCtx().gpu, config, () => checkCase(getCtx(), tc, 'f16'));
+      });
+    }
+  }
+  itUnderForcedConfigs(() => getCtx().gpu, forcedCases, async (tc, t) => {
+    needF16(t, getCtx());
+    await checkCase(getCtx(), tc, 'f16');
+  }, ', f16');
+
+  async function checkCase(ctx: ReturnType<typeof getCtx>, tc: Case, dtype: DType = 'f32'): Promise<void> {
     const rng = new Rng(tc.Cin * 100 + tc.Cout * 7 + tc.k);
     const groups = tc.groups ?? 1;
     const g = {
@@ -166,29 +198,34 @@ describe('conv2d on the GPU vs the reference', () => {
       ? patchMask(rng, tc.mask.h, tc.mask.w, tc.mask.images).layoutAt(tc.H, tc.W)
       : SiteLayout.dense(tc.B, tc.H, tc.W);
     const outL = inL.resized(Ho, Wo);
-    const xs = f32(rng.array(inL.rows * tc.Cin));
+    const stored = dtype === 'f16' ? asF16 : f32;
+    const xs = stored(rng.array(inL.rows * tc.Cin));
     const ws = f32(rng.array((tc.Cout * tc.Cin * tc.k * tc.k) / groups));
     const bs = tc.bias ? f32(rng.array(tc.Cout)) : null;
-    const gys = f32(rng.array(outL.rows * tc.Cout));
+    const gys = stored(rng.array(outL.rows * tc.Cout));
 
-    const x = ctx.fromArray(xs, [inL.rows, tc.Cin], inL);
+    const x = ctx.fromArray(xs, [inL.rows, tc.Cin], inL, dtype);
     x.requiresGrad = true;
     const w = ctx.parameter(`w ${tc.name}`, [tc.Cout, tc.Cin / groups, tc.k, tc.k], ws);
     const b = bs ? ctx.parameter(`b ${tc.name}`, [tc.Cout], bs) : null;
     const y = conv2d(x, w, b, { stride: g.stride, padding: g.pad, groups });
     expect(y.shape).toEqual([outL.rows, tc.Cout]);
     expect(y.layout!.equals(outL)).toBe(true);
+    expect(y.dtype).toBe(dtype);
 
     // The official simulation: zero-fill the input, dense conv, keep the active output rows;
     // backward: dense backward of the masked output gradient, keep the active input rows.
     const xDense = scatter(xs, inL, tc.Cin);
     const taps = tc.k * tc.k;
     const yRef = gather(ref.convForward(xDense, ws, bs, g), outL, tc.Cout);
-    expectClose(await y.read(), yRef, sumTol((taps * tc.Cin) / groups + 1), 'forward');
+    expectClose(await y.read(), yRef, activationTol(dtype, (taps * tc.Cin) / groups + 1), 'forward');
 
-    const grads = ctx.backward(y, ctx.fromArray(gys, [outL.rows, tc.Cout], outL));
+    const grads = ctx.backward(y, ctx.fromArray(gys, [outL.rows, tc.Cout], outL, dtype));
     const r = ref.convBackward(xDense, ws, scatter(gys, outL, tc.Cout), g);
-    expectClose(await grads.get(x.id)!.read(), gather(r.dx, inL, tc.Cin), sumTol((taps * tc.Cout) / groups), 'dx');
+    const dx = grads.get(x.id)!;
+    expect(dx.dtype).toBe(dtype);
+    expectClose(await dx.read(), gather(r.dx, inL, tc.Cin), activationTol(dtype, (taps * tc.Cout) / groups), 'dx');
+    expect(w.grad!.dtype).toBe('f32');
     expectClose(await w.grad!.read(), r.dw, sumTol(outL.rows), 'dw');
     if (b) expectClose(await b.grad!.read(), r.db, sumTol(outL.rows), 'db');
     ctx.dispose();

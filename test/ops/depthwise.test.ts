@@ -9,6 +9,7 @@ import { dot, expectGradientMatches, projection } from '../helpers/finite-diff.t
 import { patchMask, type ImageMask } from '../helpers/masks.ts';
 import * as ref from '../reference/depthwise.ts';
 import { gather, scatter } from '../reference/sparse.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 
 // Inputs are uniform in [-1, 1]. A forward output sums <= K*K + 1 = 50 terms: f32 rounding of
 // such a sum is ~sqrt(50) * 6e-8 * sum|terms| <~ 1e-5 (sum|terms| <~ 25).
@@ -18,6 +19,9 @@ const FWD = { atol: 2e-5, rtol: 1e-5 };
 // for the worst rows at the sizes used here (n <= 200).
 const DX = { atol: 2e-5, rtol: 1e-5 };
 const reduceTol = (n: number) => ({ atol: 1e-6 * Math.max(n, 10), rtol: 1e-5 });
+// f16 activations: x and dy rounded to f16 before the reference sees them; each product with an
+// f32 weight and every sum run in f32 (the bounds above), y and dx stored as f16 once (one f16
+// ulp, test/helpers/f16.ts). dw and db are f32 sums of exact f16 x f16 products: unchanged.
 
 describe('depthwise reference (finite differences)', () => {
   for (const g of [
@@ -77,9 +81,12 @@ const cases: Case[] = [
 describe('depthwiseConv2d on the GPU vs the reference', () => {
   const getCtx = useContext();
 
-  for (const tc of cases) {
-    it(tc.name, async () => {
+  for (const dtype of ['f32', 'f16'] as const) for (const tc of cases) {
+    it(`${tc.name}${dtype === 'f16' ? ' [f16]' : ''}`, async (t) => {
       const ctx = getCtx();
+      if (dtype === 'f16') needF16(t, ctx);
+      const stored = dtype === 'f16' ? asF16 : f32;
+      const act = (tol: { atol: number; rtol: number }) => (dtype === 'f16' ? storedAsF16(tol) : tol);
       const rng = new Rng(tc.C * 100 + tc.H);
       const stride = tc.stride ?? 1;
       const g = { B: tc.B, H: tc.H, W: tc.W, C: tc.C, K: tc.K, stride, pad: tc.K >> 1 };
@@ -88,25 +95,27 @@ describe('depthwiseConv2d on the GPU vs the reference', () => {
         ? patchMask(rng, tc.mask.h, tc.mask.w, tc.mask.images).layoutAt(tc.H, tc.W)
         : SiteLayout.dense(tc.B, tc.H, tc.W);
       const outL = inL.resized(Ho, Wo);
-      const xs = f32(rng.array(inL.rows * tc.C));
+      const xs = stored(rng.array(inL.rows * tc.C));
       const ws = f32(rng.array(tc.C * tc.K * tc.K));
       const bs = tc.bias ? f32(rng.array(tc.C)) : null;
-      const gys = f32(rng.array(outL.rows * tc.C));
+      const gys = stored(rng.array(outL.rows * tc.C));
 
-      const x = ctx.fromArray(xs, [inL.rows, tc.C], inL);
+      const x = ctx.fromArray(xs, [inL.rows, tc.C], inL, dtype);
       x.requiresGrad = true;
       const w = ctx.parameter(`w${tc.name}`, [tc.C, 1, tc.K, tc.K], ws);
       const b = bs ? ctx.parameter(`b${tc.name}`, [tc.C], bs) : null;
       const y = depthwiseConv2d(x, w, b, { stride });
       expect(y.layout!.equals(outL)).toBe(true);
+      expect(y.dtype).toBe(dtype);
 
       // The official simulation: zero-fill, dense conv, keep the active output rows.
       const xDense = scatter(xs, inL, tc.C);
-      expectClose(await y.read(), gather(ref.depthwiseForward(xDense, ws, bs, g), outL, tc.C), FWD, 'forward');
+      expectClose(await y.read(), gather(ref.depthwiseForward(xDense, ws, bs, g), outL, tc.C), act(FWD), 'forward');
 
-      const grads = ctx.backward(y, ctx.fromArray(gys, [outL.rows, tc.C], outL));
+      const grads = ctx.backward(y, ctx.fromArray(gys, [outL.rows, tc.C], outL, dtype));
       const r = ref.depthwiseBackward(xDense, ws, scatter(gys, outL, tc.C), g);
-      expectClose(await grads.get(x.id)!.read(), gather(r.dx, inL, tc.C), DX, 'dx');
+      expectClose(await grads.get(x.id)!.read(), gather(r.dx, inL, tc.C), act(DX), 'dx');
+      expect(w.grad!.dtype).toBe('f32');
       expectClose(await w.grad!.read(), r.dw, reduceTol(outL.rows), 'dw');
       if (b) expectClose(await b.grad!.read(), r.db, reduceTol(outL.rows), 'db');
       ctx.dispose();

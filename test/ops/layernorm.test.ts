@@ -14,6 +14,8 @@ import { Rng, f32 } from '../helpers/random.ts';
 import { expectClose } from '../helpers/check.ts';
 import { dot, expectGradientMatches, numericGrad, projection } from '../helpers/finite-diff.ts';
 import * as ref from '../reference/norm.ts';
+import type { DType } from '../../src/tensor/precision.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 
 const EPS = 1e-6;
 const U = 2 ** -24;
@@ -42,15 +44,24 @@ function randomCase(rng: Rng, n: number, c: number, offset = 0, std = 1): Case {
   };
 }
 
-async function check(ctx: Context, k: Case, n: number, c: number, dy: Float64Array,
-  layout: SiteLayout | null, what: string) {
-  const x = ctx.fromArray(k.x, [n, c], layout);
+/**
+ * GPU vs reference. f16: x and dy are rounded to f16 before the reference sees them; the
+ * kernels compute in f32 as for f32 storage (the bands above), then store y and dx as f16, one
+ * rounding each (one f16 ulp, test/helpers/f16.ts); dgamma and dbeta are f32 results.
+ */
+async function check(ctx: Context, k0: Case, n: number, c: number, dy0: ArrayLike<number>,
+  layout: SiteLayout | null, what: string, dtype: DType = 'f32') {
+  const k = dtype === 'f16' ? { ...k0, x: Float64Array.from(asF16(k0.x)) } : k0;
+  const dy = dtype === 'f16' ? asF16(dy0) : dy0;
+  const act = (tol: { atol: number; rtol: number }) => (dtype === 'f16' ? storedAsF16(tol) : tol);
+  const x = ctx.fromArray(k.x, [n, c], layout, dtype);
   const gamma = ctx.fromArray(k.gamma, [c]);
   const beta = ctx.fromArray(k.beta, [c]);
   for (const t of [x, gamma, beta]) t.requiresGrad = true;
   const y = layerNorm(x, gamma, beta);
   expect(y.layout).toBe(x.layout);
-  const grads = ctx.backward(y, ctx.fromArray(dy, [n, c], layout));
+  expect(y.dtype).toBe(dtype);
+  const grads = ctx.backward(y, ctx.fromArray(dy, [n, c], layout, dtype));
   const [yv, dx, dgamma, dbeta] = await Promise.all([
     y.read(), grads.get(x.id)!.read(), grads.get(gamma.id)!.read(), grads.get(beta.id)!.read(),
   ]);
@@ -63,8 +74,8 @@ async function check(ctx: Context, k: Case, n: number, c: number, dy: Float64Arr
     gain = Math.max(gain, fwd.rstd[r]!);
   }
   const xhatErr = 2 * U * kappa;
-  expectClose(yv, fwd.y, { ...FWD, atol: FWD.atol + xhatErr * 1.5 }, `${what}: y`);
-  expectClose(dx, bwd.dx, { ...GRAD, atol: GRAD.atol + xhatErr * gain * 1.5 }, `${what}: dx`);
+  expectClose(yv, fwd.y, act({ ...FWD, atol: FWD.atol + xhatErr * 1.5 }), `${what}: y`);
+  expectClose(dx, bwd.dx, act({ ...GRAD, atol: GRAD.atol + xhatErr * gain * 1.5 }), `${what}: dx`);
   expectClose(dgamma, bwd.dgamma, { ...PARAM_GRAD, atol: PARAM_GRAD.atol + xhatErr * n }, `${what}: dgamma`);
   expectClose(dbeta, bwd.dbeta, PARAM_GRAD, `${what}: dbeta`);
 }
@@ -106,6 +117,17 @@ describe('layerNorm on the GPU', () => {
       const rng = new Rng(n * 17 + c);
       const k = randomCase(rng, n, c, 0.4, 1.5);
       await check(ctx, k, n, c, f32(rng.array(n * c)), null, `[${n}, ${c}]`);
+      ctx.dispose();
+    });
+  }
+
+  for (const [n, c] of shapes) {
+    it(`[${n}, ${c}] in f16: forward and backward`, async (t) => {
+      const ctx = getCtx();
+      needF16(t, ctx);
+      const rng = new Rng(n * 17 + c);
+      const k = randomCase(rng, n, c, 0.4, 1.5);
+      await check(ctx, k, n, c, f32(rng.array(n * c)), null, `[${n}, ${c}] f16`, 'f16');
       ctx.dispose();
     });
   }

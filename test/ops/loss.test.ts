@@ -11,6 +11,7 @@ import type { Context } from '../../src/tensor/context.ts';
 import { useContext } from '../helpers/gpu.ts';
 import { Rng, f32 } from '../helpers/random.ts';
 import { expectClose } from '../helpers/check.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 import { dot, expectGradientMatches, numericGrad, projection } from '../helpers/finite-diff.ts';
 import * as ref from '../reference/loss.ts';
 
@@ -58,9 +59,9 @@ function inputs(c: Case, seed: number, offset: number, noise = 1) {
   return { x: f32(x), rec: f32(rng.array(x.length, -2, 2)) };
 }
 
-function upload(ctx: Context, c: Case, data: Float64Array) {
+function upload(ctx: Context, c: Case, data: ArrayLike<number>, dtype: 'f32' | 'f16' = 'f32') {
   const g = c.grid;
-  return ctx.fromArray(data, [g.batch * g.height * g.width, 3], SiteLayout.dense(g.batch, g.height, g.width));
+  return ctx.fromArray(data, [g.batch * g.height * g.width, 3], SiteLayout.dense(g.batch, g.height, g.width), dtype);
 }
 
 function maskOf(c: Case): PatchMask {
@@ -137,13 +138,19 @@ describe('masked patch loss on the GPU', () => {
     makeCase('B1 p32 1x1 the real patch size, masked', 1, 1, 1, 32, allMasked(1)),
   ];
 
-  for (const c of cases) {
+  // f16: the prediction rec (an activation) is rounded to f16 first and its gradient stored as
+  // f16 (one f16 ulp on top of the f32 bound, test/helpers/f16.ts); the image (the target)
+  // and the loss stay f32, so the loss keeps the f32 bound.
+  for (const dtype of ['f32', 'f16'] as const) for (const c of cases) {
     for (const offset of [0, 1000]) {
-      it(`${c.name}, per-patch offsets up to ${offset}: loss and gradient`, async () => {
+      it(`${c.name}, per-patch offsets up to ${offset}: loss and gradient${dtype === 'f16' ? ' [f16 rec]' : ''}`, async (t) => {
         const ctx = getCtx();
-        const { x, rec } = inputs(c, 17 + offset, offset);
+        if (dtype === 'f16') needF16(t, ctx);
+        const inp = inputs(c, 17 + offset, offset);
+        const x = inp.x;
+        const rec = dtype === 'f16' ? asF16(inp.rec) : inp.rec;
         const image = upload(ctx, c, x);
-        const r = upload(ctx, c, rec);
+        const r = upload(ctx, c, rec, dtype);
         r.requiresGrad = true;
         const loss = maskedPatchLoss(r, image, maskOf(c));
         const gySeed = 1.75; // a seed other than 1: the kernel must read the upstream gradient
@@ -156,8 +163,10 @@ describe('masked patch loss on the GPU', () => {
           expect(l[0]).toBe(0);
           expect(g.every((v) => v === 0)).toBe(true);
         }
+        expect(loss.dtype).toBe('f32');
+        expect(grads.get(r.id)!.dtype).toBe(dtype);
         expectClose(l, [lRef], LOSS_TOL, 'loss');
-        expectClose(g, gRef, gradTol(c), 'dL/drec');
+        expectClose(g, gRef, dtype === 'f16' ? storedAsF16(gradTol(c)) : gradTol(c), 'dL/drec');
         ctx.dispose();
       });
     }

@@ -4,6 +4,7 @@ import { PatchMask, SiteLayout } from '../../src/tensor/layout.ts';
 import { useContext } from '../helpers/gpu.ts';
 import { Rng, f32 } from '../helpers/random.ts';
 import { expectClose } from '../helpers/check.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 import { dot, expectGradientMatches, projection } from '../helpers/finite-diff.ts';
 import { patchMask, type ImageMask } from '../helpers/masks.ts';
 import * as ref from '../reference/pool.ts';
@@ -13,6 +14,10 @@ import { gather, scatter } from '../reference/sparse.ts';
 // stride 1), so f32 results are exact up to the rounding of those few additions.
 const EXACT = { atol: 0, rtol: 0 };
 const DX = { atol: 1e-6, rtol: 1e-6 };
+// f16: x and dy rounded to f16 first. The maximum of f16 values is one of them (exact); dx sums
+// the gradients routed to an input in f32 (DX) and stores the sum as f16 once (one f16 ulp,
+// test/helpers/f16.ts).
+const DX_F16 = storedAsF16(DX);
 
 /** Distinct values spaced 0.01 apart and at least 0.005 away from 0: no ties, not even with the zeros of inactive sites. */
 function distinct(rng: Rng, n: number): Float64Array {
@@ -106,9 +111,11 @@ const cases: Case[] = [
 describe('maxPool2d on the GPU vs the float64 simulation', () => {
   const getCtx = useContext();
 
-  for (const tc of cases) {
-    it(tc.name, async () => {
+  for (const dtype of ['f32', 'f16'] as const) for (const tc of cases) {
+    it(`${tc.name}${dtype === 'f16' ? ' [f16]' : ''}`, async (t) => {
       const ctx = getCtx();
+      if (dtype === 'f16') needF16(t, ctx);
+      const stored = dtype === 'f16' ? asF16 : f32;
       const rng = new Rng(tc.C * 31 + tc.H);
       const g = { B: tc.B, H: tc.H, W: tc.W, C: tc.C, K: tc.K ?? 3, stride: tc.stride ?? 2, pad: tc.pad ?? 1 };
       const { Ho, Wo } = ref.poolOutSize(g);
@@ -117,17 +124,18 @@ describe('maxPool2d on the GPU vs the float64 simulation', () => {
       const inL = mask ? mask.layoutAt(tc.H, tc.W) : SiteLayout.dense(tc.B, tc.H, tc.W);
       const outL = mask ? mask.layoutAt(Ho, Wo) : SiteLayout.dense(tc.B, Ho, Wo);
       const n = inL.rows * tc.C;
-      const xs = f32(tc.values === 'ties' ? tieHeavy(rng, n) : rng.array(n));
-      const gys = f32(rng.array(outL.rows * tc.C));
+      const xs = stored(tc.values === 'ties' ? tieHeavy(rng, n) : rng.array(n));
+      const gys = stored(rng.array(outL.rows * tc.C));
 
-      const x = ctx.fromArray(xs, [inL.rows, tc.C], inL);
+      const x = ctx.fromArray(xs, [inL.rows, tc.C], inL, dtype);
       x.requiresGrad = true;
       const y = maxPool2d(x, { kernel: g.K, stride: g.stride, padding: g.pad });
       expect(y.layout!.equals(outL)).toBe(true);
       const sim = simulate(xs, inL, outL, gys, g);
+      expect(y.dtype).toBe(dtype);
       expectClose(await y.read(), sim.y, EXACT, 'forward');
-      const grads = ctx.backward(y, ctx.fromArray(gys, [outL.rows, tc.C], outL));
-      expectClose(await grads.get(x.id)!.read(), sim.dx, DX, 'dx (first maximum in raster order)');
+      const grads = ctx.backward(y, ctx.fromArray(gys, [outL.rows, tc.C], outL, dtype));
+      expectClose(await grads.get(x.id)!.read(), sim.dx, dtype === 'f16' ? DX_F16 : DX, 'dx (first maximum in raster order)');
       ctx.dispose();
     });
   }

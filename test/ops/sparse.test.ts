@@ -12,6 +12,7 @@ import { dot, expectGradientMatches, numericGrad, projection } from '../helpers/
 import { patchMask } from '../helpers/masks.ts';
 import * as ref from '../reference/sparse.ts';
 import * as dwRef from '../reference/depthwise.ts';
+import { asF16, needF16, storedAsF16 } from '../helpers/f16.ts';
 
 // Copies are exact; the mask token's gradient sums gy over n inactive sites (chunked), with
 // typical f32 error ~sqrt(n) * 6e-8 * n/2.
@@ -57,29 +58,35 @@ describe('NCHW <-> rows conversion', () => {
 describe('maskFill, scatterToDense, gatherSites on the GPU', () => {
   const getCtx = useContext();
 
-  for (const [C, H, W, h, w] of [
+  // f16: the rows (x, gy) are rounded to f16 first, so moving them is still exact; the f32 mask
+  // token is stored into an f16 map, one rounding (test/helpers/f16.ts); dtoken is an f32 sum
+  // of f16 values, the f32 bound unchanged.
+  for (const dtype of ['f32', 'f16'] as const) for (const [C, H, W, h, w] of [
     [3, 4, 6, 2, 3],
     [5, 8, 8, 2, 2],
     [13, 6, 6, 3, 3],
   ] as const) {
-    it(`C ${C}, ${H}x${W} grid, images none/all/some`, async () => {
+    it(`C ${C}, ${H}x${W} grid, images none/all/some${dtype === 'f16' ? ', f16' : ''}`, async (t) => {
       const ctx = getCtx();
+      if (dtype === 'f16') needF16(t, ctx);
+      const stored = dtype === 'f16' ? asF16 : f32;
       const rng = new Rng(C * 13 + H);
       const layout = patchMask(rng, h, w, ['none', 'all', 'some']).layoutAt(H, W);
       const dense = SiteLayout.dense(3, H, W);
-      const xs = f32(rng.array(layout.rows * C));
+      const xs = stored(rng.array(layout.rows * C));
       const ts = f32(rng.array(C));
-      const gys = f32(rng.array(layout.gridSize * C));
-      const gyRows = f32(rng.array(layout.rows * C));
+      const gys = stored(rng.array(layout.gridSize * C));
+      const gyRows = stored(rng.array(layout.rows * C));
 
       // maskFill forward and backward
-      const x = ctx.fromArray(xs, [layout.rows, C], layout);
+      const x = ctx.fromArray(xs, [layout.rows, C], layout, dtype);
       x.requiresGrad = true;
       const token = ctx.parameter('token', [C], ts);
       const filled = maskFill(x, token);
       expect(filled.layout!.equals(dense)).toBe(true);
-      expectClose(await filled.read(), ref.maskFill(xs, ts, layout, C), EXACT, 'maskFill');
-      let grads = ctx.backward(filled, ctx.fromArray(gys, [layout.gridSize, C], dense));
+      expect(filled.dtype).toBe(dtype);
+      expectClose(await filled.read(), ref.maskFill(xs, ts, layout, C), dtype === 'f16' ? storedAsF16(EXACT) : EXACT, 'maskFill');
+      let grads = ctx.backward(filled, ctx.fromArray(gys, [layout.gridSize, C], dense, dtype));
       const r = ref.maskFillBackward(gys, layout, C);
       expectClose(await grads.get(x.id)!.read(), r.dx, EXACT, 'maskFill dx');
       expectClose(await token.grad!.read(), r.dtoken, reduceTol(layout.gridSize - layout.rows), 'dtoken');
@@ -87,16 +94,16 @@ describe('maskFill, scatterToDense, gatherSites on the GPU', () => {
       // scatterToDense forward and backward (gather)
       const scattered = scatterToDense(x);
       expectClose(await scattered.read(), ref.scatter(xs, layout, C), EXACT, 'scatterToDense');
-      grads = ctx.backward(scattered, ctx.fromArray(gys, [layout.gridSize, C], dense));
+      grads = ctx.backward(scattered, ctx.fromArray(gys, [layout.gridSize, C], dense, dtype));
       expectClose(await grads.get(x.id)!.read(), ref.gather(gys, layout, C), EXACT, 'scatterToDense dx');
 
       // gatherSites forward and backward (scatter with zeros)
-      const d = ctx.fromArray(gys, [layout.gridSize, C], dense);
+      const d = ctx.fromArray(gys, [layout.gridSize, C], dense, dtype);
       d.requiresGrad = true;
       const gathered = gatherSites(d, layout);
       expect(gathered.layout).toBe(layout);
       expectClose(await gathered.read(), ref.gather(gys, layout, C), EXACT, 'gatherSites');
-      grads = ctx.backward(gathered, ctx.fromArray(gyRows, [layout.rows, C], layout));
+      grads = ctx.backward(gathered, ctx.fromArray(gyRows, [layout.rows, C], layout, dtype));
       expectClose(await grads.get(d.id)!.read(), ref.scatter(gyRows, layout, C), EXACT, 'gatherSites dx');
       ctx.dispose();
     });

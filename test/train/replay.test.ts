@@ -9,10 +9,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Context } from '../../src/tensor/context.ts';
+import { Context } from '../../src/tensor/context.ts';
 import type { StepMetrics } from '../../src/train/trainer.ts';
 import { useContext } from '../helpers/gpu.ts';
 import { tinyConfig, tinyTrainer } from './tiny-run.ts';
+import { needF16 } from '../helpers/f16.ts';
 
 // Step 0 and step 1 are recorded (step 0 once), 2 and 3 replay step 1's recording: two
 // replays, so state carried from one replay to the next is exercised too.
@@ -99,5 +100,20 @@ describe('recorded and replayed training step', () => {
     // A replay encodes exactly the recorded dispatches, plus the batch's flip+normalise.
     const dispatches = run.dispatchesAfterStep.slice(2).map((s, i) => s - run.dispatchesAfterStep[i + 1]!);
     for (const n of dispatches) expect(n - run.recorded!.dispatches).toBeLessThanOrEqual(2);
+  }, 300_000);
+
+  it(`with f16 activations: ${STEPS} steps recorded and replayed equal ${STEPS} eager steps, bit for bit`, async (t) => {
+    const base = getCtx();
+    needF16(t, base);
+    const ctx = new Context(base.gpu, { precision: 'f16' });
+    const fresh = await runSteps(ctx, false);
+    ctx.dispose();
+    const replayed = await runSteps(ctx, true);
+    ctx.dispose();
+    for (const m of fresh.metrics) expect(Number.isFinite(m.loss)).toBe(true);
+    expect(replayed.metrics.map((m) => m.loss)).toEqual(fresh.metrics.map((m) => m.loss));
+    expect(replayed.metrics.map((m) => m.gradNorm)).toEqual(fresh.metrics.map((m) => m.gradNorm));
+    for (const [name, w] of fresh.weights) expect(replayed.weights.get(name), name).toEqual(w);
+    expect(replayed.forwards).toBe(2);
   }, 300_000);
 });

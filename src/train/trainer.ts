@@ -147,6 +147,8 @@ export class Trainer {
   private readonly report: Tensor;
   /** When the last step's report arrived (stepMs). */
   private lastDone = 0;
+  /** Settles when the last step's report has been handled (reports are handled in step order). */
+  private reportsHandled: Promise<unknown> = Promise.resolve();
   /** The conv kernels were tuned (TrainerOptions.autotune). */
   private tuned = false;
 
@@ -217,6 +219,7 @@ export class Trainer {
     this.loader = this.io.loader(this.run.cursor);
     const pending: Promise<void>[] = [];
     this.lastDone = performance.now();
+    this.reportsHandled = Promise.resolve();
     try {
       while (this.state === 'running' && this.run.step < Math.min(untilStep, this.config.totalSteps)) {
         const batch = await this.loader.next();
@@ -244,7 +247,12 @@ export class Trainer {
         this.run.cursor = batch.cursor;
         this.run.maskRng = this.maskRng.state;
         this.run.modelRng = this.modelRng.state;
-        const reported = this.reportStep(stepIndex, batch, reportRead, lr, wd, encodeMs, this.loader.metrics);
+        // The reads' promises can settle out of step order (seen on lavapipe: step 2's before
+        // step 1's), so each report waits for the previous one to be handled: metrics, skip
+        // counts and the pause decision follow the steps.
+        const inOrder = Promise.all([reportRead, this.reportsHandled.catch(() => {})]).then(([r]) => r);
+        const reported = this.reportStep(stepIndex, batch, inOrder, lr, wd, encodeMs, this.loader.metrics);
+        this.reportsHandled = reported;
         reported.catch(() => {}); // awaited below; this only keeps a loop that threw (lost device) from leaving it unhandled
         pending.push(reported);
         // Bounded run-ahead: wait for the oldest step's numbers before recording more.
@@ -381,7 +389,7 @@ export class Trainer {
     data: DataMetrics,
   ): Promise<void> {
     const r = await reportRead;
-    // Reports settle in step order (one queue), so this is the time since the previous step's.
+    // Reports are handled in step order, so this is the time since the previous step's.
     const done = performance.now();
     const stepMs = done - this.lastDone;
     this.lastDone = done;

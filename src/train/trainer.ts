@@ -63,7 +63,7 @@ export interface TrainConfig extends SparKConfig {
   previewEvery: number;
   maxInFlight: number;
   maxConsecutiveSkips: number;
-  /** Storage of activations and their gradients; the trainer's Context must have it. Default 'f32'. */
+  /** Storage of activations and their gradients: the trainer's Context's (a run given one it does not have is refused). */
   precision?: Precision;
   /**
    * Dynamic loss scaling (GradScaler's defaults unless options are given). Default: on in
@@ -161,7 +161,7 @@ export class Trainer {
   ) {
     this.modelRng = new Rng(config.seed ^ 0x5eed);
     this.maskRng = new Rng(config.seed ^ 0x3a5c);
-    const precision = config.precision ?? 'f32';
+    const precision = config.precision ?? ctx.precision;
     if (precision !== ctx.precision) {
       throw new Error(`the run is configured for precision ${precision} but its Context stores ${ctx.precision}: make it with new Context(gpu, { precision: '${precision}' })`);
     }

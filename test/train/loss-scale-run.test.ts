@@ -138,4 +138,12 @@ describe('loss scaling in training', () => {
       expect(Math.abs(m.gradNorm - f[i]!.gradNorm) / f[i]!.gradNorm, `grad norm, step ${i}`).toBeLessThan(8 * 2 ** -10);
     });
   }, 300_000);
+
+  it('a run configured for a precision its Context does not store is refused, naming both', async () => {
+    const ctx = getCtx();
+    await expect(tinyTrainer(ctx, { ...tinyConfig(1), precision: 'f16' }, tmp('mismatch'))).rejects.toThrow(
+      /^the run is configured for precision f16 but its Context stores f32: make it with new Context\(gpu, \{ precision: 'f16' \}\)$/,
+    );
+    ctx.dispose();
+  });
 });

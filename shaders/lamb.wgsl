@@ -22,17 +22,10 @@
 // The scheduled lr and weight decay are read from `hyper` = [lr, wd], a buffer the host
 // writes each step, not from the uniform: a recorded step is replayed with new values.
 //
-// Dynamic loss scaling (torch.amp.GradScaler semantics): with a scaler, the loss's backward
-// seed is `scale[0]`, so the gradients arrive multiplied by it. `scaled_state` replaces
-// `global_state`: the norm is divided by the scale and state[0] becomes clip * scale, so the
-// `moments` pass unscales and clips in its one division (the scale is a power of 2, so this
-// equals unscaling first, bit for bit, barring underflow). Then it updates the scaler as
-// torch._amp_update_scale_ does: non-finite gradients (the step is skipped) multiply the scale
-// by backoff_factor and reset the clean-step count; otherwise the count grows, and at
-// growth_interval the scale is multiplied by growth_factor (if that stays finite) and the
-// count resets. The step's update reads the scale before this change.
+// With dynamic loss scaling, shaders/loss-scale.wgsl `scaled_state` takes the place of
+// `global_state`: its state[0] is clip x scale, so `moments` unscales in its one division.
 //
-// Dispatch: ceil(n / 256) workgroups of 256 (2-D split), `global_state`/`scaled_state` one workgroup.
+// Dispatch: ceil(n / 256) workgroups of 256 (2-D split), `global_state` one workgroup.
 
 struct Params {
   n: u32,
@@ -47,9 +40,6 @@ struct Params {
   one_minus_beta2: f32,
   ln_beta1: f32,
   ln_beta2: f32,
-  growth_factor: f32,    // loss scaler (scaled_state only)
-  backoff_factor: f32,
-  growth_interval: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -62,8 +52,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read> norms: array<f32>;
 @group(0) @binding(8) var<storage, read> grad_sumsq: array<f32>;
 @group(0) @binding(9) var<storage, read> hyper: array<f32>;
-@group(0) @binding(10) var<storage, read_write> scale: array<f32>;        // [loss scale]
-@group(0) @binding(11) var<storage, read_write> clean_steps: array<f32>;  // [steps since the last overflow or growth]
 
 const WG: u32 = 256u;
 
@@ -101,36 +89,6 @@ fn global_state() {
   state[2] = norm;
   if (!skip) {
     state[3] = state[3] + 1.0;
-  }
-}
-
-@compute @workgroup_size(1)
-fn scaled_state() {
-  let s = scale[0];
-  let skip = not_finite(grad_sumsq[0]);
-  let norm = sqrt(grad_sumsq[0]) / s;
-  var clip = 1.0;
-  if (params.max_norm > 0.0 && norm > params.max_norm) {
-    clip = norm / params.max_norm;
-  }
-  state[0] = clip * s;
-  state[1] = select(0.0, 1.0, skip);
-  state[2] = norm;
-  if (skip) {
-    scale[0] = s * params.backoff_factor;
-    clean_steps[0] = 0.0;
-    return;
-  }
-  state[3] = state[3] + 1.0;
-  let clean = clean_steps[0] + 1.0;
-  if (clean >= params.growth_interval) {
-    let grown = s * params.growth_factor;
-    if (!not_finite(grown)) {
-      scale[0] = grown;
-    }
-    clean_steps[0] = 0.0;
-  } else {
-    clean_steps[0] = clean;
   }
 }
 

@@ -132,17 +132,19 @@ export class Lamb {
             one_minus_beta2: 1 - this.beta2,
             ln_beta1: Math.log(this.beta1),
             ln_beta2: Math.log(this.beta2),
-            growth_factor: this.scaler?.options.growthFactor ?? 1,
-            backoff_factor: this.scaler?.options.backoffFactor ?? 1,
-            growth_interval: this.scaler?.options.growthInterval ?? 1,
           });
         const scaler = this.scaler;
-        gpu.dispatch(
-          gpu.pipeline('lamb', scaler ? 'scaled_state' : 'global_state'),
-          { state: this.state.buffer, grad_sumsq: gradSq.buffer, ...(scaler ? { scale: scaler.scale.buffer, clean_steps: scaler.cleanSteps.buffer } : {}) },
-          base({ n: 1, index: 0, adapt: false, decay: false }),
-          [1],
-        );
+        if (scaler) {
+          const o = scaler.options;
+          gpu.dispatch(
+            gpu.pipeline('loss-scale', 'scaled_state'),
+            { state: this.state.buffer, grad_sumsq: gradSq.buffer, scale: scaler.scale.buffer, clean_steps: scaler.cleanSteps.buffer },
+            { max_norm: this.maxGradNorm, growth_factor: o.growthFactor, backoff_factor: o.backoffFactor, growth_interval: o.growthInterval },
+            [1],
+          );
+        } else {
+          gpu.dispatch(gpu.pipeline('lamb', 'global_state'), { state: this.state.buffer, grad_sumsq: gradSq.buffer }, base({ n: 1, index: 0, adapt: false, decay: false }), [1]);
+        }
         const updates = live.map((s) => {
           const u = ctx.empty(s.param.shape);
           gpu.dispatch(

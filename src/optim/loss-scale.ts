@@ -1,10 +1,10 @@
 /**
  * Dynamic loss scaling with the semantics of PyTorch's `torch.amp.GradScaler`: the loss's
  * backward seed is the scale, so small f16 gradients stay above f16's underflow; the optimizer
- * divides the gradients by it again (folded into its clip division, shaders/lamb.wgsl
- * `scaled_state`). A step whose gradients are not finite is skipped and the scale is multiplied
- * by `backoffFactor`; after `growthInterval` clean steps in a row it is multiplied by
- * `growthFactor`.
+ * divides the gradients by it again, folded into its clip division (shaders/loss-scale.wgsl
+ * `scaled_state`, in place of shaders/lamb.wgsl `global_state`). A step whose gradients are
+ * not finite is skipped and the scale is multiplied by `backoffFactor`; after
+ * `growthInterval` clean steps in a row it is multiplied by `growthFactor`.
  *
  * The state (scale, clean steps) lives on the GPU and is updated there by the optimizer step,
  * so a recorded step replays with it and steps queued ahead of the host's readback use the

@@ -21,6 +21,7 @@
  * 128 px in ~50 s on a 2-core machine.
  */
 import { Context } from '../src/tensor/context.ts';
+import type { Precision } from '../src/tensor/precision.ts';
 import type { SparKConfig } from '../src/models/registry.ts';
 import { Trainer, type BatchSource, type StepMetrics, type TrainConfig } from '../src/train/trainer.ts';
 import type { Batch } from '../src/data/loader.ts';
@@ -52,9 +53,14 @@ export interface TrainSummary {
   submitsPerStep: number;
   dispatchesPerStep: number;
   readbacksPerStep: number;
+  /** Storage of activations and their gradients in this run (the Context's precision). */
+  precision: Precision;
   peakBytes: number;
-  /** The replayed step's own buffers (liveness-assigned) and its live-bytes lower bound. */
-  stepBytes: number | null;
+  /**
+   * The replayed step's own buffers (liveness-assigned: activations, their gradients and the
+   * step's scratch; not weights, gradients or optimizer state) and its live-bytes lower bound.
+   */
+  activationBytes: number | null;
   stepLivePeakBytes: number | null;
   /** Peak pool bytes when every step runs eagerly (scope-long lifetimes). */
   peakBytesEager: number;
@@ -109,14 +115,14 @@ interface RunResult {
   perStep: GpuCounts | null;
   peakBytes: number;
   /** The kept recording's buffers, and the most bytes live at one of its commands. */
-  stepBytes: number | null;
+  activationBytes: number | null;
   stepLivePeakBytes: number | null;
 }
 
 async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSource, replay: boolean): Promise<RunResult> {
   const gpu = base.gpu;
   await gpu.sync();
-  const ctx = new Context(gpu);
+  const ctx = new Context(gpu, { precision: base.precision });
   const before = gpu.pool.liveBytes;
   gpu.pool.resetPeak();
   const metrics: StepMetrics[] = [];
@@ -151,7 +157,7 @@ async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSo
       readbacks: (last.readbacks - first.readbacks) / n,
     };
   }
-  return { metrics: metrics.slice(2), perStep, peakBytes, stepBytes: recorded?.bytes ?? null, stepLivePeakBytes: recorded?.livePeakBytes ?? null };
+  return { metrics: metrics.slice(2), perStep, peakBytes, activationBytes: recorded?.bytes ?? null, stepLivePeakBytes: recorded?.livePeakBytes ?? null };
 }
 
 
@@ -182,6 +188,7 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
     previewEvery: 0,
     maxInFlight: 2,
     maxConsecutiveSkips: 1 << 30,
+    precision: ctx.precision,
   };
 
   const replayed = await run(ctx, config, 'fixed', true);
@@ -196,7 +203,7 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const dataWaitShare = fed ? sum(fed.metrics.map((m) => m.dataWaitMs)) / sum(fed.metrics.map((m) => m.stepMs)) : null;
   const name = narrow ? `${model}/4, decoder 128` : model;
-  const shape = `${name} B${B} ${size}px${soft ? ' (scaled down)' : ''}`;
+  const shape = `${name} B${B} ${size}px ${ctx.precision}${soft ? ' (scaled down)' : ''}`;
   const targets = { submitsPerStep: 4, dataWaitShare: 0.05 };
   const summary: TrainSummary = {
     model: name,
@@ -210,8 +217,9 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
     submitsPerStep: perStep.submits,
     dispatchesPerStep: perStep.dispatches,
     readbacksPerStep: perStep.readbacks,
+    precision: ctx.precision,
     peakBytes: replayed.peakBytes,
-    stepBytes: replayed.stepBytes,
+    activationBytes: replayed.activationBytes,
     stepLivePeakBytes: replayed.stepLivePeakBytes,
     peakBytesEager: eager.peakBytes,
     syncReadbacksPerStep: 0,
@@ -233,12 +241,12 @@ export function formatTrain(s: TrainSummary): string {
       ? '  data wait: not measured (no loader given)'
       : `  data wait ${(100 * s.dataWaitShare).toFixed(1)} % of step time on the bundled shard (target <= ${100 * s.targets.dataWaitShare} %: ${s.met.dataWait ? 'met' : 'NOT met'})`;
   return [
-    `train ${s.model} B${s.batch} ${s.inputSize}px: ${s.msPerStep.toFixed(1)} ms/step replayed, ${s.imagesPerSecond.toFixed(1)} images/s`,
+    `train ${s.model} B${s.batch} ${s.inputSize}px ${s.precision}: ${s.msPerStep.toFixed(1)} ms/step replayed, ${s.imagesPerSecond.toFixed(1)} images/s`,
     `  CPU to encode a step: ${s.encodeMs.toFixed(1)} ms replayed, ${s.encodeMsEager.toFixed(1)} ms eager (${s.msPerStepEager.toFixed(1)} ms/step that way)`,
     `  queue submits/step ${s.submitsPerStep.toFixed(2)} (target <= ${s.targets.submitsPerStep}: ${s.met.submits ? 'met' : 'NOT met'}), dispatches/step ${s.dispatchesPerStep.toFixed(0)}`,
     `  asynchronous readbacks/step ${s.readbacksPerStep.toFixed(2)} (loss + LAMB status in one copy; synchronous: 0, nothing in the step awaits them)`,
     `  peak GPU pool bytes ${(s.peakBytes / 2 ** 20).toFixed(1)} MiB replayed, ${(s.peakBytesEager / 2 ** 20).toFixed(1)} MiB eager (weights, grads, LAMB moments, activations)`,
-    `  the recorded step's own buffers ${((s.stepBytes ?? 0) / 2 ** 20).toFixed(1)} MiB (liveness-assigned; ${((s.stepLivePeakBytes ?? 0) / 2 ** 20).toFixed(1)} MiB live at its busiest command)`,
+    `  activation memory (the recorded step's own buffers) ${((s.activationBytes ?? 0) / 2 ** 20).toFixed(1)} MiB (liveness-assigned; ${((s.stepLivePeakBytes ?? 0) / 2 ** 20).toFixed(1)} MiB live at its busiest command)`,
     wait,
   ].join('\n');
 }

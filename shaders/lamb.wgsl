@@ -22,6 +22,9 @@
 // The scheduled lr and weight decay are read from `hyper` = [lr, wd], a buffer the host
 // writes each step, not from the uniform: a recorded step is replayed with new values.
 //
+// With dynamic loss scaling, shaders/loss-scale.wgsl `scaled_state` takes the place of
+// `global_state`: its state[0] is clip x scale, so `moments` unscales in its one division.
+//
 // Dispatch: ceil(n / 256) workgroups of 256 (2-D split), `global_state` one workgroup.
 
 struct Params {

@@ -6,6 +6,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineOptions, type Args } from './args.ts';
+import { PRECISION_OPTION } from './precision-option.ts';
+import { contextFor, parsePrecision, precisionLine } from '../train/precision-choice.ts';
 import type { Command } from './command.ts';
 import { createNodeGpu } from '../platform/node/gpu.ts';
 import { Context } from '../tensor/context.ts';
@@ -128,6 +130,7 @@ const OPTIONS = defineOptions({
   'input-size': { type: 'integer', min: 32, defaultText: 'per suite', help: '`encoder` and `train`: image side in pixels' },
   batch: { type: 'integer', min: 1, defaultText: 'per suite', help: '`encoder` and `train`: images per batch' },
   autotune: { type: 'flag', help: 'run the `tune` suite first, so the suites after it time tuned conv kernels' },
+  precision: PRECISION_OPTION,
 });
 
 export const command: Command<typeof OPTIONS> = {
@@ -146,10 +149,11 @@ export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
   for (const n of names) {
     if (!SUITES[n]) throw new Error(`unknown suite '${n}' (known: ${Object.keys(SUITES).join(', ')})`);
   }
+  parsePrecision(args.get('precision')); // a bad name fails before any device work
   const gpu = await createNodeGpu();
-  const ctx = new Context(gpu);
+  const { ctx, choice: chosen } = contextFor(gpu, args.get('precision'));
   try {
-    process.stdout.write(`${adapterLine(gpu)}\n`);
+    process.stdout.write(`${adapterLine(gpu)}\n${precisionLine(chosen)}\n`);
     process.stdout.write(`timing: ${timingMethod(gpu)}; the tfjs suite times both engines by wall clock\n\n`);
     const records: BenchRecord[] = [];
     const summary: Record<string, unknown> = {};

@@ -6,6 +6,7 @@
  * continues), and DIR/classifier.safetensors at the end. The work is src/platform/node/finetune-run.ts.
  */
 import { defineOptions, type Args } from './args.ts';
+import { PRECISION_OPTION } from './precision-option.ts';
 import type { Command } from './command.ts';
 import { runFinetune, type FinetuneRun } from '../platform/node/finetune-run.ts';
 
@@ -35,6 +36,7 @@ const OPTIONS = defineOptions({
   resume: { type: 'string', value: 'FILE', help: 'continue from a `finetune` checkpoint exactly (give the same `--data`, `--label-fraction`)' },
   seed: { type: 'integer', min: 0, default: 0, help: 'label fraction, data order, crops and flips, initialisation' },
   quiet: { type: 'flag', help: 'no progress bar (one line per epoch)' },
+  precision: PRECISION_OPTION,
 });
 
 export const command: Command<typeof OPTIONS> = {
@@ -75,6 +77,7 @@ export async function finetuneCommand(args: Args<typeof OPTIONS>): Promise<numbe
   set('resume', args.get('resume'));
   set('steps', args.get('steps'));
   set('warmupEpochs', args.get('warmup-epochs'));
+  set('precision', args.get('precision'));
   if (args.get('no-zero-init')) run.zeroInitLastBn = false;
 
   const quiet = args.get('quiet') || !process.stdout.isTTY;

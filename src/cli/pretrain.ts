@@ -23,7 +23,7 @@ import { DataLoader } from '../data/loader.ts';
 import { countSamples } from '../data/count.ts';
 import { isUrl } from '../data/sources.ts';
 import type { Shard } from '../data/types.ts';
-import { Context } from '../tensor/context.ts';
+import type { Context } from '../tensor/context.ts';
 import { MODEL_NAMES } from '../models/zoo.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { officialModelArrays } from '../io/export.ts';
@@ -35,6 +35,8 @@ import { validateTrainConfig } from '../train/config.ts';
 import { Supervisor } from '../train/supervisor.ts';
 import { outOfMemoryAdvice } from '../train/memory-estimate.ts';
 import { GpuOutOfMemoryError } from '../gpu/errors.ts';
+import { contextFor, parsePrecision, precisionLine, type PrecisionChoice } from '../train/precision-choice.ts';
+import { PRECISION_OPTION } from './precision-option.ts';
 
 export const DEFAULT_DATA = fileURLToPath(new URL('../../public/data/sample-000000.tar', import.meta.url));
 
@@ -84,6 +86,7 @@ const OPTIONS = defineOptions({
     type: 'flag',
     help: 'after step 0, tune the conv kernels for this adapter (cached in `~/.cache/webspark/autotune.json`; see docs/performance.md)',
   },
+  precision: PRECISION_OPTION,
 });
 
 export const command: Command<typeof OPTIONS> = {
@@ -135,6 +138,8 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   const dataset = await nodeShards(data.split(','), token ? { http: { headers: { Authorization: `Bearer ${token}` } } } : {});
   const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, args.get('batch-size'), !args.has('steps') || args.has('warmup-epochs'));
   const config = trainConfigOf(args, fromFile, model, inputSize, stepsPerEpoch);
+  parsePrecision(args.get('precision')); // a bad name fails before any device work
+  let chosen: PrecisionChoice | null = null;
   const { batchSize, totalSteps: steps } = config;
 
   mkdirSync(out, { recursive: true });
@@ -148,7 +153,10 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   const supervisor = new Supervisor({
     build: async () => {
       const gpu = await createNodeGpu();
-      const ctx = new Context(gpu);
+      // Chosen on the first device; a rebuilt one (lost device) keeps the run's precision.
+      const { ctx, choice } = contextFor(gpu, chosen?.precision ?? args.get('precision'));
+      chosen ??= choice;
+      config.precision = choice.precision;
       return { trainer: makeTrainer(ctx), dispose: () => (ctx.dispose(), gpu.destroy()) };
     },
     latest: async () => {
@@ -204,6 +212,7 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
       `${gpu.adapter.isFallbackAdapter ? 'software adapter (slow): ' : ''}${config.model} @${inputSize}px, batch ${batchSize}, ` +
         `${steps} steps (~${(steps / stepsPerEpoch).toFixed(1)} epochs of ${stepsPerEpoch} steps), decoder width ${config.decoderWidth}, mask ${config.maskRatio}`,
     );
+    log(precisionLine(chosen!));
     log(
       `schedule${official ? ' (official recipe)' : ' (small-scale defaults; --official for the paper recipe)'}: ${describeSchedule(sched)}`,
     );

@@ -11,6 +11,7 @@ import type { Context } from '../tensor/context.ts';
 import type { Parameter, Tensor } from '../tensor/tensor.ts';
 import { elementwise as ew } from '../ops/elementwise.ts';
 import { sumsOfSquares } from '../ops/segmented.ts';
+import type { LossScaler } from './loss-scale.ts';
 
 export type OptimizerKind = 'lamb' | 'adamw';
 
@@ -22,6 +23,11 @@ export interface OptimizerOptions {
   eps?: number;
   /** Global gradient-norm clip (LAMB: inside the optimizer, 5.0 in SparK). 0 disables it. */
   maxGradNorm?: number;
+  /**
+   * Dynamic loss scaling (loss-scale.ts): the gradients arrive multiplied by its scale; the
+   * step divides them by it, and updates the scale (backoff and skip on non-finite gradients).
+   */
+  scaler?: LossScaler;
 }
 
 /** The official no-decay rule (SparK's `get_param_groups`). */
@@ -39,7 +45,7 @@ interface Slot {
 }
 
 export interface StepStatus {
-  /** Global L2 norm of the gradients before clipping. */
+  /** Global L2 norm of the gradients before clipping (unscaled). */
   gradNorm: number;
   /** True if the gradients were not finite and the step was not applied. */
   skipped: boolean;
@@ -60,6 +66,7 @@ export class Lamb {
   private beta2: number;
   private eps: number;
   private maxGradNorm: number;
+  readonly scaler: LossScaler | null;
 
   constructor(private ctx: Context, named: readonly [string, Parameter][], options: OptimizerOptions) {
     this.kind = options.kind ?? 'lamb';
@@ -67,6 +74,7 @@ export class Lamb {
     this.beta2 = options.beta2;
     this.eps = options.eps ?? 1e-6;
     this.maxGradNorm = options.maxGradNorm ?? 5;
+    this.scaler = options.scaler ?? null;
     this.slots = named.map(([name, param]) => ({
       name,
       param,
@@ -125,12 +133,18 @@ export class Lamb {
             ln_beta1: Math.log(this.beta1),
             ln_beta2: Math.log(this.beta2),
           });
-        gpu.dispatch(
-          gpu.pipeline('lamb', 'global_state'),
-          { state: this.state.buffer, grad_sumsq: gradSq.buffer },
-          base({ n: 1, index: 0, adapt: false, decay: false }),
-          [1],
-        );
+        const scaler = this.scaler;
+        if (scaler) {
+          const o = scaler.options;
+          gpu.dispatch(
+            gpu.pipeline('loss-scale', 'scaled_state'),
+            { state: this.state.buffer, grad_sumsq: gradSq.buffer, scale: scaler.scale.buffer, clean_steps: scaler.cleanSteps.buffer },
+            { max_norm: this.maxGradNorm, growth_factor: o.growthFactor, backoff_factor: o.backoffFactor, growth_interval: o.growthInterval },
+            [1],
+          );
+        } else {
+          gpu.dispatch(gpu.pipeline('lamb', 'global_state'), { state: this.state.buffer, grad_sumsq: gradSq.buffer }, base({ n: 1, index: 0, adapt: false, decay: false }), [1]);
+        }
         const updates = live.map((s) => {
           const u = ctx.empty(s.param.shape);
           gpu.dispatch(

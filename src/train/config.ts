@@ -5,6 +5,7 @@
 import { MODEL_NAMES } from '../models/zoo.ts';
 import { visiblePatches } from '../models/spark.ts';
 import type { TrainConfig } from './trainer.ts';
+import { PRECISIONS } from '../tensor/precision.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -38,5 +39,6 @@ export function validateTrainConfig(c: TrainConfig): void {
   check(int(width) && width >= 32, 'decoder width', `must be a whole number of at least 32 (it halves five times), got ${width}`);
   check(finite(c.wd) && c.wd >= 0 && finite(c.wdEnd) && c.wdEnd >= 0, 'weight decay', `must be at least 0, got ${c.wd} -> ${c.wdEnd}`);
   check(c.optimizer === 'lamb' || c.optimizer === 'adamw', 'optimizer', `must be lamb or adamw, got '${c.optimizer}'`);
+  check(c.precision === undefined || PRECISIONS.includes(c.precision), 'precision', `must be ${PRECISIONS.join(' or ')}, got '${String(c.precision)}'`);
   check(int(c.seed) && c.seed >= 0, 'seed', `must be a whole number of at least 0, got ${c.seed}`);
 }

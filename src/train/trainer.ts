@@ -18,6 +18,11 @@
  * Non-finite gradients: LAMB skips the update on the GPU (weights and moments untouched);
  * the trainer counts it, and after `maxConsecutiveSkips` in a row pauses the run with an
  * explanation instead of carrying on.
+ *
+ * Precision f16 (the Context's): dynamic loss scaling (src/optim/loss-scale.ts) seeds the
+ * backward with the scale, which the GPU keeps and updates itself; a skip the scale explains
+ * (finite loss, gradients overflowed at a scale above 1) backs it off and does not count
+ * towards the pause.
  */
 import type { Context } from '../tensor/context.ts';
 import type { Tensor } from '../tensor/tensor.ts';
@@ -26,7 +31,9 @@ import type { Recording } from '../gpu/recording.ts';
 import type { SparK } from '../models/spark.ts';
 import { createSparK, type SparKConfig } from '../models/registry.ts';
 import { modelSpec } from '../models/zoo.ts';
-import { Lamb, type OptimizerKind, type StepStatus } from '../optim/lamb.ts';
+import { Lamb, type OptimizerKind } from '../optim/lamb.ts';
+import { LossScaler, type LossScaleOptions, type LossScaleState } from '../optim/loss-scale.ts';
+import type { Precision } from '../tensor/precision.ts';
 import { lrAt, wdAt, type ScheduleConfig } from '../optim/schedule.ts';
 import { batchToTensor } from '../data/batch-tensor.ts';
 import type { Batch, DataLoader } from '../data/loader.ts';
@@ -35,7 +42,10 @@ import type { DataMetrics } from '../data/types.ts';
 import { Rng } from '../util/rng.ts';
 import { tuneConvs, type TuneOptions } from '../ops/autotune.ts';
 import { encodeCheckpoint, restoreCheckpoint } from './checkpoint.ts';
+import { decodeReport, REPORT_SCALE_OFFSET, REPORT_STATE_OFFSET, REPORT_VALUES, SkipWatch, type Preview, type StepMetrics } from './step-report.ts';
 import type { NamedArray } from '../io/state-dict.ts';
+
+export type { Preview, StepMetrics } from './step-report.ts';
 
 export interface TrainConfig extends SparKConfig {
   batchSize: number;
@@ -53,40 +63,14 @@ export interface TrainConfig extends SparKConfig {
   previewEvery: number;
   maxInFlight: number;
   maxConsecutiveSkips: number;
-}
-
-export interface StepMetrics {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  weightDecay: number;
-  gradNorm: number;
-  skippedStep: boolean;
-  imagesPerSec: number;
+  /** Storage of activations and their gradients: the trainer's Context's (a run given one it does not have is refused). */
+  precision?: Precision;
   /**
-   * Milliseconds from the previous step's results arriving to this step's (the first step:
-   * from the start of `train`): the pace the GPU actually sustains. (Timing the encoding of
-   * steps instead would run ahead of the GPU by the steps in flight.)
+   * Dynamic loss scaling (GradScaler's defaults unless options are given). Default: on in
+   * f16, off in f32, whose range needs none (turned on there, it gives the unscaled numbers bit
+   * for bit, barring underflow: the scale is a power of 2).
    */
-  stepMs: number;
-  /** CPU milliseconds spent encoding the step (recording it, or replaying the recording). */
-  encodeMs: number;
-  dataWaitMs: number;
-  skippedSamples: number;
-  skippedShards: number;
-  skippedSteps: number;
-}
-
-export interface Preview {
-  step: number;
-  size: number;
-  batch: number;
-  /** Normalized channels-last images [batch*size*size*3]. */
-  original: Float32Array;
-  masked: Float32Array;
-  reconstruction: Float32Array;
-  composite: Float32Array;
+  lossScale?: boolean | LossScaleOptions;
 }
 
 export interface TrainerEvents {
@@ -125,8 +109,6 @@ export interface TrainerOptions {
   masksForTest?: (step: number, batch: number) => PatchMask;
 }
 
-/** What a step's report buffer holds: [loss, clip divisor, skip flag, grad norm, applied steps]. */
-const REPORT_VALUES = 5;
 
 interface RunState {
   step: number;
@@ -144,11 +126,13 @@ export function betasFor(model: string): { beta2: number } {
 export class Trainer {
   readonly model: SparK;
   readonly optimizer: Lamb;
+  /** Dynamic loss scaling, or null (TrainConfig.lossScale). */
+  readonly scaler: LossScaler | null;
   state: TrainerState = 'idle';
   private run: RunState;
   private maskRng: Rng;
   private modelRng: Rng;
-  private consecutiveSkips = 0;
+  private readonly skips: SkipWatch;
   private loader: BatchSource | null = null;
   private previewImage: Tensor | null = null;
   private previewMask = null as ReturnType<SparK['randomMask']> | null;
@@ -163,6 +147,8 @@ export class Trainer {
   private readonly report: Tensor;
   /** When the last step's report arrived (stepMs). */
   private lastDone = 0;
+  /** Settles when the last step's report has been handled (reports are handled in step order). */
+  private reportsHandled: Promise<unknown> = Promise.resolve();
   /** The conv kernels were tuned (TrainerOptions.autotune). */
   private tuned = false;
 
@@ -175,10 +161,17 @@ export class Trainer {
   ) {
     this.modelRng = new Rng(config.seed ^ 0x5eed);
     this.maskRng = new Rng(config.seed ^ 0x3a5c);
+    const precision = config.precision ?? ctx.precision;
+    if (precision !== ctx.precision) {
+      throw new Error(`the run is configured for precision ${precision} but its Context stores ${ctx.precision}: make it with new Context(gpu, { precision: '${precision}' })`);
+    }
     this.model = createSparK(ctx, this.modelRng, config);
-    this.optimizer = new Lamb(ctx, this.model.namedParameters(), { kind: config.optimizer, ...betasFor(config.model) });
+    const scaling = config.lossScale ?? precision === 'f16';
+    this.scaler = scaling ? new LossScaler(ctx, scaling === true ? {} : scaling) : null;
+    this.optimizer = new Lamb(ctx, this.model.namedParameters(), { kind: config.optimizer, ...betasFor(config.model), scaler: this.scaler ?? undefined });
     this.run = { step: 0, epoch: 0, cursor: null, maskRng: this.maskRng.state, modelRng: this.modelRng.state, skippedSteps: 0 };
     this.report = ctx.persistent([REPORT_VALUES]);
+    this.skips = new SkipWatch(config.maxConsecutiveSkips, this.scaler !== null);
     this.model.train();
   }
 
@@ -206,9 +199,11 @@ export class Trainer {
 
   /** Restores weights, optimizer state and the run position from a checkpoint. */
   restore(arrays: ReadonlyMap<string, NamedArray>, metadata: Record<string, string>): void {
-    const run = restoreCheckpoint(arrays, metadata, this.model, this.optimizer) as Partial<RunState>;
+    const { lossScale, ...run } = restoreCheckpoint(arrays, metadata, this.model, this.optimizer) as Partial<RunState> & { lossScale?: LossScaleState };
     if (typeof run.step !== 'number') throw new Error('this checkpoint has no run position: it holds weights only');
     this.run = { ...this.run, ...run } as RunState;
+    // A checkpoint of a run without loss scaling (f32) starts the scaler afresh.
+    if (this.scaler && lossScale) this.scaler.load(lossScale);
     this.maskRng.state = this.run.maskRng;
     this.modelRng.state = this.run.modelRng;
   }
@@ -224,6 +219,7 @@ export class Trainer {
     this.loader = this.io.loader(this.run.cursor);
     const pending: Promise<void>[] = [];
     this.lastDone = performance.now();
+    this.reportsHandled = Promise.resolve();
     try {
       while (this.state === 'running' && this.run.step < Math.min(untilStep, this.config.totalSteps)) {
         const batch = await this.loader.next();
@@ -251,7 +247,12 @@ export class Trainer {
         this.run.cursor = batch.cursor;
         this.run.maskRng = this.maskRng.state;
         this.run.modelRng = this.modelRng.state;
-        const reported = this.reportStep(stepIndex, batch, reportRead, lr, wd, encodeMs, this.loader.metrics);
+        // The reads' promises can settle out of step order (seen on lavapipe: step 2's before
+        // step 1's), so each report waits for the previous one to be handled: metrics, skip
+        // counts and the pause decision follow the steps.
+        const inOrder = Promise.all([reportRead, this.reportsHandled.catch(() => {})]).then(([r]) => r);
+        const reported = this.reportStep(stepIndex, batch, inOrder, lr, wd, encodeMs, this.loader.metrics);
+        this.reportsHandled = reported;
         reported.catch(() => {}); // awaited below; this only keeps a loop that threw (lost device) from leaving it unhandled
         pending.push(reported);
         // Bounded run-ahead: wait for the oldest step's numbers before recording more.
@@ -294,7 +295,8 @@ export class Trainer {
   /** Writes a checkpoint of the current state now. */
   async checkpoint(): Promise<string> {
     await this.ctx.gpu.sync();
-    const parts = await encodeCheckpoint(this.model, this.optimizer, { config: this.modelConfig(), run: { ...this.run, train: this.config } });
+    const lossScale = this.scaler ? { lossScale: await this.scaler.read() } : {};
+    const parts = await encodeCheckpoint(this.model, this.optimizer, { config: this.modelConfig(), run: { ...this.run, ...lossScale, train: this.config } });
     const where = await this.io.saveCheckpoint(this.run.step, parts);
     this.savedStep = this.run.step;
     this.events.checkpoint?.({ step: this.run.step, where });
@@ -368,11 +370,13 @@ export class Trainer {
     ctx.tidy(() => {
       ctx.zeroGrad(this.model.parameters());
       const out = this.model.forward(image, mask);
-      ctx.backward(out.loss);
+      // With loss scaling the seed is the scale (a GPU value, so a replay uses the current one).
+      ctx.backward(out.loss, this.scaler?.scale ?? null);
       ctx.gpu.copy(out.loss.buffer, this.report.buffer, 4);
+      if (this.scaler) ctx.gpu.copy(this.scaler.scale.buffer, this.report.buffer, 4, 0, REPORT_SCALE_OFFSET);
     });
     this.optimizer.step(lr, wd);
-    ctx.gpu.copy(this.optimizer.state.buffer, this.report.buffer, 16, 0, 4);
+    ctx.gpu.copy(this.optimizer.state.buffer, this.report.buffer, 16, 0, REPORT_STATE_OFFSET);
   }
 
   private async reportStep(
@@ -385,25 +389,15 @@ export class Trainer {
     data: DataMetrics,
   ): Promise<void> {
     const r = await reportRead;
-    // Reports settle in step order (one queue), so this is the time since the previous step's.
+    // Reports are handled in step order, so this is the time since the previous step's.
     const done = performance.now();
     const stepMs = done - this.lastDone;
     this.lastDone = done;
-    const value = r[0]!;
-    const status: StepStatus = { gradNorm: r[3]!, skipped: r[2] !== 0, step: r[4]! };
-    if (status.skipped) {
-      this.run.skippedSteps++;
-      this.consecutiveSkips++;
-      this.events.notice?.(`step ${step}: non-finite gradients (loss ${value}); the update was skipped`);
-      if (this.consecutiveSkips >= this.config.maxConsecutiveSkips) {
-        this.pause(
-          `${this.consecutiveSkips} steps in a row had non-finite gradients. The weights are unchanged since the last good step; ` +
-            'lower the learning rate (--base-lr) or check the data, then resume.',
-        );
-      }
-    } else {
-      this.consecutiveSkips = 0;
-    }
+    const { loss: value, status, lossScale } = decodeReport(r, this.scaler !== null);
+    if (status.skipped) this.run.skippedSteps++;
+    const verdict = this.skips.observe(step, { loss: value, status, lossScale });
+    if (verdict.notice) this.events.notice?.(verdict.notice);
+    if (verdict.pause) this.pause(verdict.pause);
     this.events.metrics?.({
       step,
       epoch: batch.epoch,
@@ -419,6 +413,7 @@ export class Trainer {
       skippedSamples: data.skippedDecode,
       skippedShards: data.skippedShards,
       skippedSteps: this.run.skippedSteps,
+      lossScale,
     });
   }
 

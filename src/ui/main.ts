@@ -90,6 +90,7 @@ function showPlan(p: SetupPlan, batch: number): void {
     (p.largestBatch > 0 ? `The largest batch that fits by the estimate is ${p.largestBatch} (now ${batch}).` : 'Lower the input size or decoder width.');
   warn.dataset.largestBatch = String(p.largestBatch);
   $('schedule').textContent = `Schedule: ${p.schedule}.`;
+  $('precision').textContent = `${p.precision[0]!.toUpperCase()}${p.precision.slice(1)}.`;
 }
 
 function showAdapter(section: HTMLElement, a: AdapterReport | null, error?: string): void {
@@ -142,6 +143,7 @@ function readForm(): AppConfig {
     seed: 0,
     autotune: (form.elements.namedItem('autotune') as HTMLInputElement).checked,
     tuneShapes: num('tuneShapes'),
+    precision: get('precision') as AppConfig['precision'],
   };
 }
 
@@ -198,6 +200,8 @@ function showMetrics(m: StepMetrics): void {
     ['grad norm', m.gradNorm.toPrecision(3)],
     ['skipped samples', String(m.skippedSamples)],
     ['skipped steps', String(m.skippedSteps)],
+    // 1 without loss scaling (f32); halved after an overflow, doubled after a run of clean steps.
+    ['loss scale', String(m.lossScale)],
   ];
   const dl = $('stats');
   dl.replaceChildren(...stats.flatMap(([k, v]) => [el('dt', k), el('dd', v)]));

@@ -8,6 +8,7 @@ import type { Preview, StepMetrics, TrainConfig, TrainerState } from '../train/t
 import { OFFICIAL_SCHEDULE } from '../optim/schedule.ts';
 import { smallScaleBaseLr, smallScaleWarmup } from '../train/lr-rule.ts';
 import { modelFields, modelNameOf } from '../models/zoo.ts';
+import type { Precision } from '../tensor/precision.ts';
 
 /** Models the page offers; 'tiny' is a ResNet-18-shaped network a few channels wide. */
 export const APP_MODELS = ['tiny', 'resnet18', 'resnet34', 'resnet50', 'convnext_atto'] as const;
@@ -30,6 +31,8 @@ export interface AppConfig {
   autotune?: boolean;
   /** Tune only this many conv shapes, the largest first (0: all; TuneOptions.maxKeys). */
   tuneShapes?: number;
+  /** Storage of activations and their gradients; 'auto' (the default): f16 where the adapter can run it, else f32 (src/train/precision-choice.ts). */
+  precision?: 'auto' | Precision;
 }
 
 /** The tuning set-up a run was started with, kept with the run (RunEntry.tuning) so a resumed run tunes the same way. */
@@ -56,6 +59,7 @@ export const DEFAULT_APP_CONFIG: AppConfig = {
   seed: 0,
   autotune: true,
   tuneShapes: 0,
+  precision: 'auto',
 };
 
 export function toTrainConfig(c: AppConfig): TrainConfig {
@@ -77,6 +81,8 @@ export function toTrainConfig(c: AppConfig): TrainConfig {
     previewEvery: c.previewEvery,
     maxInFlight: 2,
     maxConsecutiveSkips: 5,
+    // Unset ('auto'): the worker chooses by the adapter when it builds the run, and records it.
+    ...(c.precision && c.precision !== 'auto' ? { precision: c.precision } : {}),
   };
 }
 
@@ -93,6 +99,7 @@ export function fromTrainConfig(c: TrainConfig, autosaveMinutes: number): AppCon
     previewEvery: c.previewEvery,
     autosaveMinutes,
     seed: c.seed,
+    precision: c.precision ?? 'auto',
   };
 }
 
@@ -139,6 +146,8 @@ export interface SetupPlan {
   largestBatch: number;
   /** The effective lr / wd schedule, one line. */
   schedule: string;
+  /** The precision the set-up would run in and why (or why the one asked for cannot run here). */
+  precision: string;
 }
 
 export type { AdapterReport, DeviceStatus };

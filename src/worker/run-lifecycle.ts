@@ -10,6 +10,7 @@
  * `notice` lines. The page decides nothing from message text.
  */
 import { Context } from '../tensor/context.ts';
+import { choosePrecision, precisionLine } from '../train/precision-choice.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { GpuOutOfMemoryError } from '../gpu/errors.ts';
 import { Trainer, type TrainConfig, type TrainerState } from '../train/trainer.ts';
@@ -153,7 +154,11 @@ export class RunLifecycle {
     const gpu = await this.env.device();
     const store = await this.env.checkpoints();
     const config = this.config;
-    const ctx = new Context(gpu);
+    // 'auto' is decided on the first device and recorded in the run's config, so a resumed run keeps it.
+    const choice = choosePrecision(gpu, config.precision);
+    if (config.precision === undefined) this.env.emit({ type: 'notice', message: precisionLine(choice) });
+    config.precision = choice.precision;
+    const ctx = new Context(gpu, { precision: choice.precision });
     const decoder = new BitmapDecoder();
     const tuning: RunTuning | undefined = this.run.tuning;
     let trainer: Trainer;

@@ -21,6 +21,7 @@ import { estimateTrainingMemory, assumedBudget, largestBatchThatFits, type Memor
 import type { Shard } from '../data/types.ts';
 import { toTrainConfig, runTuning, type AdapterReport, type AppConfig, type DataSource, type HostEvent, type SetupPlan } from './protocol.ts';
 import { describeSchedule } from '../train/lr-rule.ts';
+import { describePrecision } from '../train/precision-choice.ts';
 import type { SparK } from '../models/spark.ts';
 import { demoModelFromFile, demoReconstruct, type DemoModelInfo, type DemoResult } from './demo-host.ts';
 import { EvalHost, type EvalProgress, type EvalReport, type EvalRequest } from './eval-host.ts';
@@ -60,7 +61,8 @@ export class TrainerHost {
   /** The memory estimate and schedule of a set-up against this device's limits (no GPU work). */
   async plan(app: AppConfig): Promise<SetupPlan> {
     const config = toTrainConfig(app);
-    const limits = (await this.device()).limits;
+    const gpu = await this.device();
+    const limits = gpu.limits;
     const memory: MemoryEstimate = estimateTrainingMemory(config);
     const budget = assumedBudget(limits);
     const schedule = { baseLr: config.baseLr, batchSize: config.batchSize, warmupIters: config.warmupSteps, totalIters: config.totalSteps, wd: config.wd, wdEnd: config.wdEnd };
@@ -70,6 +72,7 @@ export class TrainerHost {
       budget,
       largestBatch: largestBatchThatFits(config, budget, limits),
       schedule: describeSchedule(schedule),
+      precision: describePrecision(gpu, config.precision),
     };
   }
 

@@ -1,7 +1,8 @@
 /**
  * The set-up panel and the data sources of the browser app (the `vite build` output served
  * statically, headless Chromium on SwiftShader, the tiny model):
- * - the GPU memory estimate and the effective lr schedule are shown for the chosen set-up,
+ * - the GPU memory estimate, the effective lr schedule and the precision are shown for the
+ *   chosen set-up (SwiftShader has no shader-f16: auto is f32, and f16 is refused by name),
  *   and a set-up too large for the device's limits is warned about before it runs, naming the
  *   largest batch that fits by the estimate;
  * - a URL pattern with a bearer token trains from the test server's gated copy of the shard
@@ -66,6 +67,12 @@ describe('browser app set-up: memory estimate, schedule, URL and folder sources,
     await expect(page.locator('#memory-warning').isHidden()).resolves.toBe(true);
     // The shared small-scale rule: peak lr 0.1 whatever the batch (the base lr field is 'auto').
     await expect(page.locator('#schedule').innerText()).resolves.toMatch(/peak lr 1\.000e-1 .*x 2\/256/);
+    const precision = page.locator('#precision');
+    await expect(precision.innerText()).resolves.toBe("Precision f32 (default: the adapter has no 'shader-f16').");
+    await page.selectOption('select[name=precision]', 'f16');
+    await page.waitForFunction(() => /needs the WebGPU feature 'shader-f16'.*--precision f32/.test(document.getElementById('precision')!.textContent ?? ''));
+    await page.selectOption('select[name=precision]', 'auto');
+    await page.waitForFunction(() => /^Precision f32/.test(document.getElementById('precision')!.textContent ?? ''));
     await page.fill('input[name=batchSize]', '8');
     await page.waitForFunction(() => /x 8\/256/.test(document.getElementById('schedule')!.textContent ?? ''));
     await expect(page.locator('#schedule').innerText()).resolves.toMatch(/peak lr 1\.000e-1/);

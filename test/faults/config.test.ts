@@ -24,6 +24,7 @@ const cases: [string, string[], RegExp][] = [
   ['zero lr', ['--base-lr', '0'], /^base lr: must be a number above 0 whose peak lr \(base x batch\/256\) is under 10, got 0 \(peak 0\)$/],
   ['unknown model', ['--model', 'resnet7'], /^--model: unknown model 'resnet7' \(known: .*resnet18.*\)$/],
   ['mask ratio 1', ['--mask-ratio', '0.995'], /^--mask-ratio must be a number in \[0, 0.99\], got '0.995'$/],
+  ['unknown precision', ['--precision', 'bf16'], /^--precision must be f32 or f16, got 'bf16'$/],
 ];
 
 describe('bad configuration', () => {
@@ -44,6 +45,7 @@ describe('bad configuration', () => {
       // The bound is on the peak lr: base 2000 at batch 2 is a peak of 15.6.
       [{ baseLr: 2000, batchSize: 2 }, 'base lr', /peak lr \(base x batch\/256\) is under 10, got 2000 \(peak 15.625\)/],
       [{ model: 'vgg' }, 'model', /unknown model 'vgg' \(known: /],
+      [{ precision: 'f64' as never }, 'precision', /must be f32 or f16, got 'f64'/],
     ];
     // The small-scale rule's base lr at batch 2 (12.8, peak 0.1) is accepted: the old bound on
     // the base lr itself rejected it.

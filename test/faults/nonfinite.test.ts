@@ -1,8 +1,8 @@
 /**
  * Non-finite values end to end, in Node on SwiftShader with the tiny trainer.
- * The hook: the optimizer's `step` is wrapped so that, on chosen steps, one gradient element is
- * overwritten with NaN on the GPU just before the LAMB update (recorded in order with the step's
- * other commands, as a real overflow would leave it). Checked:
+ * The hook (test/helpers/poison.ts): on chosen steps, one gradient element becomes NaN on the
+ * GPU just before the LAMB update (recorded in order with the step's other commands, as a real
+ * overflow would leave it). Checked:
  * - isolated poisoned steps are skipped (weights and moments untouched, the LAMB tests check
  *   that per tensor), counted in the metrics and reported, and the run finishes;
  * - repeated ones pause the run with the explanation, and the checkpoint written on pausing
@@ -14,38 +14,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readWeightFile } from '../../src/io/checkpoint-file.ts';
 import { NodeCheckpointStore } from '../../src/platform/node/checkpoint-store.ts';
-import type { StepMetrics, Trainer } from '../../src/train/trainer.ts';
+import type { StepMetrics } from '../../src/train/trainer.ts';
 import { useContext } from '../helpers/gpu.ts';
 import { tinyConfig, tinyTrainer } from '../train/tiny-run.ts';
-import { elementwise as ew } from '../../src/ops/elementwise.ts';
-
-/**
- * Makes the optimizer see a NaN gradient on the steps (0-based) that `poisoned` accepts: just
- * before the LAMB update, a [size] tensor (NaN at element 0 on poisoned steps, zeros otherwise)
- * is added to the smallest parameter's gradient on the GPU. The values are drawn when the write
- * runs, so the hook works the same in recorded-and-replayed steps (the trainer's default) as in
- * eager ones: x + 0 is exactly x, x + NaN is NaN.
- */
-function poison(trainer: Trainer, poisoned: (step: number) => boolean): void {
-  const opt = trainer.optimizer;
-  const ctx = trainer.ctx;
-  const step = opt.step.bind(opt);
-  const target = [...trainer.model.parameters()].sort((a, b) => a.size - b.size)[0]!;
-  let n = 0;
-  opt.step = (lr, wd) => {
-    ctx.noGrad(() =>
-      ctx.tidy(() => {
-        const delta = ctx.fromArray(() => {
-          const v = new Float32Array(target.size);
-          if (poisoned(n++)) v[0] = NaN;
-          return v;
-        }, target.shape);
-        ew.accumulate(target.grad!, delta);
-      }),
-    );
-    step(lr, wd);
-  };
-}
+import { poison } from '../helpers/poison.ts';
 
 const weights = (path: string) => readWeightFile(new Uint8Array(readFileSync(path)), path);
 

@@ -11,7 +11,7 @@ import { createNodeGpu } from './gpu.ts';
 import { NodeCheckpointStore } from './checkpoint-store.ts';
 import { loadLabelledImages, type LabelledImages } from './labelled-images.ts';
 import { readWeightFile, type WeightFile } from '../../io/checkpoint-file.ts';
-import { Context } from '../../tensor/context.ts';
+import { contextFor, parsePrecision, precisionLine } from '../../train/precision-choice.ts';
 import { Rng } from '../../util/rng.ts';
 import { peakLr } from '../../optim/schedule.ts';
 import { Classifier, type ClassifierConfig } from '../../finetune/classifier.ts';
@@ -45,6 +45,8 @@ export interface FinetuneRun {
   /** Linear warm-up; default one epoch, at most a tenth of the run. */
   warmupEpochs?: number;
   train: Omit<FinetuneOptions, 'totalSteps' | 'warmupSteps'>;
+  /** `f32` or `f16` storage of activations; default by the adapter (src/train/precision-choice.ts). */
+  precision?: string;
 }
 
 export interface RunEvents {
@@ -127,9 +129,12 @@ export async function runFinetune(run: FinetuneRun, events: RunEvents): Promise<
   mkdirSync(run.out, { recursive: true });
   const store = new NodeCheckpointStore(run.out);
   const metricsPath = join(run.out, 'metrics.jsonl');
+  parsePrecision(run.precision);
   const gpu = await createNodeGpu();
-  const ctx = new Context(gpu);
+  const { ctx, choice } = contextFor(gpu, run.precision);
   try {
+    // Fine-tuning has no loss scaling: its optimizer groups each decide their own skip.
+    events.log(precisionLine(choice, false));
     const rng = new Rng(options.seed);
     const model = new Classifier(ctx, rng, config);
     const tuner = new Finetuner(ctx, model, rng, train, indices, val, options);

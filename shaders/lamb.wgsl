@@ -2,7 +2,7 @@
 //
 // One optimizer step is:
 //   1. sums of squares of every gradient (shaders/segmented.wgsl), summed to one value;
-//   2. `global_state` (one thread): global grad norm, the clip divisor max(1, norm / maxNorm),
+//   2. the state pass (shaders/grad-state.wgsl `global_state`, one thread): global grad norm, the clip divisor max(1, norm / maxNorm),
 //      a skip flag when the norm is not finite, and the step counter (advanced only when the
 //      step is applied). state = [clip, skip, norm, step].
 //   3. `moments` per parameter (one thread per element): m, v updated in place and the
@@ -22,10 +22,10 @@
 // The scheduled lr and weight decay are read from `hyper` = [lr, wd], a buffer the host
 // writes each step, not from the uniform: a recorded step is replayed with new values.
 //
-// With dynamic loss scaling, shaders/loss-scale.wgsl `scaled_state` takes the place of
+// With dynamic loss scaling, grad-state.wgsl `scaled_state` takes the place of
 // `global_state`: its state[0] is clip x scale, so `moments` unscales in its one division.
 //
-// Dispatch: ceil(n / 256) workgroups of 256 (2-D split), `global_state` one workgroup.
+// Dispatch: ceil(n / 256) workgroups of 256 (2-D split).
 
 struct Params {
   n: u32,
@@ -50,8 +50,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> u: array<f32>;
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;
 @group(0) @binding(7) var<storage, read> norms: array<f32>;
-@group(0) @binding(8) var<storage, read> grad_sumsq: array<f32>;
-@group(0) @binding(9) var<storage, read> hyper: array<f32>;
+@group(0) @binding(8) var<storage, read> hyper: array<f32>;
 
 const WG: u32 = 256u;
 
@@ -74,22 +73,6 @@ fn one_minus_pow(ln_beta: f32, t: f32) -> f32 {
     sum = sum + term;
   }
   return -sum;
-}
-
-@compute @workgroup_size(1)
-fn global_state() {
-  let norm = sqrt(grad_sumsq[0]);
-  let skip = not_finite(grad_sumsq[0]);
-  var clip = 1.0;
-  if (params.max_norm > 0.0 && norm > params.max_norm) {
-    clip = norm / params.max_norm;
-  }
-  state[0] = clip;
-  state[1] = select(0.0, 1.0, skip);
-  state[2] = norm;
-  if (!skip) {
-    state[3] = state[3] + 1.0;
-  }
 }
 
 @compute @workgroup_size(256)

@@ -137,13 +137,18 @@ export class Lamb {
         if (scaler) {
           const o = scaler.options;
           gpu.dispatch(
-            gpu.pipeline('loss-scale', 'scaled_state'),
+            gpu.pipeline('grad-state', 'scaled_state'),
             { state: this.state.buffer, grad_sumsq: gradSq.buffer, scale: scaler.scale.buffer, clean_steps: scaler.cleanSteps.buffer },
             { max_norm: this.maxGradNorm, growth_factor: o.growthFactor, backoff_factor: o.backoffFactor, growth_interval: o.growthInterval },
             [1],
           );
         } else {
-          gpu.dispatch(gpu.pipeline('lamb', 'global_state'), { state: this.state.buffer, grad_sumsq: gradSq.buffer }, base({ n: 1, index: 0, adapt: false, decay: false }), [1]);
+          gpu.dispatch(
+            gpu.pipeline('grad-state', 'global_state'),
+            { state: this.state.buffer, grad_sumsq: gradSq.buffer },
+            { max_norm: this.maxGradNorm, growth_factor: 0, backoff_factor: 0, growth_interval: 0 },
+            [1],
+          );
         }
         const updates = live.map((s) => {
           const u = ctx.empty(s.param.shape);

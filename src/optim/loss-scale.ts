@@ -1,8 +1,8 @@
 /**
  * Dynamic loss scaling with the semantics of PyTorch's `torch.amp.GradScaler`: the loss's
  * backward seed is the scale, so small f16 gradients stay above f16's underflow; the optimizer
- * divides the gradients by it again, folded into its clip division (shaders/loss-scale.wgsl
- * `scaled_state`, in place of shaders/lamb.wgsl `global_state`). A step whose gradients are
+ * divides the gradients by it again, folded into its clip division (shaders/grad-state.wgsl
+ * `scaled_state`, in place of its `global_state`). A step whose gradients are
  * not finite is skipped and the scale is multiplied by `backoffFactor`; after
  * `growthInterval` clean steps in a row it is multiplied by `growthFactor`.
  *

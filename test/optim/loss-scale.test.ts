@@ -1,5 +1,5 @@
 /**
- * Dynamic loss scaling (src/optim/loss-scale.ts, shaders/loss-scale.wgsl `scaled_state`) against a
+ * Dynamic loss scaling (src/optim/loss-scale.ts, shaders/grad-state.wgsl `scaled_state`) against a
  * hand-worked GradScaler sequence, on f32 tensors: the gradients are planted already scaled
  * (as a backward seeded with the scale makes them), with a non-finite value on the steps that
  * overflow.

@@ -1,9 +1,14 @@
-// The optimizer's state pass with dynamic loss scaling (torch.amp.GradScaler semantics), in
-// place of shaders/lamb.wgsl `global_state` (its own file: lamb.wgsl's entry points share one
-// layout, which with these two buffers would exceed the 10 storage buffers per stage some
-// adapters allow).
+// The optimizer's state pass, one thread between the gradients' sum of squares and
+// shaders/lamb.wgsl's `moments`: `global_state` without loss scaling, `scaled_state` with it
+// (torch.amp.GradScaler semantics). A file of its own: lamb.wgsl's entry points share one
+// layout, and these buffers there would pass the 8 storage buffers per stage every adapter
+// allows (test/gpu/binding-limits.test.ts).
 //
-// The loss's backward seed was `scale[0]`, so the gradients arrive multiplied by it. The norm
+// `global_state`: the global grad norm, the clip divisor max(1, norm / max_norm), a skip flag
+// when the norm is not finite, and the step counter (advanced only when the step is applied).
+// state = [clip, skip, norm, applied steps].
+//
+// `scaled_state`: the loss's backward seed was `scale[0]`, so the gradients arrive multiplied by it. The norm
 // is divided by the scale and state[0] becomes clip * scale, so lamb.wgsl's `moments` pass
 // unscales and clips in the one division it already does (the scale is a power of 2: this
 // equals unscaling first, bit for bit, barring underflow). state = [clip * scale, skip, norm,
@@ -19,7 +24,7 @@
 
 struct Params {
   max_norm: f32,         // global grad-norm clip (<= 0: no clipping)
-  growth_factor: f32,
+  growth_factor: f32,    // these three: scaled_state only (0 for global_state)
   backoff_factor: f32,
   growth_interval: f32,
 }
@@ -32,6 +37,22 @@ struct Params {
 
 fn not_finite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
+
+@compute @workgroup_size(1)
+fn global_state() {
+  let norm = sqrt(grad_sumsq[0]);
+  let skip = not_finite(grad_sumsq[0]);
+  var clip = 1.0;
+  if (params.max_norm > 0.0 && norm > params.max_norm) {
+    clip = norm / params.max_norm;
+  }
+  state[0] = clip;
+  state[1] = select(0.0, 1.0, skip);
+  state[2] = norm;
+  if (!skip) {
+    state[3] = state[3] + 1.0;
+  }
 }
 
 @compute @workgroup_size(1)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeHalf, encodeHalf, fromHalfBits, roundToHalf, toHalfBits } from '../src/tensor/half.ts';
+import { decodeHalf, encodeHalf, fromHalfBits, roundToHalf, toHalfBits } from '../src/util/half.ts';
 import { storageBytes } from '../src/tensor/precision.ts';
 
 describe('binary16 on the host', () => {

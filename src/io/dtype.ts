@@ -8,6 +8,8 @@
  * portable half-float array yet), and BOOL, which is one byte per element (0 or 1).
  */
 
+import { fromHalfBits as f16ToNumber } from '../util/half.ts';
+
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export type TypedData =
@@ -92,46 +94,11 @@ export function typedView(dtype: Dtype, bytes: Uint8Array): TypedData {
   }
 }
 
-/** IEEE half (binary16) bits to a number. */
-export function f16ToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
+/** IEEE half (binary16) bits and numbers, rounding to nearest even through float32 (as PyTorch): src/util/half.ts. */
+export { fromHalfBits as f16ToNumber, toHalfBits as numberToF16 } from '../util/half.ts';
 
 const scratchF32 = new Float32Array(1);
 const scratchU32 = new Uint32Array(scratchF32.buffer);
-
-/** A number to IEEE half bits, through float32, rounding to nearest even (as PyTorch). */
-export function numberToF16(v: number): number {
-  scratchF32[0] = v;
-  const x = scratchU32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    // Half subnormal: value / 2^-24 = (1.mant) * 2^(exp-126) = full >> (14 - e).
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  // A carry out of the mantissa correctly bumps the exponent (up to infinity).
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half;
-}
 
 /** A number to bfloat16 bits: the top half of its float32, rounded to nearest even. */
 export function numberToBf16(v: number): number {

@@ -11,7 +11,7 @@ import type { SiteLayout } from './layout.ts';
 import { Tape } from './tape.ts';
 import { Parameter, Tensor } from './tensor.ts';
 import { runElementwise } from './elementwise-kernel.ts';
-import { encodeHalf } from './half.ts';
+import { encodeHalf } from '../util/half.ts';
 import { checkPrecision, storageBytes, supportsF16, type DType, type Precision } from './precision.ts';
 
 export interface ContextOptions {

@@ -5,7 +5,7 @@
  */
 import type { SiteLayout } from './layout.ts';
 import type { Context } from './context.ts';
-import { decodeHalf } from './half.ts';
+import { decodeHalf } from '../util/half.ts';
 import { storageBytes, type DType } from './precision.ts';
 
 let nextId = 1;

@@ -12,7 +12,7 @@
  * one) adds another such rounding.
  */
 import type { TestContext } from 'vitest';
-import { roundToHalf } from '../../src/tensor/half.ts';
+import { roundToHalf } from '../../src/util/half.ts';
 import type { Context } from '../../src/tensor/context.ts';
 import { supportsF16 } from '../../src/tensor/precision.ts';
 import type { Tolerance } from './check.ts';

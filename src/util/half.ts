@@ -1,6 +1,6 @@
 /**
- * IEEE binary16 on the host: f16 tensors are uploaded and read back through these (Node 20
- * has no Float16Array). Rounding is to nearest, ties to even, as WGSL's f32 -> f16 conversion
+ * IEEE binary16 on the host: f16 tensors are uploaded and read back through these, and the
+ * safetensors reader and writer convert F16 with them (Node 20 has no Float16Array). Rounding is to nearest, ties to even, as WGSL's f32 -> f16 conversion
  * on every adapter we test; values past the f16 range become +-Infinity, NaN stays NaN.
  */
 

@@ -3,7 +3,8 @@
  * request and no page error while it starts, at a wide (1400 px) and a narrow (800 px)
  * window; an icon at /favicon.ico and the ones the page and its web app manifest name; a
  * title and a description; set-up and run side by side on the wide window and stacked on the
- * narrow one, with nothing wider than the window. Screenshots go to test-results/app/.
+ * narrow one, with nothing wider than the window; a link at the top that brings the demo,
+ * below the fold, into view. Screenshots go to test-results/app/.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -90,6 +91,15 @@ describe('the page (built, static server, Chromium)', () => {
     expect(views.x).toBeGreaterThanOrEqual(controls.x + controls.width);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1400);
     await page.screenshot({ path: join(SHOTS, 'page-1400.png'), fullPage: true });
+    // The demo sits below the set-up and run; the header's link takes a visitor there.
+    const inView = () => page.evaluate(() => {
+      const r = document.getElementById('demo')!.getBoundingClientRect();
+      return r.top < innerHeight && r.bottom > 0;
+    });
+    expect(await inView()).toBe(false);
+    await page.click('#to-demo');
+    await page.waitForFunction(() => document.getElementById('demo')!.getBoundingClientRect().top < innerHeight, null, { timeout: 10_000 });
+    expect(await inView()).toBe(true);
     expect(problems).toEqual([]);
     await context.close();
   });

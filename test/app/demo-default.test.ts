@@ -27,7 +27,7 @@ import { readSafetensors } from '../../src/io/safetensors.ts';
 import { cardFromMetadata, DEMO_MODEL_PATH, DEMO_PHOTOS_LIST, type DemoPhoto } from '../../src/models/demo-model.ts';
 import { visiblePatches } from '../../src/models/spark.ts';
 import { heldOutInDoc } from '../../tools/demo-model-figures.ts';
-import { ROOT, serveBuiltApp, waitOrExplain, type ServedApp } from './serve.ts';
+import { ROOT, serveBuiltApp, waitOrExplain, watchProblems, type ServedApp } from './serve.ts';
 
 const MODEL = join(ROOT, 'public', DEMO_MODEL_PATH);
 const SHIPPED = existsSync(MODEL);
@@ -48,12 +48,7 @@ describe.skipIf(!SHIPPED)(`the demo opens working with the shipped model${SHIPPE
 
     const context = await app.browser.newContext({ viewport: { width: 1400, height: 900 } });
     const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
-    page.on('response', (r) => {
-      if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`);
-    });
+    const problems = watchProblems(page);
     const start = Date.now();
     await page.goto(`${app.base}/`);
     // The demo opens the first time its panel is on screen: a visitor scrolls to it.

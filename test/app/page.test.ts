@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { appReady, ROOT, serveBuiltApp, type ServedApp } from './serve.ts';
+import { appReady, ROOT, serveBuiltApp, watchProblems, type ServedApp } from './serve.ts';
 
 const SHOTS = join(ROOT, 'test-results', 'app');
 
@@ -26,12 +26,7 @@ async function box(page: Page, selector: string): Promise<Box> {
 async function openAt(app: ServedApp, width: number) {
   const context = await app.browser.newContext({ viewport: { width, height: 900 } });
   const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`);
-  });
+  const problems = watchProblems(page);
   await page.goto(`${app.base}/`);
   await appReady(page);
   // Let what the page starts by itself (adapter probe, sample manifest, icons) settle.

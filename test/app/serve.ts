@@ -123,6 +123,17 @@ function trace(page: Page): void {
   });
 }
 
+/** Collects what went wrong while `page` runs: page errors, failed requests, HTTP errors. */
+export function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`);
+  });
+  return problems;
+}
+
 /** Waits until the page says the app has started (after a goto or a reload). */
 export async function appReady(page: Page): Promise<void> {
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });

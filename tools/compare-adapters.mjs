@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from './median.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -28,11 +29,6 @@ const steps = Number(values.steps);
 const rounds = Number(values.rounds);
 const adapters = values.adapters.split(',');
 if (!(steps >= 3) || !(rounds >= 1)) throw new Error('--steps must be at least 3 (two are set-up) and --rounds at least 1');
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'webspark-adapters-'));

@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from './median.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -45,10 +46,6 @@ for (const shared of ['node_modules', '.cache']) {
   if (existsSync(join(root, shared))) symlinkSync(join(root, shared), join(baseTree, shared));
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 /** key -> { base: ms[], head: ms[] } */
 const figures = new Map();
 const trees = [['base', baseTree], ['head', root]];

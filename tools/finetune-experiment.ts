@@ -28,6 +28,8 @@ const OPTIONS = defineOptions({
   model: { type: 'string', default: 'resnet18', help: 'the architecture' },
   'input-size': { type: 'integer', min: 32, default: 64, help: 'image side in pixels' },
   epochs: { type: 'number', min: 0.01, default: 30, help: 'epochs per run' },
+  steps: { type: 'integer', min: 1, help: 'steps per run instead of --epochs (the same budget at every fraction)' },
+  'eval-every': { type: 'integer', min: 0, default: 1, help: 'epochs between validations (0: only at the end)' },
   'batch-size': { type: 'integer', min: 2, default: 64, help: 'images per step' },
   'base-lr': { type: 'number', min: 0, default: 8e-3, help: 'base lr (peak = base x batch / 256)' },
   'layer-decay': { type: 'number', min: 1e-3, max: 1, default: 0.7, help: 'layer-wise lr decay' },
@@ -72,6 +74,9 @@ for (const fraction of fractions) {
           seed,
         },
       };
+      const steps = args.get('steps');
+      if (steps !== undefined) run.steps = steps;
+      run.evalEvery = args.get('eval-every');
       const valData = args.get('val-data');
       if (valData) run.valData = valData;
       const limit = args.get('limit');

@@ -13,7 +13,7 @@ import { runFinetune, type FinetuneRun } from '../platform/node/finetune-run.ts'
 const OPTIONS = defineOptions({
   checkpoint: { type: 'string', value: 'FILE', help: 'the pre-trained encoder: a webspark or official SparK checkpoint, or an exported encoder; or `--random-init`' },
   'random-init': { type: 'flag', help: 'start from a freshly initialised encoder (the baseline pre-training has to beat); needs `--model`' },
-  model: { type: 'string', value: 'NAME', defaultText: "the checkpoint's", help: 'the architecture (required with `--random-init`)' },
+  model: { type: 'string', value: 'NAME', defaultText: "the checkpoint's", help: 'the architecture (required with `--random-init`): a name `pretrain` takes, `tiny` included' },
   data: { type: 'string', value: 'SPEC', help: 'required: labelled images (shards with `.cls`, an ImageFolder, parquet with a label column)' },
   'val-data': { type: 'string', value: 'SPEC', help: 'validation images; without it, a seeded split of `--data` by sample key' },
   'val-fraction': { type: 'number', min: 0.001, max: 0.999, default: 0.2, help: 'share of `--data` held out for validation' },
@@ -35,6 +35,7 @@ const OPTIONS = defineOptions({
   out: { type: 'string', value: 'DIR', default: 'runs/finetune', help: '`metrics.jsonl`, a checkpoint per epoch (newest 3, atomic), `classifier.safetensors` at the end' },
   resume: { type: 'string', value: 'FILE', help: 'continue from a `finetune` checkpoint exactly (give the same `--data`, `--label-fraction`)' },
   seed: { type: 'integer', min: 0, default: 0, help: 'label fraction, data order, crops and flips, initialisation' },
+  'eval-every': { type: 'integer', min: 0, default: 1, help: 'epochs between validations and checkpoints (0: only at the end; the last step always has both)' },
   quiet: { type: 'flag', help: 'no progress bar (one line per epoch)' },
   precision: PRECISION_OPTION,
 });
@@ -78,6 +79,7 @@ export async function finetuneCommand(args: Args<typeof OPTIONS>): Promise<numbe
   set('steps', args.get('steps'));
   set('warmupEpochs', args.get('warmup-epochs'));
   set('precision', args.get('precision'));
+  set('evalEvery', args.get('eval-every'));
   if (args.get('no-zero-init')) run.zeroInitLastBn = false;
 
   const quiet = args.get('quiet') || !process.stdout.isTTY;

@@ -173,10 +173,13 @@ export class Finetuner {
   }
 
   /**
-   * Trains to `options.totalSteps`, evaluating and checkpointing at the end of every epoch
-   * (and at the last step). `stop()` returning true ends the run after the current step.
+   * Trains to `options.totalSteps`, evaluating and checkpointing at the end of every
+   * `evalEvery`-th epoch (0: none before the end) and at the last step; a row's train loss and
+   * seconds cover the epochs since the previous row. `stop()` returning true ends the run
+   * after the current step.
    */
-  async run(events: FinetuneEvents = {}, stop: () => boolean = () => false): Promise<EpochMetrics[]> {
+  async run(events: FinetuneEvents = {}, stop: () => boolean = () => false, evalEvery = 1): Promise<EpochMetrics[]> {
+    if (!Number.isInteger(evalEvery) || evalEvery < 0) throw new Error(`evaluation every N epochs: N must be a whole number >= 0, got ${evalEvery}`);
     const out: EpochMetrics[] = [];
     let lossSum = 0;
     let lossCount = 0;
@@ -193,8 +196,10 @@ export class Finetuner {
         lossCount++;
       }
       events.step?.(this.step - 1, loss, lr);
-      const endOfEpoch = this.step % this.stepsPerEpoch === 0 || this.step === this.options.totalSteps;
-      if (!endOfEpoch) continue;
+      const last = this.step === this.options.totalSteps;
+      const epochsDone = this.step / this.stepsPerEpoch;
+      const due = Number.isInteger(epochsDone) && evalEvery > 0 && epochsDone % evalEvery === 0;
+      if (!last && !due) continue;
       const v = this.val ? await this.evaluate(this.val) : { top1: NaN, top5: NaN, loss: NaN, total: 0 };
       const m: EpochMetrics = {
         epoch: Math.ceil(this.step / this.stepsPerEpoch),

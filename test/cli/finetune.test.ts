@@ -43,6 +43,15 @@ function webspark(...args: string[]): string {
   return execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+function fail(...args: string[]): string {
+  try {
+    webspark(...args);
+  } catch (e) {
+    return String((e as { stderr: string }).stderr);
+  }
+  throw new Error('expected a failure');
+}
+
 describe('webspark finetune / predict', () => {
   const getCtx = useContext();
   const root = mkdtempSync(join(tmpdir(), 'webspark-finetune-'));
@@ -109,15 +118,19 @@ describe('webspark finetune / predict', () => {
     expect(text).toMatch(new RegExp(`^${valPaths[0]}: (\\w+ \\d+\\.\\d %, ){3}\\w+ \\d+\\.\\d %\\n$`));
   });
 
+  it('fine-tunes the narrow test model from random init (`--model tiny`), validating only at the end with --eval-every 0', () => {
+    const out = join(root, 'tiny');
+    const text = webspark('finetune', '--random-init', '--model', 'tiny', '--eval-every', '0', '--out', out, ...common);
+    expect(text).toMatch(/tiny @32px/);
+    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    expect(lines.map((l) => l.step)).toEqual([8]);
+    const file = readClassifier(new Uint8Array(readFileSync(join(out, 'classifier.safetensors'))), 'tiny');
+    expect(file.config.resnet?.planes).toEqual([8, 12, 16, 24]);
+    expect(file.arrays.get('fc.weight')?.shape).toEqual([4, 24]);
+    expect(fail('finetune', '--random-init', '--model', 'tinyy', '--data', join(root, 'train'))).toMatch(/unknown model 'tinyy'/);
+  });
+
   it('says what is wrong with bad input', () => {
-    const fail = (...args: string[]) => {
-      try {
-        webspark(...args);
-      } catch (e) {
-        return String((e as { stderr: string }).stderr);
-      }
-      throw new Error('expected a failure');
-    };
     expect(fail('finetune', '--data', join(root, 'train'))).toMatch(/give --checkpoint FILE .* --random-init with --model, or --resume FILE/);
     expect(fail('finetune', '--data', join(root, 'train'), '--random-init', '--label-fraction', '2')).toMatch(/--label-fraction must be a number in/);
     expect(fail('finetune', '--resume', sparkCheckpoint, '--data', join(root, 'train'), '--input-size', '32')).toMatch(/not a fine-tuning checkpoint/);

@@ -41,6 +41,18 @@ describe('fine-tuning', () => {
     expect(last.trainLoss).toBeLessThan(epochs[0]!.trainLoss);
   });
 
+  it('validates every N epochs and always at the last step; N = 0 validates only at the end', async () => {
+    const ctx = getCtx();
+    const rng = new Rng(3);
+    const model = new Classifier(ctx, rng, narrowConfig());
+    const every2 = await new Finetuner(ctx, model, rng, train, labelFraction(train.labels, 1, 1), val, recipe(18)).run({}, () => false, 2);
+    expect(every2.map((m) => [m.epoch, m.step])).toEqual([[2, 12], [3, 18]]);
+    const atEnd = await new Finetuner(ctx, model, rng, train, labelFraction(train.labels, 1, 1), val, recipe(7)).run({}, () => false, 0);
+    expect(atEnd.map((m) => [m.epoch, m.step])).toEqual([[2, 7]]);
+    expect(atEnd[0]!.valImages).toBe(64);
+    await expect(new Finetuner(ctx, model, rng, train, labelFraction(train.labels, 1, 1), val, recipe(1)).run({}, () => false, -1)).rejects.toThrow(/whole number >= 0/);
+  });
+
   /**
    * Training labels shuffled by a seeded permutation, validation on the TRUE labels. The
    * permutation (seed 11) is one where no colour's most frequent shuffled label is its own class

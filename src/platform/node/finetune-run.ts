@@ -19,6 +19,7 @@ import { Finetuner, type EpochMetrics, type FinetuneOptions } from '../../finetu
 import { labelFraction } from '../../finetune/sampling.ts';
 import { optionsFor, planRun } from '../../finetune/plan.ts';
 import { classNamesFor, encodeClassifier, loadEncoderWeights } from '../../finetune/weights.ts';
+import { modelFields, modelNameOf } from '../../models/zoo.ts';
 
 export interface FinetuneRun {
   data: string;
@@ -39,6 +40,8 @@ export interface FinetuneRun {
   /** A checkpoint of an earlier `finetune` run to continue. */
   resume?: string;
   out: string;
+  /** Epochs between validations and checkpoints (0: only at the end); default 1. */
+  evalEvery?: number;
   /** Either steps, or epochs over the (label-fraction) training images. */
   steps?: number;
   epochs: number;
@@ -69,13 +72,16 @@ function readFile(path: string): WeightFile {
 /** The classifier's description: from the flags, else from the file the weights come from. */
 function classifierConfig(run: FinetuneRun, from: WeightFile | null, classes: number): ClassifierConfig {
   const c = (from?.config ?? {}) as Partial<ClassifierConfig> & { arch?: string };
-  const model = run.model ?? c.model ?? from?.metadata.arch;
+  // `--model tiny` names a narrow ResNet-18 (zoo.ts): its name is resnet18's with the layout given.
+  const named = run.model === undefined ? null : modelFields(run.model);
+  const model = named?.model ?? c.model ?? from?.metadata.arch;
   if (!model) throw new Error(`${run.checkpoint ?? '--random-init'}: which model? pass --model`);
   const inputSize = run.inputSize ?? c.inputSize ?? 64;
   if (inputSize % 32) throw new Error(`--input-size must be a multiple of 32, got ${inputSize}`);
   const config: ClassifierConfig = { model, classes, inputSize };
   // A narrow architecture recorded in the file (test models) is kept, unless --model changes the name.
-  if (!run.model || run.model === c.model) {
+  if (named?.resnet) config.resnet = named.resnet;
+  else if (!run.model || run.model === c.model) {
     if (c.resnet) config.resnet = c.resnet;
     if (c.convnext) config.convnext = c.convnext;
   }
@@ -146,7 +152,7 @@ export async function runFinetune(run: FinetuneRun, events: RunEvents): Promise<
       events.log(`encoder initialised from ${run.checkpoint} (${n} tensors); the head starts at random`);
     }
     events.log(
-      `${gpu.adapter.isFallbackAdapter ? 'software adapter (slow): ' : ''}${config.model} @${config.inputSize}px, ${classes} classes, ` +
+      `${gpu.adapter.isFallbackAdapter ? 'software adapter (slow): ' : ''}${modelNameOf(config)} @${config.inputSize}px, ${classes} classes, ` +
         `${indices.length} of ${train.labels.length} training images (label fraction ${run.labelFraction}), ${val.labels.length} validation images; ` +
         `batch ${tuner.batchSize}, ${options.totalSteps} steps (${stepsPerEpoch} per epoch), peak lr ${peakLr(options.baseLr, tuner.batchSize).toExponential(2)}, ` +
         `${options.warmupSteps} warm-up steps, layer decay ${options.layerDecay} (lr x ${tuner.lrScales.map((s) => s.toPrecision(2)).join(', ')})`,
@@ -158,7 +164,7 @@ export async function runFinetune(run: FinetuneRun, events: RunEvents): Promise<
         events.epoch?.(m);
       },
       checkpoint: (step, parts) => void store.save(step, parts),
-    });
+    }, () => false, run.evalEvery ?? 1);
     const classifier = join(run.out, 'classifier.safetensors');
     writeAtomic(classifier, await encodeClassifier(model, classNames));
     return { epochs, classifier, trainImages: indices.length, steps: tuner.step };

@@ -78,8 +78,18 @@ export interface TrainSummary {
  * step's start: their differences are exactly one step's submits, dispatches and readbacks.
  */
 function fixedBatches(batch: number, size: number, stats: () => GpuCounts, marks: GpuCounts[] = []): BatchSource {
+  const b = fixedBatch(batch, size);
+  const next = async () => {
+    marks.push(stats());
+    return { ...b };
+  };
+  return { next, close: () => {}, metrics: newMetrics() };
+}
+
+/** One batch of seeded random pixels at `size`, no flips. */
+export function fixedBatch(batch: number, size: number): Batch {
   const rng = new Rng(2);
-  const b: Batch = {
+  return {
     batch,
     size,
     channels: 3,
@@ -95,11 +105,6 @@ function fixedBatches(batch: number, size: number, stats: () => GpuCounts, marks
     epoch: 0,
     waitMs: 0,
   };
-  const next = async () => {
-    marks.push(stats());
-    return { ...b };
-  };
-  return { next, close: () => {}, metrics: newMetrics() };
 }
 
 interface GpuCounts {
@@ -161,7 +166,11 @@ async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSo
 }
 
 
-export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}): Promise<{ records: BenchRecord[]; summary: TrainSummary }> {
+/**
+ * The benchmark's run: its model, size, batch and a TrainConfig. Defaults per adapter kind
+ * (header); `name` says the narrowed model when the software default is used.
+ */
+export function trainBenchConfig(ctx: Context, options: TrainBenchOptions = {}): { config: TrainConfig; name: string; measured: number; soft: boolean } {
   const soft = ctx.gpu.adapter.isFallbackAdapter;
   const model = options.model ?? (soft ? 'resnet18' : 'resnet50');
   const size = options.inputSize ?? (soft ? 64 : 224);
@@ -190,7 +199,12 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
     maxConsecutiveSkips: 1 << 30,
     precision: ctx.precision,
   };
+  return { config, name: narrow ? `${model}/4, decoder 128` : model, measured, soft };
+}
 
+export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}): Promise<{ records: BenchRecord[]; summary: TrainSummary }> {
+  const { config, name, soft } = trainBenchConfig(ctx, options);
+  const { batchSize: B, inputSize: size } = config;
   const replayed = await run(ctx, config, 'fixed', true);
   const eager = await run(ctx, config, 'fixed', false);
   const fed = options.dataLoader ? await run(ctx, config, options.dataLoader(config), true) : null;
@@ -202,7 +216,6 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
   const msEager = median(eager.metrics.map((m) => m.stepMs));
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const dataWaitShare = fed ? sum(fed.metrics.map((m) => m.dataWaitMs)) / sum(fed.metrics.map((m) => m.stepMs)) : null;
-  const name = narrow ? `${model}/4, decoder 128` : model;
   const shape = `${name} B${B} ${size}px ${ctx.precision}${soft ? ' (scaled down)' : ''}`;
   const targets = { submitsPerStep: 4, dataWaitShare: 0.05 };
   const summary: TrainSummary = {

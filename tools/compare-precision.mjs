@@ -7,12 +7,15 @@
  *    same seed, the runs alternating (one child process each). Printed: the mean absolute
  *    difference of the two loss curves relative to the mean loss of the reference precision
  *    (the last in --precisions), against the 2 % target.
- * 2. Memory: `bench train --quick --model M` in each precision at the same batch and input
- *    size (bench train's defaults unless given: 224 px, batch 32 on a GPU; 64 px, batch 2 on
- *    a software adapter); `activationBytes` (the recorded step's own buffers) of each, and
- *    their ratio against the 0.55x target; `peakBytes` too. The step's own buffers also hold
- *    parameter-sized scratch (the optimizer's update, weight-gradient partial sums), which
- *    dominates at a small batch: the ratio means most at the batch the target names.
+ * 2. Memory: `bench train --memory-only --model M` in each precision at the same batch and
+ *    input size (bench train's defaults unless given: 224 px, batch 32 on a GPU; 64 px, batch 2
+ *    on a software adapter): the step is recorded, not run, so any shape takes seconds;
+ *    `activationBytes` (the recorded step's own buffers, as `bench train` reports them) of
+ *    each, and their ratio against the 0.55x target; `peakBytes` too. The step's own buffers
+ *    also hold parameter-sized scratch (the optimizer's update, weight-gradient partial sums),
+ *    which dominates at a small batch: the ratio means most at a batch where activations do.
+ *    (lavapipe binds at most 128 MiB per buffer: at 224 px its largest f32 batch is 10, where
+ *    the decoder's last upsampling holds 48 channels at full resolution.)
  *
  *   node tools/compare-precision.mjs [--steps 30] [--precisions f16,f32] [--models resnet18,resnet50]
  *     [--batch-size 8] [--bench-batch B] [--bench-size S] [--seed 0] [--json out.json]
@@ -76,7 +79,7 @@ function lossCurve(precision, side) {
 function benchMemory(model, precision, side) {
   const json = join(work, `bench-${model}-${side}-${precision}.json`);
   webspark(`bench train ${model} ${precision}`, [
-    'bench', 'train', '--quick', '--model', model, '--precision', precision, '--json', json,
+    'bench', 'train', '--memory-only', '--model', model, '--precision', precision, '--json', json,
     ...(values['bench-batch'] ? ['--batch', values['bench-batch']] : []),
     ...(values['bench-size'] ? ['--input-size', values['bench-size']] : []),
   ]);
@@ -111,7 +114,7 @@ console.log(`  mean loss ${mean(loss.reference.loss).toFixed(4)} (${reference}),
   `mean |difference| ${loss.meanAbsDiff.toExponential(3)} = ${(100 * loss.relative).toFixed(2)} % of the mean loss ` +
   `(target <= ${100 * TARGET_LOSS_DIFF} %: ${loss.relative <= TARGET_LOSS_DIFF ? 'met' : 'NOT met'})`);
 console.log(`  skipped steps ${loss.compared.skipped} (${compared}), ${loss.reference.skipped} (${reference}); last loss scale ${loss.compared.lossScale} (${compared})`);
-console.log('memory: bench train --quick');
+console.log('memory: bench train --memory-only');
 for (const m of memory) {
   console.log(`  ${m.model.padEnd(10)} B${m.reference.batch} ${m.reference.inputSize} px: activations ${mib(m.compared.activationBytes)} (${compared}) / ${mib(m.reference.activationBytes)} (${reference}) = ` +
     `${m.activationRatio.toFixed(3)}x (target <= ${TARGET_MEMORY_RATIO}x: ${m.activationRatio <= TARGET_MEMORY_RATIO ? 'met' : 'NOT met'}); ` +

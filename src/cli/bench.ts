@@ -18,6 +18,7 @@ import { benchTune } from '../../bench/tune.ts';
 import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts';
 import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
 import { benchTrain, formatTrain } from '../../bench/train.ts';
+import { formatTrainMemory, planTrainMemory } from '../../bench/train-memory.ts';
 import { RESNETS } from '../models/zoo.ts';
 import { nodeShards } from '../platform/node/data-sources.ts';
 import { SharpDecoder } from '../platform/node/data-decode.ts';
@@ -34,6 +35,8 @@ interface SuiteOptions {
   model?: string;
   inputSize?: number;
   batch?: number;
+  /** `train`: plan the step's memory instead of running it. */
+  memoryOnly?: boolean;
 }
 
 interface SuiteResult {
@@ -84,6 +87,10 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
     return { records: r.records, text: [formatEncoder(r.summary), ...mem].join('\n'), summary: r.summary };
   },
   train: async (ctx, o) => {
+    if (o.memoryOnly) {
+      const m = await planTrainMemory(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o) });
+      return { records: [], text: formatTrainMemory(m), summary: m };
+    }
     // The data-wait run reads the bundled shard as `pretrain` does by default (from the
     // working directory when the CLI runs as a bundle elsewhere, as on a GPU machine without node_modules).
     const shard = [DEFAULT_DATA, resolve('public/data/sample-000000.tar')].find((p) => existsSync(p));
@@ -129,6 +136,7 @@ const OPTIONS = defineOptions({
   model: { type: 'string', value: 'NAME', defaultText: 'per suite', help: '`encoder` (a ResNet) and `train`: the model' },
   'input-size': { type: 'integer', min: 32, defaultText: 'per suite', help: '`encoder` and `train`: image side in pixels' },
   batch: { type: 'integer', min: 1, defaultText: 'per suite', help: '`encoder` and `train`: images per batch' },
+  'memory-only': { type: 'flag', help: "`train`: the step's activation and peak memory, planned without running it (seconds at any shape; nothing timed)" },
   autotune: { type: 'flag', help: 'run the `tune` suite first, so the suites after it time tuned conv kernels' },
   precision: PRECISION_OPTION,
 });
@@ -167,12 +175,13 @@ export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
         ...(model ? { model } : {}),
         ...(inputSize ? { inputSize } : {}),
         ...(batch ? { batch } : {}),
+        memoryOnly: args.get('memory-only'),
       };
       const got = await SUITES[n]!(ctx, o);
       const r = Array.isArray(got) ? { records: got } : got;
       records.push(...r.records);
       if (r.summary !== undefined) summary[n] = r.summary;
-      process.stdout.write(`${formatTable(r.records)}\n\n`);
+      if (r.records.length) process.stdout.write(`${formatTable(r.records)}\n\n`);
       if (r.text) process.stdout.write(`${r.text}\n\n`);
     }
     const json = args.get('json');

@@ -91,7 +91,7 @@ export class Gpu {
     const max = this.limits.maxStorageBufferBindingSize;
     if (bytes > max) {
       throw new GpuOutOfMemoryError(
-        `a tensor of ${(bytes / 2 ** 20).toFixed(1)} MiB exceeds this adapter's largest storage binding ` +
+        `a tensor${label ? ` ('${label}')` : ''} of ${(bytes / 2 ** 20).toFixed(1)} MiB exceeds this adapter's largest storage binding ` +
           `(${(max / 2 ** 20).toFixed(0)} MiB)`,
       );
     }

@@ -30,85 +30,25 @@ import type { PatchMask } from '../tensor/layout.ts';
 import type { Recording } from '../gpu/recording.ts';
 import type { SparK } from '../models/spark.ts';
 import { createSparK, type SparKConfig } from '../models/registry.ts';
-import { modelSpec } from '../models/zoo.ts';
-import { Lamb, type OptimizerKind } from '../optim/lamb.ts';
-import { LossScaler, type LossScaleOptions, type LossScaleState } from '../optim/loss-scale.ts';
-import type { Precision } from '../tensor/precision.ts';
+import { Lamb } from '../optim/lamb.ts';
+import { LossScaler, type LossScaleState } from '../optim/loss-scale.ts';
 import { lrAt, wdAt, type ScheduleConfig } from '../optim/schedule.ts';
 import { batchToTensor } from '../data/batch-tensor.ts';
-import type { Batch, DataLoader } from '../data/loader.ts';
+import type { Batch } from '../data/loader.ts';
 import type { ResumeCursor } from '../data/order.ts';
 import type { DataMetrics } from '../data/types.ts';
 import { Rng } from '../util/rng.ts';
-import { tuneConvs, type TuneOptions } from '../ops/autotune.ts';
+import { tuneConvs } from '../ops/autotune.ts';
 import { encodeCheckpoint, restoreCheckpoint } from './checkpoint.ts';
-import { decodeReport, REPORT_SCALE_OFFSET, REPORT_STATE_OFFSET, REPORT_VALUES, SkipWatch, type Preview, type StepMetrics } from './step-report.ts';
+import { decodeReport, REPORT_SCALE_OFFSET, REPORT_STATE_OFFSET, REPORT_VALUES, SkipWatch } from './step-report.ts';
 import type { NamedArray } from '../io/state-dict.ts';
 
 export type { Preview, StepMetrics } from './step-report.ts';
 
-export interface TrainConfig extends SparKConfig {
-  batchSize: number;
-  /** Total iterations of the run (the schedules span them). */
-  totalSteps: number;
-  baseLr: number;
-  warmupSteps: number;
-  wd: number;
-  wdEnd: number;
-  optimizer: OptimizerKind;
-  seed: number;
-  /** Steps between checkpoints (0: only at the end and on pause). */
-  checkpointEvery: number;
-  /** Steps between reconstruction previews (0: none). */
-  previewEvery: number;
-  maxInFlight: number;
-  maxConsecutiveSkips: number;
-  /** Storage of activations and their gradients: the trainer's Context's (a run given one it does not have is refused). */
-  precision?: Precision;
-  /**
-   * Dynamic loss scaling (GradScaler's defaults unless options are given). Default: on in
-   * f16, off in f32, whose range needs none (turned on there, it gives the unscaled numbers bit
-   * for bit, barring underflow: the scale is a power of 2).
-   */
-  lossScale?: boolean | LossScaleOptions;
-}
+import { betasFor, type BatchSource, type TrainConfig, type TrainerEvents, type TrainerIO, type TrainerOptions, type TrainerState } from './trainer-types.ts';
 
-export interface TrainerEvents {
-  metrics?(m: StepMetrics): void;
-  preview?(p: Preview): void;
-  checkpoint?(info: { step: number; where: string }): void;
-  /** Warnings and state changes ('paused: ...'), for the log. */
-  notice?(message: string): void;
-}
-
-/** What the trainer needs of a loader (DataLoader; a fixed batch in `bench train`). */
-export type BatchSource = Pick<DataLoader, 'next' | 'close' | 'metrics'>;
-
-export interface TrainerIO {
-  /** A loader positioned after `cursor` (or at the start). */
-  loader(cursor: ResumeCursor | null): BatchSource;
-  /** Stores a checkpoint atomically; returns where. */
-  saveCheckpoint(step: number, parts: Uint8Array[]): Promise<string>;
-}
-
-export type TrainerState = 'idle' | 'running' | 'paused' | 'stopped' | 'finished';
-
-export interface TrainerOptions {
-  /**
-   * Record the step once and replay it (default true). False records every step anew, which
-   * gives the same numbers (the replay test checks it bit for bit) at more CPU cost.
-   */
-  replay?: boolean;
-  /**
-   * Auto-tune the conv kernels (src/ops/autotune.ts): after step 0 has run, every conv shape
-   * of the step is known; they are tuned (checked, timed, cached) before the step that is kept
-   * for replay is recorded, so it records the chosen kernels. `true` = default options.
-   */
-  autotune?: boolean | TuneOptions;
-  /** Tests only (the CLI and the app never set it): each step's mask instead of a random draw, to replay a reference run's. */
-  masksForTest?: (step: number, batch: number) => PatchMask;
-}
-
+export type { BatchSource, TrainConfig, TrainerEvents, TrainerIO, TrainerOptions, TrainerState } from './trainer-types.ts';
+export { betasFor } from './trainer-types.ts';
 
 interface RunState {
   step: number;
@@ -119,9 +59,6 @@ interface RunState {
   skippedSteps: number;
 }
 
-export function betasFor(model: string): { beta2: number } {
-  return { beta2: modelSpec(model).family === 'resnet' ? 0.95 : 0.999 };
-}
 
 export class Trainer {
   readonly model: SparK;
@@ -137,6 +74,8 @@ export class Trainer {
   private previewImage: Tensor | null = null;
   private previewMask = null as ReturnType<SparK['randomMask']> | null;
   private pauseReason: string | null = null;
+  /** Why the trainer paused itself (null: it did not): non-finite steps, or f16's range exceeded (SkipVerdict.f16Range). */
+  pauseCause: 'diverged' | 'f16-range' | null = null;
   /** The step of the last checkpoint written (so the end of a run does not write it twice). */
   private savedStep = -1;
   /** The recorded step, what it was recorded for, and the buffers and mask it refers to. */
@@ -171,7 +110,7 @@ export class Trainer {
     this.optimizer = new Lamb(ctx, this.model.namedParameters(), { kind: config.optimizer, ...betasFor(config.model), scaler: this.scaler ?? undefined });
     this.run = { step: 0, epoch: 0, cursor: null, maskRng: this.maskRng.state, modelRng: this.modelRng.state, skippedSteps: 0 };
     this.report = ctx.persistent([REPORT_VALUES]);
-    this.skips = new SkipWatch(config.maxConsecutiveSkips, this.scaler !== null);
+    this.skips = new SkipWatch(config.maxConsecutiveSkips, this.scaler !== null, precision === 'f16');
     this.model.train();
   }
 
@@ -179,6 +118,34 @@ export class Trainer {
   get recordedStep(): { dispatches: number; workgroups: number; bytes: number; livePeakBytes: number } | null {
     const r = this.recording;
     return r ? { dispatches: r.dispatches, workgroups: r.workgroups, bytes: r.assignedBytes, livePeakBytes: r.livePeakBytes } : null;
+  }
+
+  /**
+   * The memory of a step at `batch`'s shape, without running it: records the first step (it
+   * makes the gradient and optimizer buffers) and then the step every later one repeats, runs
+   * neither, and returns the second's own buffers (liveness-assigned, as a replayed step holds
+   * them) and the most bytes live at one of its commands. Recording runs nothing, so this
+   * takes seconds where running the step on a software adapter takes minutes. The weights are
+   * unchanged; the trainer can train afterwards.
+   */
+  planStep(batch: Batch): { bytes: number; livePeakBytes: number } {
+    const gpu = this.ctx.gpu;
+    this.dispose();
+    let sizes = { bytes: 0, livePeakBytes: 0 };
+    this.loadInput(batch);
+    for (let i = 0; i < 2; i++) {
+      const mask = this.model.randomMask(batch.batch, this.maskRng);
+      gpu.beginRecording();
+      try {
+        // Step i's schedule: weight decay 0 or not records different commands.
+        this.recordStep(this.input!, mask, lrAt(this.schedule, i), wdAt(this.schedule, i));
+      } finally {
+        const rec = gpu.endRecording();
+        sizes = { bytes: rec.assignedBytes, livePeakBytes: rec.livePeakBytes };
+        gpu.releaseRecording(rec);
+      }
+    }
+    return sizes;
   }
 
   /** Gives the recorded step's buffers back to the pool (the trainer records again if it trains on). */
@@ -216,6 +183,7 @@ export class Trainer {
     if (this.state === 'running') throw new Error('already running');
     this.state = 'running';
     this.pauseReason = null;
+    this.pauseCause = null;
     this.loader = this.io.loader(this.run.cursor);
     const pending: Promise<void>[] = [];
     this.lastDone = performance.now();
@@ -319,13 +287,7 @@ export class Trainer {
     const gpu = ctx.gpu;
     const lr = lrAt(this.schedule, step);
     const wd = wdAt(this.schedule, step);
-    ctx.tidy(() => {
-      const image = batchToTensor(ctx, batch);
-      if (!this.input || this.input.size !== image.size || !this.input.layout!.sameGrid(image.layout!)) {
-        this.input = ctx.persistent(image.shape, image.layout);
-      }
-      gpu.copy(image.buffer, this.input.buffer, image.bytes);
-    });
+    this.loadInput(batch);
     const mask = this.options.masksForTest?.(step, batch.batch) ?? this.model.randomMask(batch.batch, this.maskRng);
     const key = `${batch.batch}x${batch.size}:${wd === 0 ? 'no-wd' : 'wd'}`;
     if (this.recording && key === this.recordedKey) {
@@ -364,6 +326,18 @@ export class Trainer {
     return { reportRead: this.report.read(), lr, wd };
   }
 
+  /** Copies the batch into the input buffer the recorded step reads (made anew when its shape changes). */
+  private loadInput(batch: Batch): void {
+    const ctx = this.ctx;
+    ctx.tidy(() => {
+      const image = batchToTensor(ctx, batch);
+      if (!this.input || this.input.size !== image.size || !this.input.layout!.sameGrid(image.layout!)) {
+        this.input = ctx.persistent(image.shape, image.layout);
+      }
+      ctx.gpu.copy(image.buffer, this.input.buffer, image.bytes);
+    });
+  }
+
   /** The step's commands: forward, backward, LAMB, and the copies into the report buffer. */
   private recordStep(image: Tensor, mask: PatchMask, lr: number, wd: number): void {
     const ctx = this.ctx;
@@ -397,7 +371,10 @@ export class Trainer {
     if (status.skipped) this.run.skippedSteps++;
     const verdict = this.skips.observe(step, { loss: value, status, lossScale });
     if (verdict.notice) this.events.notice?.(verdict.notice);
-    if (verdict.pause) this.pause(verdict.pause);
+    if (verdict.pause) {
+      this.pauseCause = verdict.f16Range ? 'f16-range' : 'diverged';
+      this.pause(verdict.pause);
+    }
     this.events.metrics?.({
       step,
       epoch: batch.epoch,

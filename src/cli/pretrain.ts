@@ -24,7 +24,7 @@ import { countSamples } from '../data/count.ts';
 import { isUrl } from '../data/sources.ts';
 import type { Shard } from '../data/types.ts';
 import type { Context } from '../tensor/context.ts';
-import { MODEL_NAMES } from '../models/zoo.ts';
+import { MODEL_NAMES, TINY_MODEL, modelFields, modelNameOf } from '../models/zoo.ts';
 import { readWeightFile } from '../io/checkpoint-file.ts';
 import { officialModelArrays } from '../io/export.ts';
 import { loadStateDict } from '../io/state-dict.ts';
@@ -48,7 +48,7 @@ const OPTIONS = defineOptions({
   token: { type: 'string', value: 'TOKEN', help: '`Authorization: Bearer` token for gated URLs (kept in memory only)' },
   model: {
     type: 'string', value: 'NAME', defaultText: "`resnet18`, or the `--resume` file's model",
-    help: `the architecture: ${MODEL_NAMES.join(', ')}`,
+    help: `the architecture: ${MODEL_NAMES.join(', ')}, or \`${TINY_MODEL}\` (ResNet-18's layout a few channels wide, for a first look on a software adapter)`,
   },
   'input-size': {
     type: 'integer', min: 32, max: 1024, defaultText: "64 (224 with `--official`), or the `--resume` file's",
@@ -131,8 +131,10 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   const resume = args.get('resume');
   const resumeFile = resume ? readWeightFile(new Uint8Array(readFileSync(resume)), resume) : null;
   const fromFile = resumeFile?.config ?? {};
-  const model = args.get('model', fromFile.model ?? 'resnet18');
-  if (!MODEL_NAMES.includes(model as never)) throw new Error(`--model: unknown model '${model}' (known: ${MODEL_NAMES.join(', ')})`);
+  const model = args.get('model', fromFile.model === undefined ? 'resnet18' : modelNameOf(fromFile as TrainConfig));
+  if (model !== TINY_MODEL && !MODEL_NAMES.includes(model as never)) {
+    throw new Error(`--model: unknown model '${model}' (known: ${MODEL_NAMES.join(', ')}, ${TINY_MODEL})`);
+  }
   const inputSize = args.get('input-size', fromFile.inputSize ?? (official ? 224 : 64));
   const token = args.get('token');
   const dataset = await nodeShards(data.split(','), token ? { http: { headers: { Authorization: `Bearer ${token}` } } } : {});
@@ -164,6 +166,12 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
       return c ? readWeightFile(new Uint8Array(readFileSync(c.path)), c.path) : null;
     },
     notice: (msg) => log(`${quiet ? '' : '\n'}${msg}`),
+    // f16 by default only: a run that asked for f16 pauses with the message instead.
+    fallbackToF32: () => {
+      if (chosen?.precision !== 'f16' || args.has('precision')) return false;
+      chosen = { precision: 'f32', reason: "f16's range was exceeded" };
+      return true;
+    },
   });
   const makeTrainer = (ctx: Context) =>
     new Trainer(
@@ -209,7 +217,7 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
     }
     const sched = trainer.schedule;
     log(
-      `${gpu.adapter.isFallbackAdapter ? 'software adapter (slow): ' : ''}${config.model} @${inputSize}px, batch ${batchSize}, ` +
+      `${gpu.adapter.isFallbackAdapter ? 'software adapter (slow): ' : ''}${modelNameOf(config)} @${inputSize}px, batch ${batchSize}, ` +
         `${steps} steps (~${(steps / stepsPerEpoch).toFixed(1)} epochs of ${stepsPerEpoch} steps), decoder width ${config.decoderWidth}, mask ${config.maskRatio}`,
     );
     log(precisionLine(chosen!));
@@ -241,7 +249,7 @@ function trainConfigOf(args: Args<typeof OPTIONS>, fromFile: Partial<TrainConfig
       ? OFFICIAL_SCHEDULE.warmupEpochs * stepsPerEpoch
       : smallScaleWarmup(steps);
   const config: TrainConfig = {
-    model,
+    ...modelFields(model),
     inputSize,
     decoderWidth: args.get('decoder-width', fromFile.decoderWidth ?? (official ? 768 : 128)),
     maskRatio: args.get('mask-ratio'),

@@ -63,7 +63,16 @@ export interface SkipVerdict {
   notice: string | null;
   /** Set when the run should pause. */
   pause: string | null;
+  /**
+   * The pause is f16's range: with f16 storage and loss scaling, gradients stayed non-finite at
+   * a loss scale of 1 or less while the loss was finite, so no scale can help; an activation or
+   * its gradient exceeds 65504 (f16's largest value). f32 storage trains on from the same weights.
+   */
+  f16Range?: boolean;
 }
+
+/** The largest finite f16 value. */
+const F16_MAX = 65504;
 
 /**
  * Counts skipped steps. A skip the loss scale explains (scaling on, finite loss, scale above 1:
@@ -79,6 +88,8 @@ export class SkipWatch {
   constructor(
     private readonly maxConsecutive: number,
     private readonly scaled: boolean,
+    /** Activations are stored as f16 (a skip at scale <= 1 with a finite loss then means f16's range). */
+    private readonly f16 = false,
   ) {}
 
   observe(step: number, r: StepReport): SkipVerdict {
@@ -92,6 +103,16 @@ export class SkipWatch {
     this.consecutive++;
     const notice = `step ${step}: non-finite gradients (loss ${r.loss}); the update was skipped`;
     if (this.consecutive < this.maxConsecutive) return { notice, pause: null };
+    if (this.f16 && this.scaled && Number.isFinite(r.loss)) {
+      return {
+        notice,
+        f16Range: true,
+        pause:
+          `${this.consecutive} steps in a row had non-finite gradients at loss scale ${r.lossScale} with a finite loss: a value exceeds f16's range ` +
+          `(${F16_MAX}), typically a convolution's output before its BatchNorm once the weights have grown. The weights are unchanged since the ` +
+          'last good step and checkpoints are f32: continue in f32 (`--precision f32`, or precision f32 in the set-up).',
+      };
+    }
     return {
       notice,
       pause:

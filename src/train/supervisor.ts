@@ -16,6 +16,10 @@
  *   intact. The run PAUSES (it does not go on without a way to save progress): the weights stay
  *   in GPU memory, `run()` resolves 'paused' with `pausedFor: 'storage-full'`, and a later
  *   `run()` writes that missed checkpoint first, then continues.
+ * - f16's range exceeded (Trainer.pauseCause 'f16-range': gradients non-finite even at loss
+ *   scale 1 with a finite loss): where the platform allows (`fallbackToF32`), the run goes on in
+ *   f32 from the checkpoint written at the pause, on a rebuilt Context; otherwise it stays paused
+ *   with the message.
  * - Checkpoint cadence by time (`checkpointEveryMs`): the trainer is paused silently after the
  *   current step (its `train()` writes a checkpoint with a consistent run position) and started
  *   again at once. `checkpointNow()` does the same on demand, before an operation that can
@@ -63,6 +67,13 @@ export interface SupervisorHooks {
   checkpointEveryMs?: number;
   /** Waits between tries to build a device when none can be had (the last repeats). */
   deviceRetryMs?: readonly number[];
+  /**
+   * The trainer paused because f16's range was exceeded (Trainer.pauseCause 'f16-range'):
+   * return true when `build` will make f32 trainers from now on, and the supervisor rebuilds
+   * and trains on in f32 from the newest checkpoint (written at the pause: the skipped steps
+   * changed no weight). Absent or false: the pause stands, with its message.
+   */
+  fallbackToF32?(): boolean;
   /** The clock (ms); tests pass their own. */
   now?(): number;
 }
@@ -181,6 +192,10 @@ export class Supervisor {
           if (this.wanted === 'stop') trainer.state = 'stopped';
           else this.hooks.notice?.('paused: paused by the user');
           return { state: trainer.state, step: trainer.step, rebuilds };
+        }
+        if (state === 'paused' && trainer.pauseCause === 'f16-range' && this.wanted === 'run' && this.hooks.fallbackToF32?.()) {
+          await this.rebuildInF32(trainer.step);
+          continue;
         }
         return { state, step: trainer.step, rebuilds };
       } catch (err) {
@@ -307,6 +322,23 @@ export class Supervisor {
     this.hooks.status?.({ kind: 'lost', message: lostMessage, loss: this.losses.length, max });
     const next = await this.buildWhenPossible();
     if (!next) return false;
+    await this.restoreLatest(next);
+    this.hooks.status?.({ kind: 'resumed', step: next.step });
+    return true;
+  }
+
+  /** After an f16-range pause: a new trainer (`build` now makes f32 ones) from the newest checkpoint. */
+  private async rebuildInF32(step: number): Promise<void> {
+    const old = this.built!;
+    this.built = null;
+    old.dispose();
+    const next = await this.start();
+    await this.restoreLatest(next);
+    this.hooks.notice?.(`f16's range was exceeded at step ${step}: training goes on in f32 from the checkpoint at step ${next.step}`);
+  }
+
+  /** Restores the newest checkpoint into `next` (a fresh run from step 0 when there is none). */
+  private async restoreLatest(next: Trainer): Promise<void> {
     const checkpoint = await this.hooks.latest();
     if (checkpoint) {
       next.restore(checkpoint.arrays, checkpoint.metadata);
@@ -314,8 +346,6 @@ export class Supervisor {
     } else {
       this.hooks.notice?.('no checkpoint yet: the run starts again from step 0');
     }
-    this.hooks.status?.({ kind: 'resumed', step: next.step });
-    return true;
   }
 
   /** A new trainer; while none can be built, says so and tries again with backoff. Null when stopped. */

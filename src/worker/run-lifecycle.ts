@@ -60,7 +60,14 @@ export class RunLifecycle {
 
   /** Builds the first trainer (the caller starts it with `launch`). Out of memory names the largest batch that fits. */
   async open(checkpoint?: CheckpointData): Promise<Trainer> {
+    // 'auto' precision may fall back to f32 when f16's range is exceeded; an asked-for f16 pauses.
+    const auto = this.config.precision === undefined;
     this.supervisor = new Supervisor({
+      fallbackToF32: () => {
+        if (!auto || this.config.precision !== 'f16') return false;
+        this.config.precision = 'f32';
+        return true;
+      },
       build: () => this.build(),
       latest: () => this.latest(),
       notice: (message) => this.env.emit({ type: 'notice', message }),

@@ -22,9 +22,12 @@ import { sizeClass } from '../gpu/buffer-pool.ts';
 import { architectureOf, type ConvNeXtConfig, type ResNetConfig } from '../models/zoo.ts';
 import type { SparKConfig } from '../models/registry.ts';
 import { visiblePatches } from '../models/spark.ts';
+import type { Precision } from '../tensor/precision.ts';
 
 export interface MemoryConfig extends SparKConfig {
   batchSize: number;
+  /** Storage of activations and their gradients (default f32): f16 halves every activation but the image and the loss's targets. */
+  precision?: Precision;
 }
 
 export interface MemoryEstimate {
@@ -63,13 +66,15 @@ class Tally {
   params = 0;
   acts = 0;
   largest = 0;
+  /** Bytes per activation element: 4 in f32, 2 in f16. */
+  constructor(private readonly actBytes = F32) {}
   param(n: number): void {
     this.params += n;
     this.largest = Math.max(this.largest, n * F32);
   }
-  /** `count` tensors of `rows` x `channels` floats. */
-  act(rows: number, channels: number, count = 1): void {
-    const bytes = Math.ceil(rows) * channels * F32;
+  /** `count` activation tensors of `rows` x `channels` elements (`elementBytes`: the run's precision unless given). */
+  act(rows: number, channels: number, count = 1, elementBytes = this.actBytes): void {
+    const bytes = Math.ceil(rows) * channels * elementBytes;
     if (bytes <= 0) return;
     this.acts += count * sizeClass(bytes);
     this.largest = Math.max(this.largest, bytes);
@@ -170,9 +175,10 @@ export function estimateTrainingMemory(cfg: MemoryConfig): MemoryEstimate {
   const visible = visiblePatches(fmap, cfg.maskRatio ?? 0.6) / (fmap * fmap);
   const dense = (stride: number) => B * (H / stride) ** 2;
   const sparse = (stride: number) => dense(stride) * visible;
-  const t = new Tally();
-  // The image, its gathered visible sites, the loss's targets and per-patch terms.
-  t.act(dense(1), 3, 3);
+  const t = new Tally(cfg.precision === 'f16' ? 2 : F32);
+  // The image, its gathered visible sites, the loss's targets and per-patch terms (the image
+  // and the targets stay f32 in f16 runs).
+  t.act(dense(1), 3, 3, F32);
   t.act(sparse(1), 3);
   const features = arch.family === 'resnet' ? resnet(t, arch.resnet, sparse) : convnext(t, arch.convnext, sparse);
   // Densify (coarsest first): norm, mask-token fill, projection to the decoder width.

@@ -10,6 +10,7 @@
 import { STATUS_REQUEST, type OfflineReport } from '../platform/browser/offline-cache.ts';
 
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+const UPDATE_SAVED = ' A newer version is saved; it opens once every tab of this app is closed.';
 
 /** The worker's file name, defined by tools/precache-plugin.ts in builds; undefined under `vite dev`. */
 declare const __SERVICE_WORKER__: string;
@@ -31,7 +32,8 @@ export function initOfflineStatus(line: HTMLElement): void {
   show('saving', 'Saving the app for offline use…');
   navigator.serviceWorker.addEventListener('message', (e: MessageEvent) => {
     const m = e.data as { type?: string; done?: number; total?: number; message?: string };
-    if (m.type === 'webspark-offline-failed') show('failed', `Not available offline: ${m.message}.`);
+    // A newer build that fails to save leaves the saved one working: only a page without one says failed.
+    if (m.type === 'webspark-offline-failed' && line.dataset.state !== 'ready') show('failed', `Not available offline: ${m.message}.`);
     else if (m.type === 'webspark-offline-progress' && line.dataset.state === 'saving') {
       show('saving', `Saving the app for offline use: ${mib(m.done!)} of ${mib(m.total!)}…`);
     }
@@ -45,6 +47,20 @@ export function initOfflineStatus(line: HTMLElement): void {
 
 async function register(line: HTMLElement, show: (state: string, text: string) => void): Promise<void> {
   const registration = await navigator.serviceWorker.register(new URL(`${import.meta.env.BASE_URL}${SERVICE_WORKER}`, document.baseURI));
+  const watched = new Set<ServiceWorker>();
+  const watch = (worker: ServiceWorker | null) => {
+    if (!worker || watched.has(worker)) return;
+    watched.add(worker);
+    worker.addEventListener('statechange', () => {
+      // An install that failed: its reason came as a message, unless the page missed it.
+      if (worker.state === 'redundant' && line.dataset.state === 'saving') {
+        show('failed', 'Not available offline: saving the files failed (the service worker\'s console says why).');
+      }
+      if (worker.state === 'installed' && registration.active && line.dataset.state === 'ready') line.textContent += UPDATE_SAVED;
+    });
+  };
+  watch(registration.installing);
+  registration.addEventListener('updatefound', () => watch(registration.installing));
   const active = (await navigator.serviceWorker.ready).active;
   if (!active) return;
   const r = await ask(active);
@@ -53,7 +69,7 @@ async function register(line: HTMLElement, show: (state: string, text: string) =
       `(${r.missing.slice(0, 3).join(', ')}${r.missing.length > 3 ? ', …' : ''}); they are fetched from the network while online.`);
     return;
   }
-  const update = registration.waiting || registration.installing ? ' A newer version is being saved; it opens once every tab of this app is closed.' : '';
+  const update = registration.waiting ? UPDATE_SAVED : '';
   show('ready', `Available offline (${r.files} files, ${mib(r.bytes)}, version ${r.version}).${update}`);
   line.dataset.version = r.version;
   line.dataset.files = String(r.files);

@@ -3,15 +3,18 @@
  * - the first visit registers the service worker, which saves this build's files (the app
  *   shell, the demo model, the sample shard, the held-out photos); the page's status line says
  *   "Available offline" once every file is in the cache;
+ * - an earlier build's cache is deleted, a cache of another name kept;
  * - the cache holds exactly the build's list, all of it from the page's origin: requests the
  *   controlled page makes for other things (a gated URL with a token, another origin, a query
  *   string) are not stored;
+ * - after a deploy (index.html and a file that keeps its name changed on the server), a page
+ *   loaded online gets the server's copy of that file, not the saved one;
  * - with the network off (Playwright's offline emulation, and the server cutting every
- *   connection unanswered), a reload opens the page, the masking demo draws its first
- *   reconstruction with the shipped model, a 2-step run of the tiny model on the bundled shard
- *   finishes, and no page error or failed request occurs.
+ *   connection unanswered), a reload opens the saved build's page and files, the masking demo
+ *   draws its first reconstruction with the shipped model, a 2-step run of the tiny model on
+ *   the bundled shard finishes, and no page error or failed request occurs.
  */
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
@@ -47,6 +50,13 @@ describe('the app offline (built, static server, Chromium)', () => {
     const context = await app.browser.newContext({ viewport: { width: 1400, height: 900 } });
     const page = await context.newPage();
     const problems = watchProblems(page);
+    // An earlier build's cache, to be deleted when this build's worker activates, and a cache of
+    // another name, which is not the app's to delete.
+    await page.goto(`${app.base}/data/CREDITS.md`);
+    await page.evaluate(async () => {
+      await (await caches.open('webspark-offline-0123456789abcdef')).put('/index.html', new Response('an older build'));
+      await (await caches.open('not-webspark')).put('/kept', new Response('kept'));
+    });
     await page.goto(`${app.base}/`);
     await appReady(page);
     await waitOrExplain(page, '#offline-status[data-state="ready"]', 120_000, statusShown);
@@ -72,8 +82,9 @@ describe('the app offline (built, static server, Chromium)', () => {
     expect(problems.filter((p) => !p.startsWith(`request failed: ${elsewhere} `))).toEqual([]);
     problems.length = 0;
 
-    const entries = await cacheEntries(page);
-    expect(new Set(entries.map((e) => e.cache))).toEqual(new Set([`webspark-offline-${version}`]));
+    const all = await cacheEntries(page);
+    expect(new Set(all.map((e) => e.cache))).toEqual(new Set([`webspark-offline-${version}`, 'not-webspark']));
+    const entries = all.filter((e) => e.cache !== 'not-webspark');
     expect(entries.length).toBe(files);
     expect(entries.filter((e) => new URL(e.url).origin !== origin)).toEqual([]);
     const paths = new Set(entries.map((e) => new URL(e.url).pathname));
@@ -86,7 +97,21 @@ describe('the app offline (built, static server, Chromium)', () => {
       expect(model?.bytes, 'the demo model in the cache').toBeGreaterThan(1e6);
     }
 
-    // The network off: for the browser, and at the server.
+    // A deploy since the build was saved (index.html and a file that keeps its name change):
+    // online, the newer page gets the server's file, not the saved one.
+    const credits = () => page.evaluate(async () => (await fetch('/data/CREDITS.md')).text());
+    const savedCredits = await credits();
+    const index = join(app.dir, 'index.html');
+    writeFileSync(index, readFileSync(index, 'utf8').replace('</body>', '<!-- another build --></body>'));
+    appendFileSync(join(app.dir, 'data/CREDITS.md'), 'another build\n');
+    expect(await credits(), 'before a navigation shows the newer build').toBe(savedCredits);
+    await page.reload();
+    await appReady(page);
+    const html = () => page.evaluate(() => document.documentElement.outerHTML);
+    expect(await html()).toContain('another build');
+    expect(await credits()).toBe(`${savedCredits}another build\n`);
+
+    // The network off: for the browser, and at the server. The saved build opens.
     await context.setOffline(true);
     app.setReachable(false);
     await page.reload();
@@ -100,6 +125,8 @@ describe('the app offline (built, static server, Chromium)', () => {
       console.log(`offline: first reconstruction ${((Date.now() - start) / 1000).toFixed(1)} s after scrolling to the demo`);
       expect(await page.locator('#demo-error-text').isHidden()).toBe(true);
     }
+    expect(await html()).not.toContain('another build');
+    expect(await credits()).toBe(savedCredits);
     // And it trains: the tiny model (the default on a software adapter) for 2 steps on the bundled shard.
     await page.fill('input[name=steps]', '2');
     await page.fill('input[name=autosaveMinutes]', '0');

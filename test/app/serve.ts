@@ -33,6 +33,8 @@ const TYPES: Record<string, string> = {
 
 export interface ServedApp {
   base: string;
+  /** The build output the server serves (a file written there is served from then on). */
+  dir: string;
   browser: Browser;
   /** Another Chromium with WebGPU turned off (closed with the app). */
   browserWithoutWebGpu(): Promise<Browser>;
@@ -93,6 +95,7 @@ export async function serveBuiltApp(executablePath = '/usr/bin/chromium'): Promi
     };
     return {
       base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      dir,
       browser,
       browserWithoutWebGpu,
       close,

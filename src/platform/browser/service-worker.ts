@@ -7,8 +7,9 @@
  *   named after the build's version. A file already there from an install cut short is not
  *   downloaded again; a file whose size is not the built one fails the install (a host that
  *   answers a missing file with its index page would otherwise be cached as the model).
- * - fetch: the list's files cache-first; navigations network-first, the cached index.html when
- *   the network fails; everything else untouched (never cached).
+ * - fetch: the list's files cache-first (network-first once a navigation has shown that the
+ *   server has a newer build); navigations network-first, the cached index.html when the
+ *   network fails; everything else untouched (never cached).
  * - activate: deletes the caches of earlier builds. No skipWaiting / clients.claim: a page keeps
  *   the worker (and the files) it loaded with, and a new build takes over once every tab of the
  *   old one is closed.
@@ -65,15 +66,41 @@ async function removeOldCaches(): Promise<void> {
   for (const name of await caches.keys()) if (name.startsWith(CACHE_PREFIX) && name !== CACHE) await caches.delete(name);
 }
 
+/**
+ * An empty cache whose existence says that the server now has another build than the saved one
+ * (a navigation brought another index.html). Then the listed files come from the network first:
+ * the newer page must get its own build's demo model and shard, which keep their names across
+ * builds, not the saved build's. Offline, the saved copies still answer. A cache rather than a
+ * variable because the browser stops and restarts an idle worker; deleted with the saved build.
+ */
+const NEWER_ONLINE = `${CACHE}-newer-build-online`;
+
 async function fromCache(request: Request): Promise<Response> {
+  if (await caches.has(NEWER_ONLINE)) {
+    try {
+      return await fetch(request);
+    } catch {
+      // Offline: the saved copy, below.
+    }
+  }
   const hit = await (await caches.open(CACHE)).match(request.url);
   // Missing (evicted, or cleared by hand): the network's, still not stored.
   return hit ?? fetch(request);
 }
 
-async function navigate(request: Request): Promise<Response> {
+/** Notes whether the page the network gave is the saved build's index.html. */
+async function compareWithSaved(page: Response): Promise<void> {
+  const saved = await (await caches.open(CACHE)).match(urlOf(FALLBACK_PAGE));
+  if (!saved) return;
+  if ((await page.text()) === (await saved.text())) await caches.delete(NEWER_ONLINE);
+  else await caches.open(NEWER_ONLINE);
+}
+
+async function navigate(event: FetchEvent): Promise<Response> {
   try {
-    return await fetch(request);
+    const response = await fetch(event.request);
+    if (response.ok && response.headers.get('content-type')?.startsWith('text/html')) event.waitUntil(compareWithSaved(response.clone()));
+    return response;
   } catch (err) {
     const page = await (await caches.open(CACHE)).match(urlOf(FALLBACK_PAGE));
     if (page) return page;
@@ -94,7 +121,7 @@ sw.addEventListener('fetch', (event) => {
   const r = event.request;
   const route = routeFor({ url: r.url, method: r.method, mode: r.mode, hasRange: r.headers.has('range') }, sw.registration.scope, FILES);
   if (route === 'cache') event.respondWith(fromCache(r));
-  else if (route === 'navigate') event.respondWith(navigate(r));
+  else if (route === 'navigate') event.respondWith(navigate(event));
 });
 sw.addEventListener('message', (event) => {
   if ((event.data as { type?: string } | null)?.type !== STATUS_REQUEST || !event.ports[0]) return;

@@ -9,7 +9,7 @@
  */
 import { STATUS_REQUEST, type OfflineReport } from '../platform/browser/offline-cache.ts';
 
-const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 const UPDATE_SAVED = ' A newer version is saved; it opens once every tab of this app is closed.';
 
 /** The worker's file name, defined by tools/precache-plugin.ts in builds; undefined under `vite dev`. */

@@ -61,7 +61,7 @@ describe('the app offline (built, static server, Chromium)', () => {
     await appReady(page);
     await waitOrExplain(page, '#offline-status[data-state="ready"]', 120_000, statusShown);
     const status = page.locator('#offline-status');
-    expect(await status.textContent()).toMatch(/^Available offline \(\d+ files, [\d.]+ MB, version [0-9a-f]{16}\)\.$/);
+    expect(await status.textContent()).toMatch(/^Available offline \(\d+ files, [\d.]+ MiB, version [0-9a-f]{16}\)\.$/);
     const version = await status.getAttribute('data-version');
     const files = Number(await status.getAttribute('data-files'));
 

@@ -102,7 +102,9 @@ async function navigate(event: FetchEvent): Promise<Response> {
     if (response.ok && response.headers.get('content-type')?.startsWith('text/html')) event.waitUntil(compareWithSaved(response.clone()));
     return response;
   } catch (err) {
-    const page = await (await caches.open(CACHE)).match(urlOf(FALLBACK_PAGE));
+    // Offline: the saved file itself when one is opened directly (a photo, the credits), else the app.
+    const cache = await caches.open(CACHE);
+    const page = (await cache.match(event.request.url)) ?? (await cache.match(urlOf(FALLBACK_PAGE)));
     if (page) return page;
     throw err;
   }

@@ -18,6 +18,7 @@ import { benchTune } from '../../bench/tune.ts';
 import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts';
 import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
 import { benchTrain, formatTrain } from '../../bench/train.ts';
+import { noTimestampsMessage, type ProfileOptions } from '../../bench/train-profile.ts';
 import { RESNETS } from '../models/zoo.ts';
 import { nodeShards } from '../platform/node/data-sources.ts';
 import { SharpDecoder } from '../platform/node/data-decode.ts';
@@ -34,6 +35,8 @@ interface SuiteOptions {
   model?: string;
   inputSize?: number;
   batch?: number;
+  /** `train`: profile the replayed step by kernel family. */
+  profile?: ProfileOptions;
 }
 
 interface SuiteResult {
@@ -92,7 +95,7 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
       ? (c: TrainConfig) =>
           new DataLoader({ shards, decoder: new SharpDecoder(), batchSize: c.batchSize, seed: c.seed, shuffleBuffer: 64, augment: { size: c.inputSize }, cursor: null })
       : undefined;
-    const r = await benchTrain(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o), ...(o.quick ? { steps: 2 } : {}), ...(dataLoader ? { dataLoader } : {}) });
+    const r = await benchTrain(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o), ...(o.quick ? { steps: 2 } : {}), ...(dataLoader ? { dataLoader } : {}), ...(o.profile ? { profile: o.profile } : {}) });
     return { records: r.records, text: formatTrain(r.summary), summary: r.summary };
   },
   data: async (_ctx, o) => {
@@ -129,6 +132,9 @@ const OPTIONS = defineOptions({
   model: { type: 'string', value: 'NAME', defaultText: 'per suite', help: '`encoder` (a ResNet) and `train`: the model' },
   'input-size': { type: 'integer', min: 32, defaultText: 'per suite', help: '`encoder` and `train`: image side in pixels' },
   batch: { type: 'integer', min: 1, defaultText: 'per suite', help: '`encoder` and `train`: images per batch' },
+  profile: { type: 'flag', help: "`train`: also time every dispatch of the replayed step (needs 'timestamp-query') and print kernel time by family" },
+  'peak-gflops': { type: 'number', min: 0.001, value: 'N', defaultText: 'none', help: '`train --profile`: the device\'s peak fp32 GFLOP/s, to print conv families as a share of it' },
+  'peak-gbps': { type: 'number', min: 0.001, value: 'N', defaultText: 'none', help: '`train --profile`: the device\'s peak memory GB/s, to print the other families as a share of it' },
   autotune: { type: 'flag', help: 'run the `tune` suite first, so the suites after it time tuned conv kernels' },
   precision: PRECISION_OPTION,
 });
@@ -141,6 +147,18 @@ export const command: Command<typeof OPTIONS> = {
   run: bench,
 };
 
+/** --profile and its peaks; they mean something only with the `train` suite. */
+function profileOptions(args: Args<typeof OPTIONS>, suites: readonly string[]): ProfileOptions | null {
+  const peakGflops = args.get('peak-gflops');
+  const peakGbps = args.get('peak-gbps');
+  if (!args.get('profile')) {
+    if (peakGflops !== undefined || peakGbps !== undefined) throw new Error('--peak-gflops and --peak-gbps go with --profile (bench train --profile)');
+    return null;
+  }
+  if (!suites.includes('train')) throw new Error('--profile profiles the training step: name the train suite (webspark bench train --profile)');
+  return { ...(peakGflops !== undefined ? { peakGflops } : {}), ...(peakGbps !== undefined ? { peakGbps } : {}) };
+}
+
 export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
   browser = args.get('browser');
   const names = args.positionals.length ? [...args.positionals] : Object.keys(SUITES).filter((n) => n !== 'tune');
@@ -150,7 +168,13 @@ export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
     if (!SUITES[n]) throw new Error(`unknown suite '${n}' (known: ${Object.keys(SUITES).join(', ')})`);
   }
   parsePrecision(args.get('precision')); // a bad name fails before any device work
+  const profile = profileOptions(args, names);
   const gpu = await createNodeGpu();
+  if (profile && !gpu.features.has('timestamp-query')) {
+    gpu.destroy();
+    process.stderr.write(`${noTimestampsMessage()}\n`);
+    return 1;
+  }
   const { ctx, choice: chosen } = contextFor(gpu, args.get('precision'));
   try {
     process.stdout.write(`${adapterLine(gpu)}\n${precisionLine(chosen)}\n`);
@@ -167,6 +191,7 @@ export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
         ...(model ? { model } : {}),
         ...(inputSize ? { inputSize } : {}),
         ...(batch ? { batch } : {}),
+        ...(profile ? { profile } : {}),
       };
       const got = await SUITES[n]!(ctx, o);
       const r = Array.isArray(got) ? { records: got } : got;

@@ -31,14 +31,21 @@ export function nodeAdapterChoice(): AdapterChoice {
 }
 
 async function nodeGpu(): Promise<GPU> {
-  if (dawn) return dawn;
+  dawn ??= await nodeGpuWith([]);
+  return dawn;
+}
+
+/**
+ * A new Dawn instance made with `flags` (Dawn toggles such as
+ * 'enable-dawn-features=allow_unsafe_apis'), on the driver this process chose.
+ */
+export async function nodeGpuWith(flags: readonly string[]): Promise<GPU> {
   applyChoice(nodeAdapterChoice(), process.env);
   // Mesa's drivers print noise about XDG_RUNTIME_DIR when it is unset (headless servers).
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
   const webgpu = await import('webgpu');
   Object.assign(globalThis, webgpu.globals);
-  dawn = webgpu.create([]);
-  return dawn;
+  return webgpu.create([...flags]);
 }
 
 /** Creates a Gpu in Node. Throws with install advice when no adapter can be found. */

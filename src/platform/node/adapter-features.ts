@@ -5,7 +5,7 @@
  * only the toggle shows is what a kernel could use with it, not what webspark asks for today
  * (src/gpu/device.ts requests 'timestamp-query', 'shader-f16' and 'subgroups' where present).
  */
-import { nodeGpuWith } from './gpu.ts';
+import { DAWN_FLAGS, nodeGpuWith } from './gpu.ts';
 
 export const UNSAFE_APIS_TOGGLE = 'enable-dawn-features=allow_unsafe_apis';
 
@@ -13,7 +13,7 @@ export const UNSAFE_APIS_TOGGLE = 'enable-dawn-features=allow_unsafe_apis';
 export const KERNEL_FEATURES = /^(shader-f16|subgroups|subgroup-size-control|timestamp-query|chromium-experimental-subgroup-matrix|.*cooperative.*matrix.*|.*subgroup-matrix.*)$/;
 
 export interface AdapterFeatureSet {
-  /** The Dawn instance flags it was asked with. */
+  /** The Dawn instance flags it was asked with (Node's own, DAWN_FLAGS, and the toggle or not). */
   flags: string[];
   /** vendor / architecture / device / description, or null when no adapter was found. */
   adapter: string | null;
@@ -47,8 +47,8 @@ async function featureSet(flags: string[]): Promise<AdapterFeatureSet> {
 
 /** The adapter asked for normally and with the allow_unsafe_apis toggle, and what differs. */
 export async function compareAdapterFeatures(): Promise<FeatureComparison> {
-  const normal = await featureSet([]);
-  const unsafe = await featureSet([UNSAFE_APIS_TOGGLE]);
+  const normal = await featureSet([...DAWN_FLAGS]);
+  const unsafe = await featureSet([...DAWN_FLAGS, UNSAFE_APIS_TOGGLE]);
   const has = new Set(normal.features);
   const limitsChanged = Object.keys({ ...normal.limits, ...unsafe.limits })
     .sort()

@@ -30,8 +30,15 @@ export function nodeAdapterChoice(): AdapterChoice {
   return choice;
 }
 
+/**
+ * Dawn rounds timestamp queries down to multiples of 65.536 us by default (a browser's defence
+ * against timing attacks); a kernel of 20 us would read as 0 or 65 us. Node runs no untrusted
+ * pages, and `bench train --profile` times dispatches one by one, so Node turns it off.
+ */
+export const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'] as const;
+
 async function nodeGpu(): Promise<GPU> {
-  dawn ??= await nodeGpuWith([]);
+  dawn ??= await nodeGpuWith(DAWN_FLAGS);
   return dawn;
 }
 

@@ -49,7 +49,11 @@ export interface StepProfile {
   /** 1 - kernelMs / stepMs: dispatch overhead, submission latency and idle. */
   gapShare: number;
   peaks: { gflops: number | null; gbps: number | null };
+  /** The pipelines that took the most kernel time (TOP_PIPELINES of them), slowest first. */
+  topPipelines: { label: string; family: Family; dispatches: number; ms: number }[];
 }
+
+const TOP_PIPELINES = 15;
 
 /**
  * The part of a step outside its recording: the batch's pixels uploaded and flipped and
@@ -122,6 +126,14 @@ export function summarizeProfile(runs: readonly ReplayProfile[], input: InputPro
     acc.set(family, a);
   }
   const kernelMs = input.ms + units.reduce((n, u) => n + u.ms, 0);
+  const byPipeline = new Map<string, StepProfile['topPipelines'][number]>();
+  for (const u of units) {
+    if (u.kind !== 'dispatch') continue;
+    const p = byPipeline.get(u.label) ?? { label: u.label, family: familyOf(u.label, u.notes), dispatches: 0, ms: 0 };
+    p.dispatches++;
+    p.ms += u.ms;
+    byPipeline.set(u.label, p);
+  }
   const peaks = { gflops: opts.peakGflops ?? null, gbps: opts.peakGbps ?? null };
   const families = FAMILIES.filter((f) => acc.has(f)).map((family): FamilyProfile => {
     const a = acc.get(family)!;
@@ -141,6 +153,7 @@ export function summarizeProfile(runs: readonly ReplayProfile[], input: InputPro
     stepMs,
     gapShare: stepMs > 0 ? 1 - kernelMs / stepMs : 0,
     peaks,
+    topPipelines: [...byPipeline.values()].sort((a, b) => b.ms - a.ms).slice(0, TOP_PIPELINES),
   };
 }
 
@@ -167,5 +180,7 @@ export function formatProfile(p: StepProfile): string {
     `  profiled replay span ${p.profiledSpanMs.toFixed(2)} ms (first to last timestamp; one pass per dispatch adds overhead a normal replay does not pay)`,
     '  GFLOP/s: useful conv FLOPs (2 x output rows x cout x cin/groups x kh x kw; active rows of sparse convs) per kernel ms.',
     '  GB/s: bytes the bindings span, each counted once per dispatch (an estimate of bytes read + written; pooled buffers round up).',
+    `slowest pipelines (shader:entry:constants; a pipeline's family is that of its first dispatch):`,
+    ...p.topPipelines.map((x) => `  ${x.ms.toFixed(3).padStart(9)} ms  ${String(x.dispatches).padStart(4)} x  ${x.family.padEnd(18)}  ${x.label}`),
   ].join('\n');
 }

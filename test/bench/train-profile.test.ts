@@ -36,6 +36,9 @@ describe('bench train --profile', () => {
     for (const f of ['conv forward', 'conv input-grad', 'conv weight-grad', 'transposed conv', 'BatchNorm', 'densify/mask', 'loss', 'optimizer (LAMB)']) {
       expect(names).toContain(f);
     }
+    const top = p.topPipelines.map((x) => x.ms);
+    expect(top.length).toBeGreaterThan(0);
+    expect(top).toEqual([...top].sort((a, b) => b - a));
     // The convs' useful FLOPs are known: their GFLOP/s is positive wherever they took time.
     for (const f of p.families.filter((x) => x.measure === 'flops')) expect(f.work).toBeGreaterThan(0);
   });

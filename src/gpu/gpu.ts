@@ -11,6 +11,7 @@
  *   command-stream.ts  the encoder and its pass, the uniform arena, the queue submit
  *   command-sink.ts    where commands go: encoded now (EagerSink) ...
  *   recorder.ts        ... or kept for replay (Recorder); recording.ts, replay-chunks.ts
+ *   replay-profile.ts  a replay timed dispatch by dispatch (bench train --profile)
  *   staging.ts         host data in (staging buffers) and out (read back)
  *   timing.ts          GPU timestamps
  *

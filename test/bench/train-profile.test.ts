@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { benchTrain } from '../../bench/train.ts';
 import { familyOf } from '../../bench/profile-families.ts';
 import { useContext } from '../helpers/gpu.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import type { Context } from '../../src/tensor/context.ts';
 
 describe('bench train --profile', () => {
   const getCtx = useContext();
@@ -41,6 +43,16 @@ describe('bench train --profile', () => {
     expect(top).toEqual([...top].sort((a, b) => b - a));
     // The convs' useful FLOPs are known: their GFLOP/s is positive wherever they took time.
     for (const f of p.families.filter((x) => x.measure === 'flops')) expect(f.work).toBeGreaterThan(0);
+  });
+
+  it("refuses before any work where the device lacks 'timestamp-query'", async () => {
+    const ctx = getCtx();
+    // The same Gpu seen without the feature (benchTrain checks it before anything else).
+    const gpu = Object.create(ctx.gpu, { features: { value: new Set<string>() } }) as Gpu;
+    const noTimestamps = { gpu, precision: ctx.precision } as Context;
+    const before = ctx.gpu.stats.dispatches;
+    await expect(benchTrain(noTimestamps, { steps: 2, profile: {} })).rejects.toThrow(/lacks the WebGPU feature 'timestamp-query'/);
+    expect(ctx.gpu.stats.dispatches).toBe(before);
   });
 });
 

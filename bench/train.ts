@@ -28,6 +28,8 @@ import type { Batch } from '../src/data/loader.ts';
 import { newMetrics } from '../src/data/types.ts';
 import { Rng } from '../src/util/rng.ts';
 import { median, record, type BenchRecord } from './harness.ts';
+import type { ReplayProfile } from '../src/gpu/gpu.ts';
+import { formatProfile, noTimestampsMessage, profileInput, profileRecording, summarizeProfile, type InputProfile, type ProfileOptions, type StepProfile } from './train-profile.ts';
 
 export interface TrainBenchOptions {
   model?: string;
@@ -37,6 +39,8 @@ export interface TrainBenchOptions {
   steps?: number;
   /** A real loader for the data-wait run (the CLI gives the bundled shard's). */
   dataLoader?: (config: TrainConfig) => BatchSource;
+  /** Also profile the replayed step by kernel family (bench/train-profile.ts; needs 'timestamp-query'). */
+  profile?: ProfileOptions;
 }
 
 export interface TrainSummary {
@@ -70,6 +74,8 @@ export interface TrainSummary {
   dataWaitShare: number | null;
   targets: { submitsPerStep: number; dataWaitShare: number };
   met: { submits: boolean; dataWait: boolean | null };
+  /** Where the replayed step's GPU time goes (with `profile`). */
+  profile?: StepProfile;
 }
 
 /**
@@ -86,7 +92,7 @@ function fixedBatches(batch: number, size: number, stats: () => GpuCounts, marks
   return { next, close: () => {}, metrics: newMetrics() };
 }
 
-/** One batch of seeded random pixels at `size`, no flips. */
+/** The bench's batch: seeded random pixels at `size`, no flips. */
 export function fixedBatch(batch: number, size: number): Batch {
   const rng = new Rng(2);
   return {
@@ -122,9 +128,11 @@ interface RunResult {
   /** The kept recording's buffers, and the most bytes live at one of its commands. */
   activationBytes: number | null;
   stepLivePeakBytes: number | null;
+  /** Profiled replays of the recorded step (when asked for). */
+  profiled: { replays: ReplayProfile[]; input: InputProfile } | null;
 }
 
-async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSource, replay: boolean): Promise<RunResult> {
+async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSource, replay: boolean, profileReplays = 0): Promise<RunResult> {
   const gpu = base.gpu;
   await gpu.sync();
   const ctx = new Context(gpu, { precision: base.precision });
@@ -142,9 +150,15 @@ async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSo
     { replay },
   );
   let recorded: Trainer['recordedStep'] = null;
+  let profiled: RunResult['profiled'] = null;
   try {
     await trainer.train();
     recorded = trainer.recordedStep;
+    if (profileReplays > 0 && recorded) {
+      await gpu.sync();
+      const replays = await profileRecording(gpu, recorded.recording, profileReplays);
+      profiled = { replays, input: await profileInput(ctx, fixedBatch(config.batchSize, config.inputSize), profileReplays) };
+    }
   } finally {
     trainer.dispose();
   }
@@ -162,7 +176,7 @@ async function run(base: Context, config: TrainConfig, source: 'fixed' | BatchSo
       readbacks: (last.readbacks - first.readbacks) / n,
     };
   }
-  return { metrics: metrics.slice(2), perStep, peakBytes, activationBytes: recorded?.bytes ?? null, stepLivePeakBytes: recorded?.livePeakBytes ?? null };
+  return { metrics: metrics.slice(2), perStep, peakBytes, activationBytes: recorded?.bytes ?? null, stepLivePeakBytes: recorded?.livePeakBytes ?? null, profiled };
 }
 
 
@@ -205,7 +219,8 @@ export function trainBenchConfig(ctx: Context, options: TrainBenchOptions = {}):
 export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}): Promise<{ records: BenchRecord[]; summary: TrainSummary }> {
   const { config, name, soft } = trainBenchConfig(ctx, options);
   const { batchSize: B, inputSize: size } = config;
-  const replayed = await run(ctx, config, 'fixed', true);
+  if (options.profile && !ctx.gpu.features.has('timestamp-query')) throw new Error(noTimestampsMessage());
+  const replayed = await run(ctx, config, 'fixed', true, options.profile ? (options.profile.replays ?? 3) : 0);
   const eager = await run(ctx, config, 'fixed', false);
   const fed = options.dataLoader ? await run(ctx, config, options.dataLoader(config), true) : null;
 
@@ -239,6 +254,7 @@ export async function benchTrain(ctx: Context, options: TrainBenchOptions = {}):
     dataWaitShare,
     targets,
     met: { submits: perStep.submits <= targets.submitsPerStep, dataWait: dataWaitShare === null ? null : dataWaitShare <= targets.dataWaitShare },
+    ...(replayed.profiled ? { profile: summarizeProfile(replayed.profiled.replays, replayed.profiled.input, ms, options.profile) } : {}),
   };
   const records = [
     record('train', 'SparK step (fwd+bwd+LAMB), replayed', 'webspark', shape, ms, null, replayed.peakBytes),
@@ -261,5 +277,6 @@ export function formatTrain(s: TrainSummary): string {
     `  peak GPU pool bytes ${(s.peakBytes / 2 ** 20).toFixed(1)} MiB replayed, ${(s.peakBytesEager / 2 ** 20).toFixed(1)} MiB eager (weights, grads, LAMB moments, activations)`,
     `  activation memory (the recorded step's own buffers) ${((s.activationBytes ?? 0) / 2 ** 20).toFixed(1)} MiB (liveness-assigned; ${((s.stepLivePeakBytes ?? 0) / 2 ** 20).toFixed(1)} MiB live at its busiest command)`,
     wait,
+    ...(s.profile ? ['', formatProfile(s.profile)] : []),
   ].join('\n');
 }

@@ -19,6 +19,7 @@ import { benchTfjs, formatRatios, ratios, TFJS_IMPL } from '../../bench/tfjs.ts'
 import { benchEncoder, formatEncoder } from '../../bench/encoder.ts';
 import { benchTrain, formatTrain } from '../../bench/train.ts';
 import { formatTrainMemory, planTrainMemory } from '../../bench/train-memory.ts';
+import { noTimestampsMessage, type ProfileOptions } from '../../bench/train-profile.ts';
 import { RESNETS } from '../models/zoo.ts';
 import { nodeShards } from '../platform/node/data-sources.ts';
 import { SharpDecoder } from '../platform/node/data-decode.ts';
@@ -37,6 +38,8 @@ interface SuiteOptions {
   batch?: number;
   /** `train`: plan the step's memory instead of running it. */
   memoryOnly?: boolean;
+  /** `train`: profile the replayed step by kernel family. */
+  profile?: ProfileOptions;
 }
 
 interface SuiteResult {
@@ -99,7 +102,7 @@ const SUITES: Record<string, (ctx: Context, o: SuiteOptions) => Promise<BenchRec
       ? (c: TrainConfig) =>
           new DataLoader({ shards, decoder: new SharpDecoder(), batchSize: c.batchSize, seed: c.seed, shuffleBuffer: 64, augment: { size: c.inputSize }, cursor: null })
       : undefined;
-    const r = await benchTrain(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o), ...(o.quick ? { steps: 2 } : {}), ...(dataLoader ? { dataLoader } : {}) });
+    const r = await benchTrain(ctx, { ...(o.model ? { model: o.model } : {}), ...size(o), ...(o.quick ? { steps: 2 } : {}), ...(dataLoader ? { dataLoader } : {}), ...(o.profile ? { profile: o.profile } : {}) });
     return { records: r.records, text: formatTrain(r.summary), summary: r.summary };
   },
   data: async (_ctx, o) => {
@@ -137,6 +140,9 @@ const OPTIONS = defineOptions({
   'input-size': { type: 'integer', min: 32, defaultText: 'per suite', help: '`encoder` and `train`: image side in pixels' },
   batch: { type: 'integer', min: 1, defaultText: 'per suite', help: '`encoder` and `train`: images per batch' },
   'memory-only': { type: 'flag', help: "`train`: the step's activation and peak memory, planned without running it (seconds at any shape; nothing timed)" },
+  profile: { type: 'flag', help: "`train`: also time every dispatch of the replayed step (needs 'timestamp-query') and print kernel time by family" },
+  'peak-gflops': { type: 'number', min: 0.001, value: 'N', defaultText: 'none', help: '`train --profile`: the device\'s peak fp32 GFLOP/s, to print conv families as a share of it' },
+  'peak-gbps': { type: 'number', min: 0.001, value: 'N', defaultText: 'none', help: '`train --profile`: the device\'s peak memory GB/s, to print the other families as a share of it' },
   autotune: { type: 'flag', help: 'run the `tune` suite first, so the suites after it time tuned conv kernels' },
   precision: PRECISION_OPTION,
 });
@@ -149,6 +155,18 @@ export const command: Command<typeof OPTIONS> = {
   run: bench,
 };
 
+/** --profile and its peaks; they mean something only with the `train` suite. */
+function profileOptions(args: Args<typeof OPTIONS>, suites: readonly string[]): ProfileOptions | null {
+  const peakGflops = args.get('peak-gflops');
+  const peakGbps = args.get('peak-gbps');
+  if (!args.get('profile')) {
+    if (peakGflops !== undefined || peakGbps !== undefined) throw new Error('--peak-gflops and --peak-gbps go with --profile (bench train --profile)');
+    return null;
+  }
+  if (!suites.includes('train')) throw new Error('--profile profiles the training step: name the train suite (webspark bench train --profile)');
+  return { ...(peakGflops !== undefined ? { peakGflops } : {}), ...(peakGbps !== undefined ? { peakGbps } : {}) };
+}
+
 export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
   browser = args.get('browser');
   const names = args.positionals.length ? [...args.positionals] : Object.keys(SUITES).filter((n) => n !== 'tune');
@@ -158,7 +176,13 @@ export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
     if (!SUITES[n]) throw new Error(`unknown suite '${n}' (known: ${Object.keys(SUITES).join(', ')})`);
   }
   parsePrecision(args.get('precision')); // a bad name fails before any device work
+  const profile = profileOptions(args, names);
   const gpu = await createNodeGpu();
+  if (profile && !gpu.features.has('timestamp-query')) {
+    gpu.destroy();
+    process.stderr.write(`${noTimestampsMessage()}\n`);
+    return 1;
+  }
   const { ctx, choice: chosen } = contextFor(gpu, args.get('precision'));
   try {
     process.stdout.write(`${adapterLine(gpu)}\n${precisionLine(chosen)}\n`);
@@ -176,6 +200,7 @@ export async function bench(args: Args<typeof OPTIONS>): Promise<number> {
         ...(inputSize ? { inputSize } : {}),
         ...(batch ? { batch } : {}),
         memoryOnly: args.get('memory-only'),
+        ...(profile ? { profile } : {}),
       };
       const got = await SUITES[n]!(ctx, o);
       const r = Array.isArray(got) ? { records: got } : got;

@@ -3,9 +3,14 @@ import { defineOptions, type Args } from './args.ts';
 import type { Command } from './command.ts';
 import { createNodeGpu, nodeAdapterChoice } from '../platform/node/gpu.ts';
 import { describeShippedModel, shippedModel } from '../platform/node/shipped-model.ts';
+import { compareAdapterFeatures, formatFeatures } from '../platform/node/adapter-features.ts';
 
 const OPTIONS = defineOptions({
   json: { type: 'flag', help: 'print the adapter description and the demo model (`demoModel`) as JSON' },
+  features: {
+    type: 'flag',
+    help: "list the adapter's features and limits asked for normally and with Dawn's allow_unsafe_apis toggle, marking what only the toggle shows (with --json: as JSON)",
+  },
 });
 
 export const command: Command<typeof OPTIONS> = {
@@ -16,6 +21,13 @@ export const command: Command<typeof OPTIONS> = {
 };
 
 export async function info(args: Args<typeof OPTIONS>): Promise<number> {
+  if (args.has('features')) {
+    const c = await compareAdapterFeatures();
+    const { kind, why } = nodeAdapterChoice();
+    if (args.has('json')) process.stdout.write(`${JSON.stringify({ driver: { kind, why }, ...c }, null, 2)}\n`);
+    else process.stdout.write(`${[`driver:    ${kind}, chosen because ${why}`, ...formatFeatures(c)].join('\n')}\n`);
+    return c.normal.adapter === null && c.unsafe.adapter === null ? 1 : 0;
+  }
   const demo = shippedModel();
   const gpu = await createNodeGpu();
   try {

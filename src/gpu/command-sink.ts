@@ -7,7 +7,7 @@ import { STORAGE_USAGE, type BufferPool } from './buffer-pool.ts';
 import type { CommandStream, GpuStats } from './command-stream.ts';
 import type { DeviceHealth } from './health.ts';
 import type { Pipeline } from './pipelines.ts';
-import type { RecordedEntry } from './recording.ts';
+import type { DispatchNote, RecordedEntry } from './recording.ts';
 import { readBack, stagingWith } from './staging.ts';
 
 /** Host data for a write: a view (a constant), or a function called when the write is encoded. */
@@ -16,7 +16,8 @@ export type HostData = ArrayBufferView | (() => ArrayBufferView);
 export interface CommandSink {
   /** A storage buffer for a tensor that lives within the step (`Gpu.buffer` without `lasting`). */
   transientBuffer(bytes: number, label: string | undefined): GPUBuffer;
-  dispatch(pipeline: Pipeline, entries: RecordedEntry[], x: number, y: number, z: number): void;
+  /** `notes`: the op notes around the launch (`Gpu.noting`), kept by a recording for its profile. */
+  dispatch(pipeline: Pipeline, entries: RecordedEntry[], x: number, y: number, z: number, notes?: readonly DispatchNote[]): void;
   /** `bytes` > 0. */
   copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset: number, dstOffset: number): void;
   /** `bytes` > 0, a multiple of 4. */

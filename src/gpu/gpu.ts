@@ -11,6 +11,7 @@
  *   command-stream.ts  the encoder and its pass, the uniform arena, the queue submit
  *   command-sink.ts    where commands go: encoded now (EagerSink) ...
  *   recorder.ts        ... or kept for replay (Recorder); recording.ts, replay-chunks.ts
+ *   replay-profile.ts  a replay timed dispatch by dispatch (bench train --profile)
  *   staging.ts         host data in (staging buffers) and out (read back)
  *   timing.ts          GPU timestamps
  *
@@ -28,14 +29,17 @@ import { CommandStream, type GpuStats } from './command-stream.ts';
 import { EagerSink, type CommandSink, type HostData } from './command-sink.ts';
 import { encodeRecorded, finishRecording, Recorder } from './recorder.ts';
 import { PipelineCache, type LaunchBuffers, type Pipeline, type StorageVariant } from './pipelines.ts';
-import { VirtualBuffer, type Recording } from './recording.ts';
+import { VirtualBuffer, type DispatchNote, type Recording } from './recording.ts';
 import { ReplayChunking } from './replay-chunks.ts';
+import { profileReplay, type ReplayProfile } from './replay-profile.ts';
 import { timeOnGpu, writeTimestamp } from './timing.ts';
 import type { UniformValues } from './wgsl-uniforms.ts';
 
 export type { AdapterReport, GpuOptions, ShaderLoader } from './device.ts';
 export type { BufferBinding, LaunchBuffers, Pipeline, StorageVariant } from './pipelines.ts';
 export type { UniformValues } from './wgsl-uniforms.ts';
+export type { DispatchNote } from './recording.ts';
+export type { ProfiledDispatch, ProfiledTransfer, ProfiledUnit, ReplayProfile } from './replay-profile.ts';
 
 export type Workgroups = readonly [number, number?, number?];
 
@@ -55,6 +59,8 @@ export class Gpu {
   /** Where commands go: `eager`, or the recorder while a step is being recorded. */
   private sink: CommandSink;
   private recorder: Recorder | null = null;
+  /** The op notes around the dispatches being made now (`noting`). */
+  private notes: DispatchNote[] = [];
 
   constructor(
     readonly device: GPUDevice,
@@ -184,7 +190,21 @@ export class Gpu {
       throw new Error(`${p.label}: dispatch ${x}x${y}x${z} exceeds ${maxDim} workgroups per dimension`);
     }
     const entries = this.pipelines.entries(p, buffers, params, (bytes) => this.stream.uniform(bytes));
-    this.sink.dispatch(p, entries, x, y, z);
+    // Only a recording keeps the notes (a profile of its replay reads them).
+    this.sink.dispatch(p, entries, x, y, z, this.recorder && this.notes.length ? this.notes.slice() : undefined);
+  }
+
+  /**
+   * Runs `fn` with `note` on every dispatch it records (innermost last): which op call a launch
+   * belongs to, for a profile of a replayed step (replay-profile.ts). Costs nothing else.
+   */
+  noting<T>(note: DispatchNote, fn: () => T): T {
+    this.notes.push(note);
+    try {
+      return fn();
+    } finally {
+      this.notes.pop();
+    }
   }
 
   /**
@@ -253,6 +273,18 @@ export class Gpu {
   /** Encodes commands [from, to) of a finished recording (`replay` and replay-chunks.ts decide the range). */
   encodeReplay(rec: Recording, from: number, to: number): void {
     encodeRecorded(rec, from, to, this.eager);
+  }
+
+  /**
+   * Replays `rec` once with a GPU timestamp pair around each dispatch and each run of copies
+   * (replay-profile.ts: one pass per dispatch, which adds pass overhead), submits, and reads
+   * the times back; null where the device lacks 'timestamp-query'. For benchmarks.
+   */
+  async profileReplay(rec: Recording): Promise<ReplayProfile | null> {
+    this.health.checkAlive();
+    if (!rec.ended || rec.disposed) throw new Error('profileReplay: the recording is not finished or was released');
+    if (!this.features.has('timestamp-query')) return null;
+    return profileReplay({ device: this.device, stream: this.stream, eager: this.eager, health: this.health }, rec);
   }
 
   /** Gives a recording's buffers back (its commands may still be in flight: the queue orders them). */

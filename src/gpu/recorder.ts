@@ -6,7 +6,7 @@
 import { sizeClass, STORAGE_USAGE, type BufferPool } from './buffer-pool.ts';
 import { bindEntry, type CommandSink, type EagerSink, type HostData } from './command-sink.ts';
 import type { Pipeline } from './pipelines.ts';
-import { assignBuffers, Recording, VirtualBuffer, type RecordedEntry } from './recording.ts';
+import { assignBuffers, Recording, VirtualBuffer, type DispatchNote, type RecordedEntry } from './recording.ts';
 import { stagingWith } from './staging.ts';
 
 export class Recorder implements CommandSink {
@@ -21,8 +21,8 @@ export class Recorder implements CommandSink {
     return v;
   }
 
-  dispatch(p: Pipeline, entries: RecordedEntry[], x: number, y: number, z: number): void {
-    this.recording.commands.push({ kind: 'dispatch', pipeline: p.pipeline, layout: p.layout, entries, bindGroup: null, x, y, z });
+  dispatch(p: Pipeline, entries: RecordedEntry[], x: number, y: number, z: number, notes: readonly DispatchNote[] = []): void {
+    this.recording.commands.push({ kind: 'dispatch', pipeline: p.pipeline, label: p.label, notes, layout: p.layout, entries, bindGroup: null, x, y, z });
   }
 
   copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset: number, dstOffset: number): void {

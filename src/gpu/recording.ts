@@ -61,6 +61,16 @@ export class VirtualBuffer implements GPUBuffer {
   }
 }
 
+/**
+ * What the code around a dispatch says about it (`Gpu.noting`): the op call it belongs to
+ * (`conv.fwd`, `convTranspose2d`, ...) and, where known, that call's useful FLOPs. One note
+ * object is shared by every launch of the call, so a profile counts its FLOPs once.
+ */
+export interface DispatchNote {
+  readonly tag: string;
+  readonly flops?: number;
+}
+
 export interface RecordedEntry {
   binding: number;
   buffer: GPUBuffer;
@@ -72,6 +82,9 @@ export type RecordedCommand =
   | {
       kind: 'dispatch';
       pipeline: GPUComputePipeline;
+      /** The pipeline's `shader:entry:constants` key, and the op notes around the launch (a profile groups by them). */
+      label: string;
+      notes: readonly DispatchNote[];
       layout: GPUBindGroupLayout;
       entries: RecordedEntry[];
       /** Made when recording ends, from the assigned buffers. */

@@ -49,6 +49,14 @@ export function runConvPlan(ctx: Context, g: ConvGeometry, plan: ConvPlan, buffe
   });
 }
 
+/**
+ * The useful FLOPs of conv `g` (the same for its forward, input-gradient and weight-gradient
+ * passes): 2 x output rows (active rows of a sparse output) x cout x cin/groups x kh x kw.
+ */
+export function convFlops(g: ConvGeometry): number {
+  return 2 * g.outRows * g.cout * (g.cin / g.groups) * g.kh * g.kw;
+}
+
 /** The plan of `pass` for this device, its activations stored as `act`. */
 export function planFor(ctx: Context, pass: ConvPass, g: ConvGeometry, cfg: ConvConfig, bias: boolean, act: DType = 'f32'): ConvPlan {
   return planConv(pass, g, cfg, { bias, maxWorkgroups: ctx.gpu.limits.maxComputeWorkgroupsPerDimension, act });
@@ -62,7 +70,8 @@ export function forward(
   ctx: Context, g: ConvGeometry, act: DType, x: GPUBuffer, w: Tensor, bias: GPUBuffer | null, y: GPUBuffer,
   cfg: ConvConfig = convConfig(ctx.gpu, 'fwd', g),
 ): void {
-  runConvPlan(ctx, g, planFor(ctx, 'fwd', g, cfg, bias !== null, act), { a: x, b: w.buffer, bias, out: y });
+  const plan = planFor(ctx, 'fwd', g, cfg, bias !== null, act);
+  ctx.gpu.noting({ tag: 'conv.fwd', flops: convFlops(g) }, () => runConvPlan(ctx, g, plan, { a: x, b: w.buffer, bias, out: y }));
 }
 
 /**
@@ -73,7 +82,8 @@ export function inputGrad(
   ctx: Context, g: ConvGeometry, act: DType, dy: GPUBuffer, w: Tensor, bias: GPUBuffer | null, dx: GPUBuffer,
   cfg: ConvConfig = convConfig(ctx.gpu, 'dx', g),
 ): void {
-  runConvPlan(ctx, g, planFor(ctx, 'dx', g, cfg, bias !== null, act), { a: dy, b: w.buffer, bias, out: dx });
+  const plan = planFor(ctx, 'dx', g, cfg, bias !== null, act);
+  ctx.gpu.noting({ tag: 'conv.dx', flops: convFlops(g) }, () => runConvPlan(ctx, g, plan, { a: dy, b: w.buffer, bias, out: dx }));
 }
 
 /**
@@ -86,6 +96,7 @@ export function weightGrad(
   shape: readonly number[] = [g.cout, g.cin / g.groups, g.kh, g.kw],
 ): Tensor {
   const dw = ctx.empty(shape);
-  runConvPlan(ctx, g, planFor(ctx, 'dw', g, cfg, false, act), { a: x, b: dy, out: dw.buffer });
+  const plan = planFor(ctx, 'dw', g, cfg, false, act);
+  ctx.gpu.noting({ tag: 'conv.dw', flops: convFlops(g) }, () => runConvPlan(ctx, g, plan, { a: x, b: dy, out: dw.buffer }));
   return dw;
 }

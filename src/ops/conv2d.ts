@@ -87,6 +87,9 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOp
  * Hout = (H-1)*s - 2p + kh. Computed as the input-gradient pass of the conv from the output grid
  * to the input grid whose OIHW weight is w (sub-pixel GEMMs: k4 s2 p1 = 4 GEMMs of 2x2 taps).
  */
+/** The note on a transposed conv's launches (`Gpu.noting`). */
+const CONV_T = { tag: 'convTranspose2d' } as const;
+
 export function convTranspose2d(
   x: Tensor,
   w: Tensor,
@@ -119,10 +122,11 @@ export function convTranspose2d(
 
   const act = x.dtype;
   const y = markGrad(ctx.empty([outL.rows, cout], outL, act), x, w, bias);
-  inputGrad(ctx, g, act, x.buffer, w, bias?.buffer ?? null, y.buffer);
+  // Noted as a transposed conv, so a profile does not count it with the convs' input gradients.
+  ctx.gpu.noting(CONV_T, () => inputGrad(ctx, g, act, x.buffer, w, bias?.buffer ?? null, y.buffer));
 
   if (y.requiresGrad) {
-    ctx.tape.record('convTranspose2d', [x, w, bias] as const, y, (gy) => {
+    ctx.tape.record('convTranspose2d', [x, w, bias] as const, y, (gy) => ctx.gpu.noting(CONV_T, () => {
       // dx = the adjoint conv's forward on gy (a plain strided conv with the same weight)
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
@@ -134,7 +138,7 @@ export function convTranspose2d(
       const dw = w.requiresGrad ? weightGrad(ctx, g, act, gy.buffer, x.buffer) : null;
       const db = bias?.requiresGrad ? columnSums(ctx, gy.buffer, outL.rows, cout, act) : null;
       return [dx, dw, db];
-    });
+    }));
   }
   return y;
 }

@@ -42,7 +42,9 @@ function walkRows(
   const gpu = ctx.gpu;
   const p = gpu.pipeline('depthwise', entry, { SPARSE: !g.inL.isDense, HAS_BIAS: hasBias }, { act });
   const threads = rows * Math.ceil(g.C / 4);
-  gpu.dispatch(p, bufs, packParams(g, rows), gpu.grid(Math.ceil(threads / WG)));
+  // A profile's FLOPs: 2 x rows walked x C x k^2 (the window taps of each walked row).
+  const note = { tag: `depthwise.${entry}`, flops: 2 * rows * g.C * g.K * g.K };
+  gpu.noting(note, () => gpu.dispatch(p, bufs, packParams(g, rows), gpu.grid(Math.ceil(threads / WG))));
 }
 
 /** Sparse tables bound by name; null for a dense layout (indices are computed, SPARSE is off). */
@@ -104,8 +106,11 @@ export function depthwiseConv2d(
         const p = gpu.pipeline('depthwise', 'backward_weight', { SPARSE: !inL.isDense }, { act, out: 'f32' });
         const b = { src: x.buffer, gy: gy.buffer, dst: partial.buffer, ...tables(ctx, outL, inL) };
         const groupsX = Math.ceil((Math.ceil(C / 4) * (kk + 1)) / WG);
-        gpu.dispatch(p, b, packParams(g, outL.rows, plan.chunkRows), [groupsX, plan.chunks]);
-        const sums = sumChunks(ctx, partial, plan.chunks, width);
+        const note = { tag: 'depthwise.backward_weight', flops: 2 * outL.rows * C * kk };
+        const sums = gpu.noting(note, () => {
+          gpu.dispatch(p, b, packParams(g, outL.rows, plan.chunkRows), [groupsX, plan.chunks]);
+          return sumChunks(ctx, partial, plan.chunks, width);
+        });
         if (w.requiresGrad) {
           dw = ctx.empty(w.shape);
           gpu.copy(sums.buffer, dw.buffer, C * kk * 4);

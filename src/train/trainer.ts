@@ -114,10 +114,13 @@ export class Trainer {
     this.model.train();
   }
 
-  /** Commands of the recorded step (dispatches, workgroups, owned bytes), or null before one is recorded. */
-  get recordedStep(): { dispatches: number; workgroups: number; bytes: number; livePeakBytes: number } | null {
+  /**
+   * Commands of the recorded step (dispatches, workgroups, owned bytes) and the recording itself
+   * (a benchmark profiles a replay of it), or null before one is recorded.
+   */
+  get recordedStep(): { dispatches: number; workgroups: number; bytes: number; livePeakBytes: number; recording: Recording } | null {
     const r = this.recording;
-    return r ? { dispatches: r.dispatches, workgroups: r.workgroups, bytes: r.assignedBytes, livePeakBytes: r.livePeakBytes } : null;
+    return r ? { dispatches: r.dispatches, workgroups: r.workgroups, bytes: r.assignedBytes, livePeakBytes: r.livePeakBytes, recording: r } : null;
   }
 
   /**

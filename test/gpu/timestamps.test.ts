@@ -30,4 +30,15 @@ describe('Gpu.timeOnGpu', () => {
     expect(Array.from(await after.read())).toEqual([4, 8, 12, 16, 20]);
     ctx.dispose();
   });
+
+  it('reads timestamps at full resolution: Node turns off Dawn\'s 65.536 us quantization', async () => {
+    const ctx = getCtx();
+    if (!ctx.gpu.features.has('timestamp-query')) return;
+    const a = ctx.fromArray([1, 2, 3, 4, 5], [5]);
+    const ns: number[] = [];
+    for (let i = 0; i < 4; i++) ns.push(Math.round((await ctx.gpu.timeOnGpu(() => void ew.add(a, a)))! * 1e6));
+    // Quantized, every difference would be a multiple of 65536 ns.
+    expect(ns.some((t) => t % 65536 !== 0), `times in ns: ${ns.join(', ')}`).toBe(true);
+    ctx.dispose();
+  });
 });

@@ -30,15 +30,29 @@ export function nodeAdapterChoice(): AdapterChoice {
   return choice;
 }
 
+/**
+ * Dawn rounds timestamp queries down to multiples of 65.536 us by default (a browser's defence
+ * against timing attacks); a kernel of 20 us would read as 0 or 65 us. Node runs no untrusted
+ * pages, and `bench train --profile` times dispatches one by one, so Node turns it off.
+ */
+export const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'] as const;
+
 async function nodeGpu(): Promise<GPU> {
-  if (dawn) return dawn;
+  dawn ??= await nodeGpuWith(DAWN_FLAGS);
+  return dawn;
+}
+
+/**
+ * A new Dawn instance made with `flags` (Dawn toggles such as
+ * 'enable-dawn-features=allow_unsafe_apis'), on the driver this process chose.
+ */
+export async function nodeGpuWith(flags: readonly string[]): Promise<GPU> {
   applyChoice(nodeAdapterChoice(), process.env);
   // Mesa's drivers print noise about XDG_RUNTIME_DIR when it is unset (headless servers).
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
   const webgpu = await import('webgpu');
   Object.assign(globalThis, webgpu.globals);
-  dawn = webgpu.create([]);
-  return dawn;
+  return webgpu.create([...flags]);
 }
 
 /** Creates a Gpu in Node. Throws with install advice when no adapter can be found. */

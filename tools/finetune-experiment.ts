@@ -33,6 +33,7 @@ const OPTIONS = defineOptions({
   'batch-size': { type: 'integer', min: 2, default: 64, help: 'images per step' },
   'base-lr': { type: 'number', min: 0, default: 8e-3, help: 'base lr (peak = base x batch / 256)' },
   'layer-decay': { type: 'number', min: 1e-3, max: 1, default: 0.7, help: 'layer-wise lr decay' },
+  precision: { type: 'string', help: 'f16 or f32 (default: as `finetune`)' },
   limit: { type: 'integer', min: 1, help: 'at most this many training images' },
   'val-limit': { type: 'integer', min: 1, help: 'at most this many validation images' },
 });
@@ -77,6 +78,8 @@ for (const fraction of fractions) {
       const steps = args.get('steps');
       if (steps !== undefined) run.steps = steps;
       run.evalEvery = args.get('eval-every');
+      const precision = args.get('precision');
+      if (precision !== undefined) run.precision = precision;
       const valData = args.get('val-data');
       if (valData) run.valData = valData;
       const limit = args.get('limit');

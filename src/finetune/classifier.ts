@@ -16,6 +16,7 @@ import { Module, type StateValue } from '../nn/module.ts';
 import { LayerNorm, Linear } from '../nn/layers.ts';
 import { pytorchDefault, truncNormal, zeros } from '../nn/init.ts';
 import { globalAvgPool } from '../ops/global-pool.ts';
+import { elementwise as ew } from '../ops/elementwise.ts';
 import { ConvNeXt } from '../models/convnext.ts';
 import { ResNet } from '../models/resnet.ts';
 import { modelSpec, type ConvNeXtConfig, type ModelSpec, type ResNetConfig } from '../models/zoo.ts';
@@ -76,7 +77,9 @@ export class Classifier extends Module {
 
   /** x: the dense image map [B*H*W, 3]. Returns the logits [B, classes]. */
   forward(x: Tensor): Tensor {
-    let pooled = globalAvgPool(this.encoder.forward(x).at(-1)!);
+    // The encoder runs in the context's precision; the pooled features return to f32, so the
+    // head, the logits and the loss are f32 (as SparK's f16 step keeps its loss f32).
+    let pooled = ew.fromActivation(globalAvgPool(this.encoder.forward(ew.toActivation(x)).at(-1)!));
     if (this.norm) pooled = this.norm.forward(pooled);
     return this.fc.forward(pooled);
   }

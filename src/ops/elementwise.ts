@@ -143,6 +143,25 @@ function toActivation(x: Tensor): Tensor {
   return y;
 }
 
+/**
+ * x as f32: x itself when it is, else an f32 copy of the activation (features leaving the
+ * f16 activations for an f32 head and loss). Its gradient returns in x's dtype.
+ */
+function fromActivation(x: Tensor): Tensor {
+  const ctx = x.ctx;
+  if (x.dtype === 'f32') return x;
+  const y = markGrad(ctx.empty(x.shape, x.layout), x);
+  runElementwise(ctx.gpu, 'to_f32', y.size, { a: x.buffer, wide_out: y.buffer }, 0, x.dtype);
+  if (y.requiresGrad) {
+    ctx.tape.record('fromActivation', [x] as const, y, (gy) => {
+      const gx = ctx.empty(x.shape, x.layout, x.dtype);
+      run('from_f32', gx, { wide: gy.buffer, y: gx.buffer });
+      return [gx];
+    });
+  }
+  return y;
+}
+
 /** Sum of squares into a [1] tensor; not recorded (norms for the optimizer and metrics). */
 function sumOfSquares(x: Tensor): Tensor {
   return reduce(x, true);
@@ -160,4 +179,5 @@ export const elementwise = {
   sum,
   sumOfSquares,
   toActivation,
+  fromActivation,
 };

@@ -12,6 +12,7 @@ export type OpName =
   | 'relu6'
   | 'gelu'
   | 'toActivation'
+  | 'fromActivation'
   // matmul.ts
   | 'linear'
   // conv2d.ts (dense and submanifold sparse)

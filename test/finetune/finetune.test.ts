@@ -11,6 +11,8 @@ import { readStateDict } from '../../src/io/state-dict.ts';
 import { readWeightFile } from '../../src/io/checkpoint-file.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { useContext } from '../helpers/gpu.ts';
+import { needF16 } from '../helpers/f16.ts';
+import { Context } from '../../src/tensor/context.ts';
 import { narrowConfig, plantedImages, PLANTED_CLASSES } from './planted.ts';
 
 const SIZE = 32;
@@ -39,6 +41,27 @@ describe('fine-tuning', () => {
     expect(last.valTop1).toBeGreaterThanOrEqual(0.95);
     expect(last.valTop5).toBe(1); // 4 classes: top-5 holds them all
     expect(last.trainLoss).toBeLessThan(epochs[0]!.trainLoss);
+  });
+
+  it("in f16 the encoder's activations are f16 and the head and loss f32: one step follows f32's loss and gradients", async (t) => {
+    needF16(t, getCtx());
+    const step = async (precision: 'f16' | 'f32') => {
+      const ctx = new Context(getCtx().gpu, { precision });
+      const rng = new Rng(3);
+      const model = new Classifier(ctx, rng, narrowConfig());
+      const tuner = new Finetuner(ctx, model, rng, train, labelFraction(train.labels, 1, 1), val, recipe(1));
+      const loss = await tuner.trainStep();
+      const stem = await model.parameters()[0]!.grad!.read();
+      ctx.dispose();
+      return { loss, stem };
+    };
+    const [f32, f16] = [await step('f32'), await step('f16')];
+    expect(f16.loss).not.toBe(f32.loss); // f16 storage really ran
+    // Stored values carry f16 rounding (2^-11 relative) through a few layers; the loss stays f32.
+    expect(Math.abs(f16.loss - f32.loss) / f32.loss).toBeLessThan(2e-3);
+    const dot = f32.stem.reduce((a, v, i) => a + v * f16.stem[i]!, 0);
+    const norm = (v: Float32Array) => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+    expect(dot / (norm(f32.stem) * norm(f16.stem))).toBeGreaterThan(0.99);
   });
 
   it('validates every N epochs and always at the last step; N = 0 validates only at the end', async () => {

@@ -66,6 +66,18 @@ describe('GPU memory estimate', () => {
     }, 240_000);
   }
 
+  it('counts f16 activations as 2 bytes, the image and the loss targets 4', () => {
+    const cfg: MemoryConfig = { model: 'resnet18', inputSize: 224, batchSize: 8 };
+    const f32 = estimateTrainingMemory(cfg);
+    const f16 = estimateTrainingMemory({ ...cfg, precision: 'f16' });
+    expect(f16.parameters).toBe(f32.parameters);
+    expect(f16.optimizer).toBe(f32.optimizer);
+    // Every activation halves but the image and the loss's targets (f32 either way).
+    const ratio = f16.activations / f32.activations;
+    expect(ratio).toBeGreaterThan(0.5);
+    expect(ratio).toBeLessThan(0.55);
+  });
+
   it('grows with the batch; largestBatchThatFits is the largest batch under the budget', () => {
     const cfg: MemoryConfig = { model: 'resnet18', inputSize: 224, decoderWidth: 768, maskRatio: 0.6, batchSize: 1 };
     const a = estimateTrainingMemory({ ...cfg, batchSize: 8 });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The SparK training step on a real GPU beside PyTorch, and where its time goes: the one
-# prepared script for a lent GPU machine (docs/benchmarks.md, "Training step on a real GPU").
+# prepared script for a GPU machine reached remotely (docs/benchmarks.md, "Training step on a real GPU").
 # Prepare here first, in the project root:
 #   bash ../shared/gpu/prepare.sh && node tools/device-bundle.mjs
 #   git clone https://github.com/keyu-tian/SparK .spark   # the PyTorch baseline runs the official code

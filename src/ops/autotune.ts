@@ -52,7 +52,7 @@ export interface TuneOptions {
   rounds?: number;
   /** Fraction by which a candidate must beat the default's median to replace it (default 0.05). */
   minGain?: number;
-  /** Only these keys (default: every key seen and not yet tuned on this Gpu). */
+  /** Only these keys (default: every key seen and not yet tuned on this Gpu; a Trainer passes its step's). */
   keys?: readonly string[];
   /**
    * Tune only the `maxKeys` conv shapes with the most multiply-adds among those ever passed to
@@ -66,8 +66,9 @@ export interface TuneOptions {
   /**
    * Called once before the first key (done 0, report null) and after each key (its report;
    * null for a key with nothing to compute), so an app can show "k/N shapes" while it runs.
+   * `untuned`: the keys asked for that `maxKeys` leaves to the default kernels.
    */
-  progress?: (p: { done: number; total: number; key: string | null; report: KeyReport | null }) => void;
+  progress?: (p: { done: number; total: number; untuned: number; key: string | null; report: KeyReport | null }) => void;
   /** Test hook: the candidate list of a key (the bound still applies). */
   candidates?: (pass: ConvPass, g: ConvGeometry) => ConvConfig[];
   /** Test hook: perturb this candidate's real-shape output before it is checked. */
@@ -202,14 +203,21 @@ export async function tuneKeyNow(
 export async function tuneConvs(ctx: Context, opts: TuneOptions = {}): Promise<KeyReport[]> {
   const reg = registry(ctx.gpu);
   const adapter = adapterId(ctx);
-  const stored = opts.store ? await opts.store.load(adapter).catch(() => ({}) as Record<string, ConvConfig>) : {};
-  let wanted = opts.keys ?? [...reg.seen.keys()];
-  if (opts.maxKeys !== undefined) wanted = largestKeys(ctx, wanted, opts.maxKeys);
+  const stored = opts.store
+    ? await opts.store.load(adapter).catch((err: unknown) => {
+        opts.log?.(`autotune: the stored choices could not be read (${err instanceof Error ? err.message : String(err)}); every shape is timed`);
+        return {} as Record<string, ConvConfig>;
+      })
+    : {};
+  const asked = opts.keys ?? [...reg.seen.keys()];
+  const wanted = opts.maxKeys !== undefined ? largestKeys(ctx, asked, opts.maxKeys) : asked;
+  // Asked for but left to the default kernels by maxKeys (and not tuned before on this Gpu).
+  const untuned = asked.filter((k) => !wanted.includes(k) && !reg.chosen.has(k)).length;
   const out: KeyReport[] = [];
   let changed = false;
   let done = 0;
-  opts.progress?.({ done, total: wanted.length, key: null, report: null });
-  const tick = (key: string, report: KeyReport | null) => opts.progress?.({ done: ++done, total: wanted.length, key, report });
+  opts.progress?.({ done, total: wanted.length, untuned, key: null, report: null });
+  const tick = (key: string, report: KeyReport | null) => opts.progress?.({ done: ++done, total: wanted.length, untuned, key, report });
   for (const key of wanted) {
     const chosen = reg.chosen.get(key);
     if (chosen) {

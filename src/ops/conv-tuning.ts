@@ -21,13 +21,15 @@ interface Registry {
   seen: Map<string, { pass: ConvPass; g: ConvGeometry }>;
   /** One config for every conv while set (`withConvConfig`), tuned or not. */
   forced: ConvConfig | null;
+  /** The keys looked up while set (`convKeysUsedBy`). */
+  used: Set<string> | null;
 }
 
 const registries = new WeakMap<Gpu, Registry>();
 
 export function registry(gpu: Gpu): Registry {
   let r = registries.get(gpu);
-  if (!r) registries.set(gpu, (r = { chosen: new Map(), seen: new Map(), forced: null }));
+  if (!r) registries.set(gpu, (r = { chosen: new Map(), seen: new Map(), forced: null, used: null }));
   return r;
 }
 
@@ -70,10 +72,30 @@ export async function withConvConfig<T>(gpu: Gpu, config: ConvConfig, fn: () => 
 /** The config the launchers use for this pass and geometry (the default `{}` until tuned). */
 export function convConfig(gpu: Gpu, pass: ConvPass, g: ConvGeometry): ConvConfig {
   const r = registry(gpu);
+  if (r.used) r.used.add(tuneKey(pass, g));
   if (r.forced) return r.forced;
   const key = tuneKey(pass, g);
   const c = r.chosen.get(key);
   if (c) return c;
   if (!r.seen.has(key)) r.seen.set(key, { pass, g });
   return {};
+}
+
+/**
+ * Runs `fn` (synchronous: a step's recording) and returns the conv keys it looked up, so a
+ * training run tunes its own step's shapes and not those of other models on the same Gpu
+ * (the app's demo reconstructs with its own model on the training device).
+ */
+export function convKeysUsedBy<T>(gpu: Gpu, fn: () => T): { result: T; keys: string[] } {
+  const r = registry(gpu);
+  const outer = r.used;
+  const used = new Set<string>();
+  r.used = used;
+  try {
+    const result = fn();
+    return { result, keys: [...used] };
+  } finally {
+    r.used = outer;
+    if (outer) for (const k of used) outer.add(k);
+  }
 }

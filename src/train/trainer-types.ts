@@ -67,8 +67,9 @@ export interface TrainerOptions {
   replay?: boolean;
   /**
    * Auto-tune the conv kernels (src/ops/autotune.ts): after step 0 has run, every conv shape
-   * of the step is known; they are tuned (checked, timed, cached) before the step that is kept
-   * for replay is recorded, so it records the chosen kernels. `true` = default options.
+   * of the step is known; they (the step's, not other models' on the same Gpu) are tuned
+   * (checked, timed, cached) before the step that is kept for replay is recorded, so it
+   * records the chosen kernels. `true` = default options.
    */
   autotune?: boolean | TuneOptions;
   /** Tests only (the CLI and the app never set it): each step's mask instead of a random draw, to replay a reference run's. */

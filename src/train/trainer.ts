@@ -39,6 +39,7 @@ import type { ResumeCursor } from '../data/order.ts';
 import type { DataMetrics } from '../data/types.ts';
 import { Rng } from '../util/rng.ts';
 import { tuneConvs } from '../ops/autotune.ts';
+import { convKeysUsedBy } from '../ops/conv-tuning.ts';
 import { encodeCheckpoint, restoreCheckpoint } from './checkpoint.ts';
 import { decodeReport, REPORT_SCALE_OFFSET, REPORT_STATE_OFFSET, REPORT_VALUES, SkipWatch } from './step-report.ts';
 import type { NamedArray } from '../io/state-dict.ts';
@@ -200,12 +201,17 @@ export class Trainer {
         }
         const stepIndex = this.run.step;
         const encodeStart = performance.now();
-        const { reportRead, lr, wd } = this.record(batch, stepIndex);
+        const tuneNow = Boolean(this.options.autotune) && !this.tuned;
+        // The step's own conv shapes are the ones tuned: the Gpu may have seen others (the
+        // app's demo model reconstructs on the training device), and which of those came
+        // first would decide what is tuned.
+        const { result: recorded, keys: stepKeys } = tuneNow ? convKeysUsedBy(this.ctx.gpu, () => this.record(batch, stepIndex)) : { result: this.record(batch, stepIndex), keys: [] };
+        const { reportRead, lr, wd } = recorded;
         const encodeMs = performance.now() - encodeStart;
-        if (this.options.autotune && !this.tuned) {
+        if (tuneNow) {
           this.tuned = true;
           try {
-            await tuneConvs(this.ctx, this.options.autotune === true ? {} : this.options.autotune);
+            await tuneConvs(this.ctx, { keys: stepKeys, ...(this.options.autotune === true ? {} : this.options.autotune) });
           } catch (err) {
             // Tuning is an optimisation: the default kernels are always valid, so a failing
             // tuner (a store that cannot be written, a refused pipeline) must not end the run.

@@ -193,7 +193,7 @@ export class RunLifecycle {
           notice: (message) => this.env.emit({ type: 'notice', message }),
         },
         // A rebuilt device tunes again: its choices come back from this browser's cache, re-checked.
-        { autotune: appTuneOptions(tuning, gpu, (e) => this.env.emit(e), new BrowserTuneStore()) ?? false },
+        { autotune: appTuneOptions(tuning, (e) => this.env.emit(e), new BrowserTuneStore()) ?? false },
       );
     } catch (err) {
       ctx.dispose();

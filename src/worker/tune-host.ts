@@ -11,8 +11,6 @@
  * kernels (src/train/trainer.ts).
  */
 import type { KeyReport, TuneOptions, TuneStore } from '../ops/autotune.ts';
-import { registry } from '../ops/conv-tuning.ts';
-import type { Gpu } from '../gpu/gpu.ts';
 import type { HostEvent, RunTuning } from './protocol.ts';
 
 /** What a finished tune reports in one line (also used by the tests' expectations). */
@@ -38,11 +36,10 @@ export function tuneSummary(reports: readonly KeyReport[], seconds: number, earl
  * TrainerOptions.autotune for a run's tuning set-up, or undefined when it does not tune.
  * `emit` reaches the page; `store` is the persisted cache (IndexedDB in the worker).
  */
-export function appTuneOptions(tuning: RunTuning | undefined, gpu: Gpu, emit: (e: HostEvent) => void, store: TuneStore): TuneOptions | undefined {
+export function appTuneOptions(tuning: RunTuning | undefined, emit: (e: HostEvent) => void, store: TuneStore): TuneOptions | undefined {
   if (!tuning?.autotune) return undefined;
   const reports: KeyReport[] = [];
   let t0 = 0;
-  let earlier = 0;
   const notice = (message: string) => emit({ type: 'notice', message });
   return {
     store,
@@ -52,17 +49,17 @@ export function appTuneOptions(tuning: RunTuning | undefined, gpu: Gpu, emit: (e
     log: (line) => {
       if (!/ conv shapes checked in /.test(line)) notice(line);
     },
-    progress: ({ done, total, report }) => {
+    progress: ({ done, total, untuned, report }) => {
       if (report) reports.push(report);
       emit({ type: 'tuning', done, total });
       if (done === 0) {
         t0 = performance.now();
-        // Shapes already chosen on this GPU (an earlier run in this tab) are not asked again.
-        earlier = registry(gpu).chosen.size;
         notice(`tuning conv kernels: 0/${total} shapes` + (tuning.maxShapes > 0 ? ` (the ${tuning.maxShapes} largest)` : ''));
       }
       if (done === total) {
-        notice(tuneSummary(reports, (performance.now() - t0) / 1000, earlier, registry(gpu).seen.size));
+        // Shapes already chosen on this GPU (an earlier run in this tab) are not asked again.
+        const earlier = reports.filter((r) => r.source === 'memory').length;
+        notice(tuneSummary(reports, (performance.now() - t0) / 1000, earlier, untuned));
       }
     },
   };

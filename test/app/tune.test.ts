@@ -129,7 +129,9 @@ describe('browser app: tune kernels for this GPU', () => {
     await expect(page.locator('input[name=tuneShapes]').inputValue()).resolves.toBe(String(SHAPES));
     const again = await logShows(page, /kernel tuning done in/);
     // Every choice from the cache: re-checked, nothing timed.
-    expect(again).toMatch(new RegExp(`: ${SHAPES} conv shapes \\(0 timed, ${SHAPES} from this browser's cache`));
+    // (On a mismatch, the whole log: the tuner's lines say why a stored choice was not taken.)
+    const log = await page.evaluate(() => [...document.querySelectorAll('#log li')].map((li) => li.textContent).join('\n'));
+    expect(again, log).toMatch(new RegExp(`: ${SHAPES} conv shapes \\(0 timed, ${SHAPES} from this browser's cache`));
     await page.waitForFunction((s) => Number(document.getElementById('stats')?.dataset.step) >= s + 1, saved, { timeout: 90_000 });
     expect(Number.isFinite(await shownLoss(page))).toBe(true);
     // The cache holds the same choices (nothing was re-timed, so nothing changed).

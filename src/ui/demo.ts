@@ -149,7 +149,8 @@ class DemoView implements DemoPanel {
       do {
         this.dirty = false;
         const drawnWith = this.info.source;
-        this.show(await this.host.demoReconstruct(this.image, this.visible), drawnWith);
+        const mask = this.visible.join('');
+        this.show(await this.host.demoReconstruct(this.image, this.visible), drawnWith, mask);
       } while (this.dirty);
     } catch (e) {
       this.fail(e);
@@ -158,7 +159,7 @@ class DemoView implements DemoPanel {
     }
   }
 
-  private show(r: DemoResult, drawnWith: string): void {
+  private show(r: DemoResult, drawnWith: string, mask: string): void {
     drawImage($<HTMLCanvasElement>('demo-rec'), r.reconstruction, 0, r.size);
     drawImage($<HTMLCanvasElement>('demo-composite'), r.composite, 0, r.size);
     drawError($<HTMLCanvasElement>('demo-error'), r.patchError, r.fmap);
@@ -169,6 +170,9 @@ class DemoView implements DemoPanel {
     rec.dataset.renders = String(++this.renders);
     // Which model drew it, so a test can wait for a model's first reconstruction.
     rec.dataset.source = drawnWith;
+    // The mask it was drawn for (as the grid's data-mask): a change made while it was being
+    // computed is drawn by the next one.
+    rec.dataset.mask = mask;
     // A fingerprint of the reconstruction, so a test can see it change.
     rec.dataset.sum = r.composite.reduce((a, b) => a + b, 0).toFixed(3);
     this.errorText.hidden = true;

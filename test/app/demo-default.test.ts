@@ -63,12 +63,12 @@ describe.skipIf(!SHIPPED)(`the demo opens working with the shipped model${SHIPPE
     const fmap = card.inputSize / 32;
     const shown = await page.evaluate(() => {
       const rec = document.getElementById('demo-rec')!;
-      const grid = document.getElementById('demo-grid')!;
       const pick = document.getElementById('demo-image') as HTMLSelectElement;
       return {
         value: pick.value,
         heldOutOptions: [...pick.options].filter((o) => o.value.startsWith('h')).length,
-        mask: grid.dataset.mask!,
+        // The mask the shown loss was computed for.
+        mask: rec.dataset.mask!,
         loss: Number(document.getElementById('demo-loss')!.dataset.loss),
         lossText: document.getElementById('demo-loss')!.textContent!,
         heldOut: Number(document.getElementById('demo-about')!.dataset.heldOut),

@@ -153,7 +153,12 @@ describe('browser app set-up: memory estimate, schedule, URL and folder sources,
     const cell = (await grid.boundingBox())!.width / fmap;
     // locator.click scrolls the grid into view; the position is relative to it.
     await grid.click({ position: { x: ((p % fmap) + 0.5) * cell, y: (Math.floor(p / fmap) + 0.5) * cell } });
-    await page.waitForFunction((n) => Number(document.getElementById('demo-rec')!.dataset.renders) > n, renders, { timeout: 60_000 }).catch(async (e) => {
+    // A render of the new mask: one already under way when the click came drew the old one.
+    const drawnAfter = (n: number) => {
+      const rec = document.getElementById('demo-rec')!.dataset;
+      return Number(rec.renders) > n && rec.mask === document.getElementById('demo-grid')!.dataset.mask;
+    };
+    await page.waitForFunction(drawnAfter, renders, { timeout: 60_000 }).catch(async (e) => {
       throw new Error(`${e.message}\n${await demoState()}`);
     });
     return { sum: (await page.locator('#demo-rec').getAttribute('data-sum'))!, visible: Number(await page.locator('#demo-grid').getAttribute('data-visible')) };

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 import { readSafetensors } from './src/io/safetensors.ts';
 import { cardFromMetadata, DEMO_MODEL_PATH } from './src/models/demo-model.ts';
+import { precachePlugin } from './tools/precache-plugin.ts';
 
 /**
  * The shipped demo model's card, built into the page: the page then knows, without a request
@@ -37,6 +38,8 @@ export default defineConfig({
   build: { outDir: 'dist', target: 'es2022' },
   worker: { format: 'es' },
   define: { __DEMO_MODEL_CARD__: shippedCard() },
+  // The service worker of the static build (/sw.js and its precache list; builds only).
+  plugins: [precachePlugin()],
   test: {
     projects: [
       {

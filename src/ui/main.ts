@@ -15,6 +15,7 @@ import { drawImage } from './images.ts';
 import { initDemo, type DemoPanel } from './demo.ts';
 import { initEvalPanel } from './eval-panel.ts';
 import { initFinetunePanel } from './finetune-panel.ts';
+import { initOfflineStatus } from './offline-status.ts';
 import { download } from './panel-sources.ts';
 import { autoResumeChosen, BUNDLED_LABEL, chooseAutoResume, showDeviceStatus, storedSource, TabLife } from './tab-life.ts';
 
@@ -363,6 +364,8 @@ function offerResume(m: Manifest, auto: boolean): void {
 }
 
 async function main(): Promise<void> {
+  // First: the page works offline (or says why not) whether or not this browser has WebGPU.
+  initOfflineStatus($('offline-status'));
   fillForm(DEFAULT_APP_CONFIG);
   setState('idle');
   ($('start') as HTMLButtonElement).disabled = true;

@@ -33,9 +33,17 @@ const TYPES: Record<string, string> = {
 
 export interface ServedApp {
   base: string;
+  /** The build output the server serves (a file written there is served from then on). */
+  dir: string;
   browser: Browser;
   /** Another Chromium with WebGPU turned off (closed with the app). */
   browserWithoutWebGpu(): Promise<Browser>;
+  /**
+   * Unreachable (false): the server cuts every request's connection unanswered, as a network
+   * that is down; `refused` counts the requests that came while it was so.
+   */
+  setReachable(on: boolean): void;
+  readonly refused: number;
   close(): Promise<void>;
 }
 
@@ -49,7 +57,13 @@ export async function serveBuiltApp(executablePath = '/usr/bin/chromium'): Promi
   try {
     const { build } = await import('vite');
     await build({ root: ROOT, logLevel: 'error', build: { outDir: dir, emptyOutDir: true } });
+    let reachable = true;
+    let refused = 0;
     const server = createServer((req, res) => {
+      if (!reachable) {
+        refused++;
+        return void req.socket.destroy();
+      }
       let path = normalize(decodeURIComponent(new URL(req.url!, 'http://x').pathname));
       // A gated copy of the public files, as a dataset host that wants a token would be.
       if (path.startsWith('/gated/')) {
@@ -79,7 +93,17 @@ export async function serveBuiltApp(executablePath = '/usr/bin/chromium'): Promi
       cleanups.push(() => other.close());
       return other;
     };
-    return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, browser, browserWithoutWebGpu, close };
+    return {
+      base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      dir,
+      browser,
+      browserWithoutWebGpu,
+      close,
+      setReachable: (on) => void (reachable = on),
+      get refused() {
+        return refused;
+      },
+    };
   } catch (err) {
     await close();
     throw err;

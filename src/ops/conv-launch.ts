@@ -59,7 +59,8 @@ export function convFlops(g: ConvGeometry): number {
 
 /** The plan of `pass` for this device, its activations stored as `act`. */
 export function planFor(ctx: Context, pass: ConvPass, g: ConvGeometry, cfg: ConvConfig, bias: boolean, act: DType = 'f32'): ConvPlan {
-  return planConv(pass, g, cfg, { bias, maxWorkgroups: ctx.gpu.limits.maxComputeWorkgroupsPerDimension, act });
+  const uniformTiles = ctx.gpu.adapter.isFallbackAdapter;
+  return planConv(pass, g, cfg, { bias, maxWorkgroups: ctx.gpu.limits.maxComputeWorkgroupsPerDimension, act, uniformTiles });
 }
 
 /**

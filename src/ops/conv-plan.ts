@@ -104,6 +104,16 @@ export interface PlanOptions {
   maxWorkgroups: number;
   /** The dtype of the activations (x, y, dy, dx; default f32); weights and dW are f32. */
   act?: DType;
+  /**
+   * 32x32 tiles for every GEMM a config leaves to the default (else 32 or 64 by dimension,
+   * `tileFor`). For software adapters: each conv kernel variant costs about a second of shader
+   * compile there, and a CPU runs 32x32 tiles about as fast as 64-wide ones, so fewer variants
+   * is what counts. The shipped demo model's forward (ResNet-18 at 128 px) compiles 21
+   * pipelines instead of 27, and the demo's first reconstruction in Chromium on SwiftShader
+   * takes 17.1 s from navigation instead of 25.5-31.3 s on a 2-core CPU
+   * (`npx vitest run test/app/demo-default.test.ts` prints it).
+   */
+  uniformTiles?: boolean;
 }
 
 /** The GEMM passes' PASS constant. */
@@ -118,9 +128,9 @@ export function isSparse(g: ConvGeometry): boolean {
   return g.inL !== null && !g.inL.isDense;
 }
 
-/** Tile side along a GEMM dimension: 32 when that covers it (less padding waste), else 64. */
-function tileFor(n: number): 32 | 64 {
-  return n <= 32 ? 32 : 64;
+/** Tile side along a GEMM dimension: 32 when that covers it (less padding waste), else 64; 32 with `uniformTiles`. */
+function tileFor(n: number, opts: PlanOptions): 32 | 64 {
+  return opts.uniformTiles || n <= 32 ? 32 : 64;
 }
 
 /**
@@ -216,8 +226,8 @@ interface GemmDims {
 function gemmLaunch(
   g: ConvGeometry, pass: ConvPass, dims: GemmDims, buffers: Record<string, ConvOperand | null>, cfg: ConvConfig, opts: PlanOptions,
 ): ConvLaunch {
-  const TM = cfg.tm ?? tileFor(dims.M);
-  const TN = cfg.tn ?? tileFor(dims.N);
+  const TM = cfg.tm ?? tileFor(dims.M, opts);
+  const TN = cfg.tn ?? tileFor(dims.N, opts);
   const kt = cfg.kt ?? KT;
   const refusal = reductionStepRefusal(kt, TM, TN);
   if (refusal) throw new Error(`conv2d: ${refusal}`);
@@ -289,7 +299,7 @@ function inputGradGemm(g: ConvGeometry, cfg: ConvConfig, opts: PlanOptions): Con
     dims = { M: g.inRows, N, extra: 1, rows: g.inRows, gatherChannels: g.cout / g.groups };
   } else {
     const M = Math.max(...classRows(g));
-    const mTiles = Math.ceil(M / (cfg.tm ?? tileFor(M)));
+    const mTiles = Math.ceil(M / (cfg.tm ?? tileFor(M, opts)));
     dims = { M, N, mTiles, extra: g.stride * g.stride, rows: g.inRows, gatherChannels: g.cout / g.groups };
   }
   const gemm = gemmLaunch(g, 'dx', dims, buffers, cfg, opts);
@@ -328,7 +338,7 @@ function directLaunches(g: ConvGeometry, px: number, cfg: ConvConfig, opts: Plan
  */
 function weightGradLaunches(g: ConvGeometry, cfg: ConvConfig, opts: PlanOptions): ConvPlan {
   const Kg = g.kh * g.kw * (g.cin / g.groups);
-  const zPerChunk = Math.ceil(Kg / (cfg.tn ?? tileFor(Kg))) * g.groups;
+  const zPerChunk = Math.ceil(Kg / (cfg.tn ?? tileFor(Kg, opts))) * g.groups;
   const chunks = chunkPlan(g.outRows, {
     width: g.cout * Kg, minChunkRows: cfg.minChunkRows ?? 128, align: KT, maxChunks: Math.floor(opts.maxWorkgroups / zPerChunk),
   });

@@ -2,8 +2,10 @@
  * Kernel configurations the conv reference tests force on every conv (`withConvConfig`), so that
  * every value of every override the auto-tune may choose (src/ops/autotune.ts
  * `candidatesFor`) is checked against the float64 reference: RB 4 and 8, tiles forced to 32
- * (several tiles where the default is 64) and to 64 (padding where the default is 32), KT 32
-with 32x32 tiles (a K step of 32: K = 20..288 here, so partial last steps too), split-K
+ * (several tiles where the default is 64) and to 64 (padding where the default is 32), mixed
+ * 64x32 and 32x64 (a GPU's default for a GEMM long on one side and short on the other; the
+ * CPU adapters the tests run on default to 32x32, conv-plan.ts `uniformTiles`), KT 32
+ * with 32x32 tiles (a K step of 32: K = 20..288 here, so partial last steps too), split-K
  * chunks of 16 rows (several chunks at test sizes), the two switches off, and the direct
  * input-gradient kernel (shaders/conv-direct.wgsl; the GEMM settings next to it are ignored by
  * the input gradient and exercised by the other passes).
@@ -21,9 +23,9 @@ export const FORCED_CONFIGS: Record<string, ConvConfig> = {
   'tm=tn=32 no vec4': { tm: 32, tn: 32, vec4: false },
   'rb=8 tm=tn=32 kt=32 chunks of 16': { rb: 8, tm: 32, tn: 32, kt: 32, minChunkRows: 16 },
   'tm=tn=32 kt=32 no vec4, no flip, unpacked w': { tm: 32, tn: 32, kt: 32, vec4: false, flip: false, packW: false },
-  'rb=8 unpacked w': { rb: 8, packW: false },
+  'rb=8 tm=64 tn=32 unpacked w': { rb: 8, tm: 64, tn: 32, packW: false },
   'direct dx 1 px, tm=tn=32 chunks of 16': { direct: 1, tm: 32, tn: 32, minChunkRows: 16 },
-  'direct dx 2 px, rb=8': { direct: 2, rb: 8 },
+  'direct dx 2 px, rb=8 tm=32 tn=64': { direct: 2, rb: 8, tm: 32, tn: 64 },
   'direct dx 4 px, OIHW weight': { direct: 4, packW: false },
 };
 

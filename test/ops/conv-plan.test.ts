@@ -46,6 +46,20 @@ describe('conv plans', () => {
     expect(entries(planConv('fwd', dense({ h: 4, w: 4, cin: 5, cout: 3, k: 1 }), {}, opts))).toEqual(['gemm0']);
   });
 
+  it('uniformTiles (software adapters): 32x32 tiles wherever the config leaves them to the default, an explicit tile still wins', () => {
+    const big = dense({ h: 16, w: 16, cin: 64, cout: 96, k: 3, pad: 1 });
+    const gemm = (p: ReturnType<typeof planConv>) => p.launches.find((l) => l.entry === 'gemm')!;
+    expect(gemm(planConv('fwd', big, {}, opts)).constants).toMatchObject({ TM: 64, TN: 64 });
+    const small = { ...opts, uniformTiles: true };
+    for (const pass of ['fwd', 'dx', 'dw'] as const) {
+      const p = planConv(pass, big, { flip: false }, small);
+      expect(gemm(p).constants, pass).toMatchObject({ TM: 32, TN: 32 });
+      // The grid follows the tiles: more of them than with 64-wide ones.
+      expect(gemm(p).grid[0] * gemm(p).grid[1] * gemm(p).grid[2], pass).toBeGreaterThan(gemm(planConv(pass, big, { flip: false }, opts)).grid.reduce((a, b) => a * b, 1));
+    }
+    expect(gemm(planConv('fwd', big, { tm: 64 }, small)).constants).toMatchObject({ TM: 64, TN: 32 });
+  });
+
   it('stride-1 input gradient: the flipped forward by default, the input-gradient GEMM with flip off', () => {
     const flipped = planConv('dx', g3, {}, opts);
     expect(entries(flipped)).toEqual(['pack_weights', 'gemm0']);

@@ -54,32 +54,32 @@ const OPTIONS = defineOptions({
     type: 'integer', min: 32, max: 1024, defaultText: "64 (224 with `--official`), or the `--resume` file's",
     help: 'image side in pixels, a multiple of 32 (the patch size)',
   },
-  'batch-size': { type: 'integer', min: 1, max: 4096, default: 8, help: 'images per step' },
-  steps: { type: 'integer', min: 1, defaultText: 'from `--epochs`', help: 'training steps (URL datasets need it: their size is unknown)' },
+  'batch-size': { type: 'integer', min: 1, max: 4096, defaultText: "8, or the `--resume` run's", help: 'images per step' },
+  steps: { type: 'integer', min: 1, defaultText: "from `--epochs`, or the `--resume` run's", help: 'training steps (URL datasets need it: their size is unknown)' },
   epochs: { type: 'number', min: 0.01, defaultText: '20 (1600 with `--official`)', help: 'passes over the data, when `--steps` is not given' },
-  'mask-ratio': { type: 'number', min: 0, max: 0.99, default: 0.6, help: 'each image keeps `round(h*w*(1-ratio))` patches, as the official code' },
+  'mask-ratio': { type: 'number', min: 0, max: 0.99, defaultText: "0.6, or the `--resume` run's", help: 'each image keeps `round(h*w*(1-ratio))` patches, as the official code' },
   'base-lr': {
-    type: 'number', min: 0, defaultText: '25.6 / batch, i.e. peak lr 0.1 at any batch (2e-4 with `--official`)',
+    type: 'number', min: 0, defaultText: "25.6 / batch, i.e. peak lr 0.1 at any batch (2e-4 with `--official`), or the `--resume` run's",
     help: 'peak lr = base lr x batch / 256',
   },
   'warmup-epochs': {
-    type: 'number', min: 0, defaultText: '10 % of the run (40 with `--official`)',
+    type: 'number', min: 0, defaultText: "10 % of the run (40 with `--official`), or the `--resume` run's",
     help: 'linear warm-up from 0.005 x peak, then cosine to 0.001 x peak',
   },
   'decoder-width': {
     type: 'integer', min: 32, max: 4096, defaultText: "128 (768 with `--official`), or the `--resume` file's",
     help: 'LightDecoder width; halves five times',
   },
-  optimizer: { type: 'string', value: 'NAME', default: 'lamb', help: '`lamb` (timm 0.5.4 semantics, grad-norm clip 5) or `adamw`' },
+  optimizer: { type: 'string', value: 'NAME', defaultText: "`lamb`, or the `--resume` run's", help: '`lamb` (timm 0.5.4 semantics, grad-norm clip 5) or `adamw`' },
   out: { type: 'string', value: 'DIR', default: 'runs/pretrain', help: '`metrics.jsonl` (one object per step), checkpoints, `reconstruction-*.png`' },
   resume: {
     type: 'string', value: 'FILE',
-    help: 'continue a run exactly (weights, optimizer, data position, random state), or start from an official checkpoint\'s weights',
+    help: 'continue a run exactly (weights, optimizer, data position, random state; its model and schedule are the defaults of the options above and below), or start from an official checkpoint\'s weights',
   },
-  seed: { type: 'integer', min: 0, default: 0, help: 'seeds the weights, the data order, the masks and augmentation' },
+  seed: { type: 'integer', min: 0, defaultText: "0, or the `--resume` run's", help: 'seeds the weights, the data order, the masks and augmentation' },
   official: { type: 'flag', help: "the paper's recipe: base lr 2e-4, 40 warm-up epochs, 1600 epochs, input 224, decoder 768" },
-  'checkpoint-every': { type: 'integer', min: 0, defaultText: 'a fifth of the run, at least 10', help: 'steps between checkpoints (0: none)' },
-  'preview-every': { type: 'integer', min: 0, defaultText: 'a fifth of the run, at least 10', help: 'steps between reconstruction PNGs (0: none)' },
+  'checkpoint-every': { type: 'integer', min: 0, defaultText: "a fifth of the run, at least 10, or the `--resume` run's", help: 'steps between checkpoints (0: none)' },
+  'preview-every': { type: 'integer', min: 0, defaultText: "a fifth of the run, at least 10, or the `--resume` run's", help: 'steps between reconstruction PNGs (0: none)' },
   'shuffle-buffer': { type: 'integer', min: 0, default: 256, help: 'samples held back to shuffle the stream (0: shard order)' },
   quiet: { type: 'flag', help: 'a progress line every 10 steps instead of a live bar (the default when stdout is not a terminal)' },
   autotune: {
@@ -131,6 +131,9 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   const resume = args.get('resume');
   const resumeFile = resume ? readWeightFile(new Uint8Array(readFileSync(resume)), resume) : null;
   const fromFile = resumeFile?.config ?? {};
+  // A webspark checkpoint also holds the run's whole training set-up: continuing exactly means
+  // its batch size, steps, schedule and seed unless an option says otherwise.
+  const saved = resumeFile ? savedTrainConfig(resumeFile.metadata) : {};
   const model = args.get('model', fromFile.model === undefined ? 'resnet18' : modelNameOf(fromFile as TrainConfig));
   if (model !== TINY_MODEL && !MODEL_NAMES.includes(model as never)) {
     throw new Error(`--model: unknown model '${model}' (known: ${MODEL_NAMES.join(', ')}, ${TINY_MODEL})`);
@@ -138,8 +141,10 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   const inputSize = args.get('input-size', fromFile.inputSize ?? (official ? 224 : 64));
   const token = args.get('token');
   const dataset = await nodeShards(data.split(','), token ? { http: { headers: { Authorization: `Bearer ${token}` } } } : {});
-  const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, args.get('batch-size'), !args.has('steps') || args.has('warmup-epochs'));
-  const config = trainConfigOf(args, fromFile, model, inputSize, stepsPerEpoch);
+  const batch = args.get('batch-size', saved.batchSize ?? 8);
+  const stepsKnown = args.has('steps') || saved.totalSteps !== undefined;
+  const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, batch, !stepsKnown || args.has('warmup-epochs'));
+  const config = trainConfigOf(args, { ...saved, ...fromFile }, model, inputSize, stepsPerEpoch);
   parsePrecision(args.get('precision')); // a bad name fails before any device work
   let chosen: PrecisionChoice | null = null;
   const { batchSize, totalSteps: steps } = config;
@@ -237,32 +242,42 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   }
 }
 
-/** The run's configuration from the options, the `--resume` file's model settings and the epoch length. */
+/** The training set-up a webspark checkpoint was written with (`train` in its run record); empty for other files. */
+function savedTrainConfig(metadata: Record<string, string>): Partial<TrainConfig> {
+  const run = metadata['webspark.run'] ? (JSON.parse(metadata['webspark.run']) as { train?: Partial<TrainConfig> }) : {};
+  return run.train ?? {};
+}
+
+/**
+ * The run's configuration from the options, then the `--resume` file's (`fromFile`: its model
+ * settings, and a webspark run's training set-up), then the defaults and the epoch length.
+ */
 function trainConfigOf(args: Args<typeof OPTIONS>, fromFile: Partial<TrainConfig>, model: string, inputSize: number, stepsPerEpoch: number): TrainConfig {
   const official = args.get('official');
-  const batchSize = args.get('batch-size');
-  const steps = args.get('steps') ?? Math.max(1, Math.round(args.get('epochs', official ? OFFICIAL_SCHEDULE.epochs : 20) * stepsPerEpoch));
+  const batchSize = args.get('batch-size', fromFile.batchSize ?? 8);
+  const steps = args.get('steps') ?? (args.has('epochs') ? undefined : fromFile.totalSteps) ??
+    Math.max(1, Math.round(args.get('epochs', official ? OFFICIAL_SCHEDULE.epochs : 20) * stepsPerEpoch));
   const warmupEpochs = args.get('warmup-epochs');
   const warmupSteps = warmupEpochs !== undefined
     ? warmupEpochs * stepsPerEpoch
     : official
       ? OFFICIAL_SCHEDULE.warmupEpochs * stepsPerEpoch
-      : smallScaleWarmup(steps);
+      : (fromFile.warmupSteps ?? smallScaleWarmup(steps));
   const config: TrainConfig = {
     ...modelFields(model),
     inputSize,
     decoderWidth: args.get('decoder-width', fromFile.decoderWidth ?? (official ? 768 : 128)),
-    maskRatio: args.get('mask-ratio'),
+    maskRatio: args.get('mask-ratio', fromFile.maskRatio ?? 0.6),
     batchSize,
     totalSteps: steps,
-    baseLr: args.get('base-lr', official ? OFFICIAL_SCHEDULE.baseLr : smallScaleBaseLr(batchSize)),
+    baseLr: args.get('base-lr', official ? OFFICIAL_SCHEDULE.baseLr : (fromFile.baseLr ?? smallScaleBaseLr(batchSize))),
     warmupSteps,
     wd: OFFICIAL_SCHEDULE.wd,
     wdEnd: OFFICIAL_SCHEDULE.wdEnd,
-    optimizer: args.get('optimizer') as TrainConfig['optimizer'],
-    seed: args.get('seed'),
-    checkpointEvery: args.get('checkpoint-every', Math.max(10, Math.round(steps / 5))),
-    previewEvery: args.get('preview-every', Math.max(10, Math.round(steps / 5))),
+    optimizer: args.get('optimizer', fromFile.optimizer ?? 'lamb') as TrainConfig['optimizer'],
+    seed: args.get('seed', fromFile.seed ?? 0),
+    checkpointEvery: args.get('checkpoint-every', fromFile.checkpointEvery ?? Math.max(10, Math.round(steps / 5))),
+    previewEvery: args.get('preview-every', fromFile.previewEvery ?? Math.max(10, Math.round(steps / 5))),
     maxInFlight: 2,
     maxConsecutiveSkips: 5,
   };

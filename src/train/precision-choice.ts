@@ -56,11 +56,21 @@ export function contextFor(gpu: Gpu, asked?: string): { ctx: Context; choice: Pr
   }
 }
 
+/**
+ * For the app's set-up, decided once: the precision a run asking for `asked` gets here (f32
+ * where the ask cannot be met: its memory is estimated so) and the line the set-up shows (the
+ * choice, or why the one asked for cannot run here).
+ */
+export function plannedPrecision(gpu: Gpu, asked?: string): { precision: Precision; line: string } {
+  try {
+    const choice = choosePrecision(gpu, asked);
+    return { precision: choice.precision, line: precisionLine(choice) };
+  } catch (err) {
+    return { precision: 'f32', line: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 /** The line the app's set-up shows: the choice, or why the one asked for cannot run here. */
 export function describePrecision(gpu: Gpu, asked?: string): string {
-  try {
-    return precisionLine(choosePrecision(gpu, asked));
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
+  return plannedPrecision(gpu, asked).line;
 }

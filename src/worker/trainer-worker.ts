@@ -21,7 +21,7 @@ import { estimateTrainingMemory, assumedBudget, largestBatchThatFits, type Memor
 import type { Shard } from '../data/types.ts';
 import { toTrainConfig, runTuning, type AdapterReport, type AppConfig, type DataSource, type HostEvent, type SetupPlan } from './protocol.ts';
 import { describeSchedule } from '../train/lr-rule.ts';
-import { choosePrecision, describePrecision } from '../train/precision-choice.ts';
+import { plannedPrecision } from '../train/precision-choice.ts';
 import type { SparK } from '../models/spark.ts';
 import { demoModelFromFile, demoReconstruct, type DemoModelInfo, type DemoResult } from './demo-host.ts';
 import { EvalHost, type EvalProgress, type EvalReport, type EvalRequest } from './eval-host.ts';
@@ -64,7 +64,8 @@ export class TrainerHost {
     const asked = toTrainConfig(app);
     // Estimated at the precision the run would get ('auto' decided on this adapter; an
     // impossible ask is estimated as f32 and refused by the precision line below).
-    const config = { ...asked, precision: precisionOr(gpu, asked.precision) };
+    const precision = plannedPrecision(gpu, asked.precision);
+    const config = { ...asked, precision: precision.precision };
     const limits = gpu.limits;
     const memory: MemoryEstimate = estimateTrainingMemory(config);
     const budget = assumedBudget(limits);
@@ -75,7 +76,7 @@ export class TrainerHost {
       budget,
       largestBatch: largestBatchThatFits(config, budget, limits),
       schedule: describeSchedule(schedule),
-      precision: describePrecision(gpu, asked.precision),
+      precision: precision.line,
     };
   }
 
@@ -332,12 +333,3 @@ function shardsOf(source: DataSource): Shard[] {
 }
 
 Comlink.expose(new TrainerHost());
-
-/** The precision a run asking for `asked` gets on `gpu`; f32 where the ask cannot be met. */
-function precisionOr(gpu: Parameters<typeof choosePrecision>[0], asked: string | undefined): 'f16' | 'f32' {
-  try {
-    return choosePrecision(gpu, asked).precision;
-  } catch {
-    return 'f32';
-  }
-}

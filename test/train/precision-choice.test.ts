@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { choosePrecision, describePrecision, parsePrecision, precisionLine } from '../../src/train/precision-choice.ts';
+import { choosePrecision, describePrecision, parsePrecision, plannedPrecision, precisionLine } from '../../src/train/precision-choice.ts';
 import { checkPrecision } from '../../src/tensor/precision.ts';
 
 const device = (features: string[]) =>
@@ -18,6 +18,11 @@ describe('precision choice', () => {
     expect(precisionLine(choosePrecision(gpu))).toBe("precision f32 (default: the adapter has no 'shader-f16')");
     expect(() => choosePrecision(gpu, 'f16')).toThrow(/'shader-f16'.*test stand-in.*--precision f32/);
     expect(describePrecision(gpu, 'f16')).toMatch(/^precision f16 needs the WebGPU feature 'shader-f16'/);
+    // The app's set-up plans such a run's memory as f32 and shows why f16 would be refused.
+    const planned = plannedPrecision(gpu, 'f16');
+    expect(planned.precision).toBe('f32');
+    expect(planned.line).toBe(describePrecision(gpu, 'f16'));
+    expect(plannedPrecision(gpu)).toEqual({ precision: 'f32', line: "precision f32 (default: the adapter has no 'shader-f16')" });
     expect(choosePrecision(gpu, 'f32')).toEqual({ precision: 'f32', reason: 'asked' });
   });
 

@@ -4,7 +4,7 @@
  * run the same launches on a shape are one: they are compared through their plans
  * (conv-plan.ts `planConv`), never through a copy of the launch rules.
  */
-import { planConv, reductionStepRefusal, type ConvConfig, type ConvGeometry, type ConvPass } from './conv-plan.ts';
+import { planConv, reductionStepRefusal, type ConvConfig, type ConvGeometry, type ConvPass, type DevicePlanOptions } from './conv-plan.ts';
 
 /** No key ever runs or times more candidates than this (the default included). */
 export const MAX_CANDIDATES = 6;
@@ -42,9 +42,9 @@ export function parseConfig(v: unknown): ConvConfig | null {
  * What a config does on this pass and shape: its plan, as text. Two configs with the same
  * signature run the same kernels on the same grids; a config the plan refuses is its refusal.
  */
-export function planSignature(pass: ConvPass, g: ConvGeometry, c: ConvConfig, maxWorkgroups: number): string {
+export function planSignature(pass: ConvPass, g: ConvGeometry, c: ConvConfig, device: DevicePlanOptions): string {
   try {
-    return JSON.stringify(planConv(pass, g, c, { bias: false, maxWorkgroups }));
+    return JSON.stringify(planConv(pass, g, c, { bias: false, ...device }));
   } catch (err) {
     return `refused: ${err instanceof Error ? err.message : String(err)}`;
   }
@@ -70,12 +70,12 @@ const CANDIDATES: Record<ConvPass, ConvConfig[]> = {
 
 /** Candidate configurations of a key, the default first, distinct in effect, at most `max`. */
 export function candidatesFor(
-  pass: ConvPass, g: ConvGeometry, maxWorkgroups: number, max = MAX_CANDIDATES, list: ConvConfig[] = CANDIDATES[pass],
+  pass: ConvPass, g: ConvGeometry, device: DevicePlanOptions, max = MAX_CANDIDATES, list: ConvConfig[] = CANDIDATES[pass],
 ): ConvConfig[] {
   const seen = new Set<string>();
   const out: ConvConfig[] = [];
   for (const c of list) {
-    const s = planSignature(pass, g, c, maxWorkgroups);
+    const s = planSignature(pass, g, c, device);
     if (seen.has(s)) continue;
     seen.add(s);
     out.push(c);

@@ -36,6 +36,7 @@ import { referenceConvPass } from './conv-reference.ts';
 import { registry, tuneKey } from './conv-tuning.ts';
 import { candidatesFor, configLabel, MAX_CANDIDATES, parseConfig } from './autotune-candidates.ts';
 import { check, operands, output, runPass, smallGeometry, upload } from './autotune-check.ts';
+import { devicePlanOptions } from './conv-launch.ts';
 
 /** Persisted choices, per adapter: key -> config. */
 export interface TuneStore {
@@ -141,7 +142,7 @@ export async function tuneKeyNow(
   const smallData = operands(pass, sg, rng);
   const small = { g: sg, data: smallData, want: referenceConvPass(sg, pass, ...smallData) };
   const max = Math.max(1, Math.min(opts.maxCandidates ?? MAX_CANDIDATES, MAX_CANDIDATES));
-  const configs = stored ? (Object.keys(stored).length ? [{}, stored] : [{}]) : candidatesFor(pass, g, ctx.gpu.limits.maxComputeWorkgroupsPerDimension, max, opts.candidates?.(pass, g));
+  const configs = stored ? (Object.keys(stored).length ? [{}, stored] : [{}]) : candidatesFor(pass, g, devicePlanOptions(ctx), max, opts.candidates?.(pass, g));
   const reports: CandidateReport[] = configs.map((config) => ({ config, label: configLabel(config), rejected: null, samples: [], ms: null }));
 
   // The default first: the others are compared with its real-shape output.

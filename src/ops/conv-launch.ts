@@ -7,7 +7,7 @@
 import type { Context } from '../tensor/context.ts';
 import type { DType } from '../tensor/precision.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { planConv, type ConvConfig, type ConvGeometry, type ConvOperand, type ConvPass, type ConvPlan } from './conv-plan.ts';
+import { planConv, type ConvConfig, type ConvGeometry, type ConvOperand, type ConvPass, type ConvPlan, type DevicePlanOptions } from './conv-plan.ts';
 import { convConfig } from './conv-tuning.ts';
 
 export interface ConvBuffers {
@@ -57,10 +57,14 @@ export function convFlops(g: ConvGeometry): number {
   return 2 * g.outRows * g.cout * (g.cin / g.groups) * g.kh * g.kw;
 }
 
+/** What a plan takes from the device: its dispatch limit, and one tile size on a software adapter. */
+export function devicePlanOptions(ctx: Context): DevicePlanOptions {
+  return { maxWorkgroups: ctx.gpu.limits.maxComputeWorkgroupsPerDimension, uniformTiles: ctx.gpu.adapter.isFallbackAdapter };
+}
+
 /** The plan of `pass` for this device, its activations stored as `act`. */
 export function planFor(ctx: Context, pass: ConvPass, g: ConvGeometry, cfg: ConvConfig, bias: boolean, act: DType = 'f32'): ConvPlan {
-  const uniformTiles = ctx.gpu.adapter.isFallbackAdapter;
-  return planConv(pass, g, cfg, { bias, maxWorkgroups: ctx.gpu.limits.maxComputeWorkgroupsPerDimension, act, uniformTiles });
+  return planConv(pass, g, cfg, { bias, act, ...devicePlanOptions(ctx) });
 }
 
 /**

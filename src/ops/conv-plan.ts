@@ -116,6 +116,9 @@ export interface PlanOptions {
   uniformTiles?: boolean;
 }
 
+/** The part of PlanOptions a device decides (conv-launch.ts `devicePlanOptions`). */
+export type DevicePlanOptions = Pick<PlanOptions, 'maxWorkgroups' | 'uniformTiles'>;
+
 /** The GEMM passes' PASS constant. */
 const PASS = { fwd: 0, dx: 1, dw: 2 } as const;
 /** The default reduction step. */

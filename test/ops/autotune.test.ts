@@ -90,8 +90,9 @@ describe('conv auto-tune', () => {
     const ctx = getCtx();
     resetConvTuning(ctx);
     runShapes(ctx);
-    // Ten distinct configs offered: the bound cuts them to MAX_CANDIDATES.
-    const many: ConvConfig[] = [{}, { rb: 8 }, { tm: 32 }, { tm: 64 }, { tn: 32 }, { tn: 64 }, { rb: 8, tm: 32 }, { rb: 8, tn: 32 }, { rb: 8, tm: 64, tn: 64 }, { tm: 32, tn: 32 }];
+    // Ten configs offered, distinct whichever tile size the adapter defaults to (32x32 on a
+    // software adapter, so tiles alone would not do): the bound cuts them to MAX_CANDIDATES.
+    const many: ConvConfig[] = [{}, { rb: 8 }, { tm: 64 }, { tn: 64 }, { tm: 64, tn: 64 }, { rb: 8, tm: 64 }, { rb: 8, tn: 64 }, { rb: 8, tm: 64, tn: 64 }, { vec4: false }, { rb: 8, vec4: false }];
     const capped = await tuneConvs(ctx, { candidates: () => many, rounds: 1, budgetMs: 1e9 });
     for (const r of capped) expect(r.candidates.length).toBeLessThanOrEqual(MAX_CANDIDATES);
     expect(Math.max(...capped.map((r) => r.candidates.length))).toBe(MAX_CANDIDATES);

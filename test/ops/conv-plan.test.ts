@@ -94,12 +94,12 @@ describe('conv plans', () => {
   it('the auto-tune keeps only candidates whose plans differ', () => {
     // Strided: the flip does not apply, so {flip: false} plans as the default and is dropped.
     const strided = dense({ h: 9, w: 9, cin: 8, cout: 8, k: 3, stride: 2, pad: 1 });
-    const dx = candidatesFor('dx', strided, LIMIT, 6);
+    const dx = candidatesFor('dx', strided, { maxWorkgroups: LIMIT }, 6);
     expect(dx).not.toContainEqual({ flip: false });
     expect(dx[0]).toEqual({});
     // Stride 1: the flip applies, so turning it off is a plan of its own.
-    expect(candidatesFor('dx', g3, LIMIT, 6)).toContainEqual({ flip: false });
-    expect(candidatesFor('fwd', g3, LIMIT, 6, [{}, { flip: false }, { direct: 4 }, { minChunkRows: 16 }])).toEqual([{}]);
+    expect(candidatesFor('dx', g3, { maxWorkgroups: LIMIT }, 6)).toContainEqual({ flip: false });
+    expect(candidatesFor('fwd', g3, { maxWorkgroups: LIMIT }, 6, [{}, { flip: false }, { direct: 4 }, { minChunkRows: 16 }])).toEqual([{}]);
   });
 
   it("every launch of every pass gives exactly its shader's uniform fields and every binding its entry point names", () => {

@@ -130,10 +130,10 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   // file says about the model is the default for --model / --input-size / --decoder-width.
   const resume = args.get('resume');
   const resumeFile = resume ? readWeightFile(new Uint8Array(readFileSync(resume)), resume) : null;
-  const fromFile = resumeFile?.config ?? {};
-  // A webspark checkpoint also holds the run's whole training set-up: continuing exactly means
-  // its batch size, steps, schedule and seed unless an option says otherwise.
-  const saved = resumeFile ? savedTrainConfig(resumeFile.metadata) : {};
+  // What the file says about the model; a webspark checkpoint also holds the run's whole
+  // training set-up: continuing exactly means its batch size, steps, schedule and seed unless
+  // an option says otherwise.
+  const fromFile: Partial<TrainConfig> = resumeFile ? { ...savedTrainConfig(resumeFile.metadata), ...resumeFile.config } : {};
   const model = args.get('model', fromFile.model === undefined ? 'resnet18' : modelNameOf(fromFile as TrainConfig));
   if (model !== TINY_MODEL && !MODEL_NAMES.includes(model as never)) {
     throw new Error(`--model: unknown model '${model}' (known: ${MODEL_NAMES.join(', ')}, ${TINY_MODEL})`);
@@ -141,10 +141,9 @@ export async function pretrain(args: Args<typeof OPTIONS>): Promise<number> {
   const inputSize = args.get('input-size', fromFile.inputSize ?? (official ? 224 : 64));
   const token = args.get('token');
   const dataset = await nodeShards(data.split(','), token ? { http: { headers: { Authorization: `Bearer ${token}` } } } : {});
-  const batch = args.get('batch-size', saved.batchSize ?? 8);
-  const stepsKnown = args.has('steps') || saved.totalSteps !== undefined;
-  const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, batch, !stepsKnown || args.has('warmup-epochs'));
-  const config = trainConfigOf(args, { ...saved, ...fromFile }, model, inputSize, stepsPerEpoch);
+  const batch = args.get('batch-size', fromFile.batchSize ?? 8);
+  const stepsPerEpoch = await estimateStepsPerEpoch(data.split(','), dataset.shards, batch, givenSteps(args, fromFile) === undefined || args.has('warmup-epochs'));
+  const config = trainConfigOf(args, fromFile, model, inputSize, batch, stepsPerEpoch);
   parsePrecision(args.get('precision')); // a bad name fails before any device work
   let chosen: PrecisionChoice | null = null;
   const { batchSize, totalSteps: steps } = config;
@@ -248,15 +247,20 @@ function savedTrainConfig(metadata: Record<string, string>): Partial<TrainConfig
   return run.train ?? {};
 }
 
+/** The steps asked for: `--steps`, else (without `--epochs`) the `--resume` run's; undefined: from the epochs. */
+function givenSteps(args: Args<typeof OPTIONS>, fromFile: Partial<TrainConfig>): number | undefined {
+  return args.get('steps') ?? (args.has('epochs') ? undefined : fromFile.totalSteps);
+}
+
 /**
  * The run's configuration from the options, then the `--resume` file's (`fromFile`: its model
  * settings, and a webspark run's training set-up), then the defaults and the epoch length.
  */
-function trainConfigOf(args: Args<typeof OPTIONS>, fromFile: Partial<TrainConfig>, model: string, inputSize: number, stepsPerEpoch: number): TrainConfig {
+function trainConfigOf(
+  args: Args<typeof OPTIONS>, fromFile: Partial<TrainConfig>, model: string, inputSize: number, batchSize: number, stepsPerEpoch: number,
+): TrainConfig {
   const official = args.get('official');
-  const batchSize = args.get('batch-size', fromFile.batchSize ?? 8);
-  const steps = args.get('steps') ?? (args.has('epochs') ? undefined : fromFile.totalSteps) ??
-    Math.max(1, Math.round(args.get('epochs', official ? OFFICIAL_SCHEDULE.epochs : 20) * stepsPerEpoch));
+  const steps = givenSteps(args, fromFile) ?? Math.max(1, Math.round(args.get('epochs', official ? OFFICIAL_SCHEDULE.epochs : 20) * stepsPerEpoch));
   const warmupEpochs = args.get('warmup-epochs');
   const warmupSteps = warmupEpochs !== undefined
     ? warmupEpochs * stepsPerEpoch

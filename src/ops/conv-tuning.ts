@@ -72,9 +72,9 @@ export async function withConvConfig<T>(gpu: Gpu, config: ConvConfig, fn: () => 
 /** The config the launchers use for this pass and geometry (the default `{}` until tuned). */
 export function convConfig(gpu: Gpu, pass: ConvPass, g: ConvGeometry): ConvConfig {
   const r = registry(gpu);
-  if (r.used) r.used.add(tuneKey(pass, g));
-  if (r.forced) return r.forced;
   const key = tuneKey(pass, g);
+  r.used?.add(key);
+  if (r.forced) return r.forced;
   const c = r.chosen.get(key);
   if (c) return c;
   if (!r.seen.has(key)) r.seen.set(key, { pass, g });
